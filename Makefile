@@ -1,0 +1,34 @@
+# rmt — see README.md. `make demo` and `make test` work on a fresh Debian machine as root.
+GO       ?= go
+BIN      := bin/rmtd
+PKGS     := ./...
+TESTTIME ?= 25m
+
+.PHONY: all build test demo bench lint deps clean
+
+all: build
+
+# deps installs the servers the tests and the demo start (redis-server, redis-cli, nutcracker).
+deps:
+	@./scripts/deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/rmtd
+
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout $(TESTTIME) $(PKGS)
+
+demo: deps build
+	./scripts/demo.sh
+
+bench: deps build
+	./scripts/bench.sh
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
+
+clean:
+	rm -rf bin demo
