@@ -1,0 +1,74 @@
+// Package conf reads rmt.yaml: the schema, RMT's defaults, strict decoding and validation with
+// positioned errors.
+//
+//	cfg, err := conf.LoadFile("rmt.yaml") // decoded, defaulted and validated
+//	cfg.Source.Servers = conf.SplitServers(addr) // -f / -t overrides, then cfg.Validate()
+package conf
+
+import "time"
+
+// Pool types, as RMT spells them in its config.
+const (
+	TypeSingle       = "single"
+	TypeTwemproxy    = "twemproxy"
+	TypeRedisCluster = "redis cluster"
+	TypeRDBFile      = "rdb file"
+	TypeAOFFile      = "aof file"
+)
+
+// Config is one job: where data comes from, where it goes, and how.
+type Config struct {
+	Source Pool   `yaml:"source"`
+	Target Pool   `yaml:"target"`
+	Common Common `yaml:"common"`
+
+	// File is the name the config was loaded from ("" when built in code); errors name it.
+	File string `yaml:"-"`
+}
+
+// Pool is one side of a migration: a source or a target deployment.
+type Pool struct {
+	Type         string        `yaml:"type"`
+	Servers      []string      `yaml:"servers"`
+	RedisAuth    string        `yaml:"redis_auth"` // password, or "user:password" for ACL users
+	Timeout      time.Duration `yaml:"timeout"`
+	Hash         string        `yaml:"hash"`
+	HashTag      string        `yaml:"hash_tag"`
+	Distribution string        `yaml:"distribution"`
+	TLS          TLS           `yaml:"tls"`
+}
+
+// TLS configures encrypted connections to a pool's servers. Trust comes only from these files.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Common holds the settings of the job itself.
+type Common struct {
+	Listen        string `yaml:"listen"`      // admin port address
+	RequirePass   string `yaml:"requirepass"` // AUTH for the admin port
+	MaxClients    int    `yaml:"max_clients"`
+	Threads       int    `yaml:"threads"` // 0: number of CPUs
+	Step          int    `yaml:"step"`
+	MbufSize      int    `yaml:"mbuf_size"`
+	NoReply       bool   `yaml:"noreply"`
+	SourceSafe    bool   `yaml:"source_safe"`
+	Dir           string `yaml:"dir"`    // spool and checkpoints
+	Filter        string `yaml:"filter"` // Redis glob on keys; "" keeps every key
+	BigKeyBytes   int64  `yaml:"big_key_bytes"`
+	MaxSpoolBytes int64  `yaml:"max_spool_bytes"` // 0: no limit
+}
+
+// Auth splits redis_auth into an ACL user name (may be empty) and a password.
+func (p Pool) Auth() (user, password string) {
+	for i := 0; i < len(p.RedisAuth); i++ {
+		if p.RedisAuth[i] == ':' {
+			return p.RedisAuth[:i], p.RedisAuth[i+1:]
+		}
+	}
+	return "", p.RedisAuth
+}
