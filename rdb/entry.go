@@ -4,10 +4,10 @@ package rdb
 type Kind uint8
 
 const (
-	KindKey      Kind = iota + 1 // a key and its value
-	KindFunction                 // a function library: Value holds its source code (FUNCTION LOAD)
-	KindAux                      // an auxiliary field: Key is its name, Value its value
-	KindModuleAux                // module auxiliary data, raw, in Value
+	KindKey       Kind = iota + 1 // a key and its value
+	KindFunction                  // a function library: Value holds its source code (FUNCTION LOAD)
+	KindAux                       // an auxiliary field: Key is its name, Value its value
+	KindModuleAux                 // module auxiliary data, raw, in Value
 )
 
 // Entry is one item of an RDB file. The decoder owns the slices: they stay valid until the next
