@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# make bench: how long rmtd takes from start to the end of RDB loading, against how long
+# redis-server takes to load the same RDB file itself at start-up; their ratio; rmtd's peak RSS.
+# Data set: KEYS keys (default 400,000) of every type, about 100 MB of RDB, made by a Lua script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RMTD=$PWD/bin/rmtd
+KEYS=${KEYS:-400000}
+WORK=${BENCH_DIR:-$PWD/bench-data}
+mkdir -p "$WORK"
+
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 20000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "bench: no free port" >&2; exit 1
+}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+wait_ready() { # port: PING answers and loading:0
+	for _ in $(seq 6000); do
+		if [ "$(redis-cli -p "$1" info persistence 2>/dev/null | tr -d '\r' | awk -F: '$1=="loading"{print $2}')" = 0 ]; then return; fi
+		sleep 0.01
+	done
+	echo "bench: redis on $1 not ready" >&2; exit 1
+}
+start_redis() { # port dir [args...]
+	local port=$1 dir=$2; shift 2
+	mkdir -p "$dir"
+	redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+		--repl-diskless-sync-delay 0 --logfile "$dir/redis.log" "$@" &
+	pids+=($!)
+}
+
+RDB=$WORK/bench-$KEYS.rdb
+if [ ! -f "$RDB" ]; then
+	echo "== generating $KEYS keys of every type"
+	port=$(free_port); start_redis "$port" "$WORK/gen"; wait_ready "$port"
+	# Per 10 keys: 4 strings (150-480 B), 2 hashes (10 fields), 1 list (12), 1 set (10),
+	# 1 zset (10), 1 stream every other time, a hash every 10,000 keys large (2,000 fields).
+	gen='local base, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local pool = {}
+for c = 1, 8192 do pool[c] = string.char(33 + math.random(0, 93)) end
+pool = table.concat(pool)
+local function rnd(i, len) local o = 1 + (i * 7919) % (8192 - len); return pool:sub(o, o + len - 1) end
+for i = base, base + n - 1 do
+  local k = "bench:" .. i
+  local t = i % 10
+  if t < 4 then
+    redis.call("SET", k, rnd(i, 150 + (i * 31) % 330))
+  elseif t < 6 then
+    local a = {}
+    for f = 1, 10 do a[#a+1] = "field" .. f; a[#a+1] = rnd(i + f, 24) end
+    redis.call("HSET", k, unpack(a))
+  elseif t == 6 then
+    local a = {}
+    for e = 1, 12 do a[#a+1] = rnd(i * 13 + e, 20) end
+    redis.call("RPUSH", k, unpack(a))
+  elseif t == 7 then
+    local a = {}
+    for e = 1, 10 do a[#a+1] = rnd(i * 11 + e, 16) end
+    redis.call("SADD", k, unpack(a))
+  elseif t == 8 then
+    local a = {}
+    for e = 1, 10 do a[#a+1] = e * 1.5 + i; a[#a+1] = rnd(i * 17 + e, 16) end
+    redis.call("ZADD", k, unpack(a))
+  else
+    if i % 20 == 9 then
+      for e = 1, 5 do redis.call("XADD", k, "*", "f", rnd(i + e, 20), "g", i) end
+    else
+      redis.call("SET", k, i)
+    end
+  end
+  if i % 10000 == 1 then
+    local a = {}
+    for f = 1, 2000 do a[#a+1] = "f" .. f; a[#a+1] = rnd(i + f, 40) end
+    redis.call("HSET", "big:" .. i, unpack(a))
+  end
+  if i % 7 == 0 then redis.call("PEXPIRE", k, 86400000 + i) end
+end
+return n'
+	for ((b = 0; b < KEYS; b += 20000)); do
+		n=$(( KEYS - b < 20000 ? KEYS - b : 20000 ))
+		redis-cli -p "$port" eval "$gen" 0 "$b" "$n" >/dev/null
+	done
+	redis-cli -p "$port" save >/dev/null
+	mv "$WORK/gen/dump.rdb" "$RDB"
+	redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+fi
+size=$(stat -c %s "$RDB")
+echo "== data set: $KEYS keys, RDB $((size / 1048576)) MB ($RDB)"
+[ -n "${GEN_ONLY:-}" ] && exit 0
+
+# 1. redis-server loading the file itself.
+port=$(free_port); rm -rf "$WORK/load"; mkdir -p "$WORK/load"; cp "$RDB" "$WORK/load/dump.rdb"
+t0=$(now_ms); start_redis "$port" "$WORK/load"; wait_ready "$port"; t1=$(now_ms)
+redis_ms=$((t1 - t0))
+keys_loaded=$(redis-cli -p "$port" dbsize)
+redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+
+# 2. rmtd: source holding the data set, empty target, from rmtd's start to the end of RDB loading.
+src=$(free_port); dst=$(free_port); admin=$(free_port)
+rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd"; mkdir -p "$WORK/src" "$WORK/rmtd"
+cp "$RDB" "$WORK/src/dump.rdb"
+start_redis "$src" "$WORK/src"; start_redis "$dst" "$WORK/dst"
+wait_ready "$src"; wait_ready "$dst"
+cat >"$WORK/rmtd/rmt.yaml" <<YAML
+source: {type: single, servers: [127.0.0.1:$src]}
+target: {type: single, servers: [127.0.0.1:$dst]}
+common: {listen: 127.0.0.1:$admin, dir: $WORK/rmtd/data}
+YAML
+t0=$(now_ms)
+"$RMTD" -c "$WORK/rmtd/rmt.yaml" -o "$WORK/rmtd/rmt.log" &
+rmtd_pid=$!; pids+=($rmtd_pid)
+peak=0
+while :; do
+	rss=$(awk '/VmHWM/{print $2}' "/proc/$rmtd_pid/status" 2>/dev/null || echo 0)
+	[ "${rss:-0}" -gt "$peak" ] && peak=$rss
+	if redis-cli -p "$admin" info progress 2>/dev/null | grep -q '^phase:oplog'; then break; fi
+	kill -0 "$rmtd_pid" 2>/dev/null || { echo "bench: rmtd exited; see $WORK/rmtd/rmt.log" >&2; exit 1; }
+	sleep 0.02
+done
+t1=$(now_ms)
+rmtd_ms=$((t1 - t0))
+peak=$(awk '/VmHWM/{print $2}' "/proc/$rmtd_pid/status")
+target_keys=$(redis-cli -p "$dst" dbsize)
+redis-cli -p "$admin" shutdown asap >/dev/null 2>&1 || true
+
+echo "redis-server load time:      $(awk "BEGIN{printf \"%.3f\", $redis_ms/1000}") s ($keys_loaded keys)"
+echo "rmtd start to RDB loaded:    $(awk "BEGIN{printf \"%.3f\", $rmtd_ms/1000}") s ($target_keys keys on the target)"
+echo "ratio rmtd / redis-server:   $(awk "BEGIN{printf \"%.2f\", $rmtd_ms/$redis_ms}")"
+echo "rmtd peak RSS:               $((peak / 1024)) MB"
