@@ -47,7 +47,9 @@ type input struct {
 func (in *input) offset() int64 { return in.cr.n - int64(in.br.Buffered()) }
 
 func (in *input) consume(p []byte) {
-	in.crc = CRC64(in.crc, p)
+	if in.tab != nil {
+		in.crc = CRC64(in.crc, p)
+	}
 	if !in.capturing {
 		return
 	}
@@ -85,7 +87,9 @@ func (in *input) readByte() (byte, error) {
 	if err != nil {
 		return 0, unexpected(err)
 	}
-	in.crc = in.tab[0][byte(in.crc)^b] ^ in.crc>>8
+	if in.tab != nil {
+		in.crc = in.tab[0][byte(in.crc)^b] ^ in.crc>>8
+	}
 	if in.capturing {
 		in.rawLen++
 		if in.held {
