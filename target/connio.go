@@ -1,0 +1,162 @@
+package target
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// writeLoop is the writer goroutine: it copies committed requests into the bufio.Writer and
+// flushes only when no more input is waiting (or the buffer fills by itself).
+func (c *Conn) writeLoop() {
+	n := uint64(len(c.ring))
+	w := c.wpos.Load()
+	for {
+		t := c.tail.Load()
+		if w == t {
+			if c.bw.Buffered() > 0 {
+				c.nc.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
+				if err := c.bw.Flush(); err != nil {
+					c.die(fmt.Errorf("write: %w", err))
+					return
+				}
+				c.armReadDeadline(w)
+			}
+			c.writerIdle.Store(true)
+			if c.tail.Load() != w {
+				c.writerIdle.Store(false)
+				continue
+			}
+			select {
+			case <-c.work:
+			case <-c.dead:
+				return
+			}
+			continue
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
+		for ; w < t; w++ {
+			if _, err := c.bw.Write(c.ring[w%n].buf); err != nil {
+				c.die(fmt.Errorf("write: %w", err))
+				return
+			}
+		}
+		c.wpos.Store(w)
+	}
+}
+
+// armReadDeadline gives the replies to requests written up to w Timeout to arrive.
+func (c *Conn) armReadDeadline(w uint64) {
+	c.dlMu.Lock()
+	if c.head.Load() < w {
+		c.nc.SetReadDeadline(time.Now().Add(c.opts.Timeout))
+	}
+	c.dlMu.Unlock()
+}
+
+// publishBatch is how many replies the reader handles before it publishes its progress even
+// when more replies are already buffered.
+const publishBatch = 64
+
+// readLoop is the reply-reader goroutine: one reply per request, in order; on any read or
+// protocol error it breaks the connection and fails every request left.
+func (c *Conn) readLoop() {
+	n := uint64(len(c.ring))
+	h := c.head.Load()
+	written := c.wpos.Load()
+	var done int64
+	var count int
+	var rep Reply
+	for {
+		err := c.rr.read(&rep)
+		if err != nil {
+			if h < c.tail.Load() {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					err = fmt.Errorf("no reply within %s: %w", c.opts.Timeout, err)
+				}
+			}
+			c.die(fmt.Errorf("read: %w", err))
+			break
+		}
+		if h >= written {
+			written = c.wpos.Load()
+			if h >= written {
+				c.die(fmt.Errorf("%w: reply %q with no request", errProtocol, truncate(rep.Str)))
+				break
+			}
+		}
+		s := &c.ring[h%n]
+		if rep.Kind == KindError {
+			c.errReplies.Add(1)
+		}
+		c.deliver(s, &rep)
+		done += int64(len(s.buf))
+		h++
+		count++
+		if count >= publishBatch || c.br.Buffered() == 0 {
+			c.publish(h, done, count, count)
+			done, count = 0, 0
+		}
+	}
+	c.publish(h, done, count, count)
+	// Fail what is left. die closed c.dead first, so a sender blocked in Begin has let go of
+	// sendMu; holding it here means no request can be committed behind our back.
+	c.sendMu.Lock()
+	t := c.tail.Load()
+	c.sendMu.Unlock()
+	if t > h {
+		c.log.Warn("failing requests in flight", zap.Uint64("count", t-h), zap.Error(c.err))
+	}
+	for ; h < t; h++ {
+		s := &c.ring[h%n]
+		rep = Reply{Kind: KindFailed, Err: c.err}
+		c.deliver(s, &rep)
+		c.publish(h+1, int64(len(s.buf)), 1, 0)
+	}
+	close(c.failed)
+}
+
+func (c *Conn) deliver(s *slot, rep *Reply) {
+	s.tag.Cmd = s.buf
+	if s.done != nil {
+		s.done <- rep.clone()
+		s.done = nil
+		return
+	}
+	if c.opts.OnReply != nil {
+		c.opts.OnReply(&s.tag, rep)
+	}
+}
+
+// publish makes the reader's progress visible: head, bytes in flight, and the wake-ups of a
+// blocked sender, Drain callers, and the read deadline.
+func (c *Conn) publish(h uint64, done int64, count, replies int) {
+	if count == 0 {
+		return
+	}
+	c.replies.Add(uint64(replies))
+	c.inflight.Add(-done)
+	c.head.Store(h)
+	if c.senderWaits.Load() && c.senderWaits.CompareAndSwap(true, false) {
+		select {
+		case c.space <- struct{}{}:
+		default:
+		}
+	}
+	if c.drainers.Load() > 0 {
+		c.progMu.Lock()
+		close(c.progCh)
+		c.progCh = make(chan struct{})
+		c.progMu.Unlock()
+	}
+	if h == c.wpos.Load() {
+		c.dlMu.Lock()
+		if h == c.wpos.Load() {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		c.dlMu.Unlock()
+	}
+}

@@ -1,0 +1,227 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/aof"
+)
+
+// StartOplog opens the ordered oplog connection, SELECTs db, and sets the applied position to
+// (offset, db): where the stream resumes. Apply calls it with (0, 0) if it was not called.
+func (s *Single) StartOplog(ctx context.Context, offset int64, db int) error {
+	if s.oplog != nil {
+		return fmt.Errorf("target %s: oplog already started", s.opts.Conn.Addr)
+	}
+	return s.dialOplog(ctx, offset, db)
+}
+
+func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
+	co := s.opts.Conn
+	co.Logger = s.opts.Logger
+	co.Name = "oplog"
+	co.DB = db
+	co.OnReply = s.onOplogReply
+	c, err := Dial(ctx, co)
+	if err != nil {
+		return err
+	}
+	s.oplogDB = db
+	s.inTx = false
+	s.mu.Lock()
+	s.oplog = c
+	s.applied, s.appliedDB = offset, db
+	s.pending = 0
+	s.hasSkip = false
+	s.mu.Unlock()
+	return nil
+}
+
+// Reconnect replaces a broken oplog connection with a new one that SELECTs the db of the applied
+// position, and returns that position: the caller resends the stream from offset.
+func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error) {
+	if s.oplog != nil {
+		s.oplog.Close()
+	}
+	s.mu.Lock()
+	offset, db = s.applied, s.appliedDB
+	s.oplog = nil
+	s.mu.Unlock()
+	if err := s.dialOplog(ctx, offset, db); err != nil {
+		return offset, db, err
+	}
+	s.log.Info("oplog reconnected", zap.Int64("offset", offset), zap.Int("db", db))
+	return offset, db, nil
+}
+
+// isCmd reports whether name is cmd, ignoring ASCII case; cmd is upper case.
+func isCmd(name []byte, cmd string) bool {
+	if len(name) != len(cmd) {
+		return false
+	}
+	for i := range len(name) {
+		c := name[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != cmd[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Apply forwards one command of the replication stream, exactly as its Raw bytes, on the ordered
+// oplog connection; end is the replication offset just after it. SELECT is tracked, MULTI/EXEC
+// pass unchanged, PING/REPLCONF (control) and PUBLISH/SPUBLISH (pubsub) are skipped and counted.
+// It returns an error wrapping ErrBroken when the oplog connection broke: Reconnect, then resend
+// from the offset it returns.
+func (s *Single) Apply(cmd *aof.Command, end int64) error {
+	if s.oplog == nil {
+		if err := s.dialOplog(s.ctx, 0, 0); err != nil {
+			return err
+		}
+	}
+	if len(cmd.Args) == 0 {
+		s.skip(SkipEmpty, cmd, end)
+		return nil
+	}
+	name := cmd.Args[0]
+	kind := kindOplog
+	switch len(name) {
+	case 4:
+		switch {
+		case isCmd(name, "PING"):
+			s.skip(SkipControl, cmd, end)
+			return nil
+		case isCmd(name, "EXEC"):
+			s.inTx = false
+		}
+	case 5:
+		if isCmd(name, "MULTI") {
+			s.inTx = true
+		}
+	case 6:
+		if isCmd(name, "SELECT") && len(cmd.Args) == 2 {
+			if db, ok := parseInt(cmd.Args[1]); ok && db >= 0 && db < 1<<31 {
+				s.oplogDB = int(db)
+			}
+		}
+	case 7:
+		switch {
+		case isCmd(name, "PUBLISH"):
+			s.skip(SkipPubSub, cmd, end)
+			return nil
+		case isCmd(name, "DISCARD"):
+			s.inTx = false
+		}
+	case 8:
+		switch {
+		case isCmd(name, "REPLCONF"):
+			s.skip(SkipControl, cmd, end)
+			return nil
+		case isCmd(name, "SPUBLISH"):
+			s.skip(SkipPubSub, cmd, end)
+			return nil
+		}
+	}
+	if s.inTx {
+		kind = kindOplogTx
+	}
+	var key []byte
+	if len(cmd.Args) > 1 {
+		key = cmd.Args[1]
+	}
+	s.mu.Lock()
+	s.pending++
+	s.mu.Unlock()
+	err := s.oplog.SendRaw(s.ctx, Tag{Offset: end, DB: s.oplogDB, Kind: kind, Key: key}, cmd.Raw)
+	if err != nil {
+		s.mu.Lock()
+		s.pending--
+		s.mu.Unlock()
+		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
+	}
+	return nil
+}
+
+// skip counts a command that is not forwarded; the applied offset passes it once everything
+// sent before it is acknowledged.
+func (s *Single) skip(reason string, cmd *aof.Command, end int64) {
+	s.mu.Lock()
+	s.skipped[reason]++
+	if !s.inTx {
+		if s.pending == 0 {
+			s.applied, s.appliedDB = end, s.oplogDB
+		} else {
+			s.skipEnd, s.skipDB, s.hasSkip = end, s.oplogDB, true
+		}
+	}
+	s.mu.Unlock()
+	if ce := s.log.Check(zap.DebugLevel, "command skipped"); ce != nil {
+		var name, key []byte
+		if len(cmd.Args) > 0 {
+			name = cmd.Args[0]
+		}
+		if len(cmd.Args) > 1 {
+			key = cmd.Args[1]
+		}
+		ce.Write(zap.String("reason", reason), zap.ByteString("command", bytes.ToUpper(name)),
+			zap.String("key", keyString(key)), zap.Int64("offset", end))
+	}
+}
+
+// onOplogReply runs on the oplog connection's reply reader, in stream order.
+func (s *Single) onOplogReply(t *Tag, r *Reply) {
+	switch r.Kind {
+	case KindFailed:
+		s.mu.Lock()
+		s.pending--
+		s.errs[ReasonBroken]++
+		s.lastErr = r.Err.Error()
+		s.mu.Unlock()
+		return
+	case KindError:
+		re := r.Err.(*ReplyError)
+		s.countErr(re.Prefix, t, re)
+	}
+	if r.NestedErrs > 0 {
+		s.mu.Lock()
+		s.errs[r.NestedErr.Prefix] += uint64(r.NestedErrs)
+		s.lastErr = r.NestedErr.Msg
+		s.mu.Unlock()
+		s.log.Warn("target error inside transaction", zap.String("reason", r.NestedErr.Prefix),
+			zap.Int("count", r.NestedErrs), zap.Int64("offset", t.Offset), zap.Error(r.NestedErr))
+	}
+	s.mu.Lock()
+	s.pending--
+	if t.Kind != kindOplogTx {
+		s.applied, s.appliedDB = t.Offset, t.DB
+	}
+	if s.pending == 0 && s.hasSkip {
+		if s.skipEnd > s.applied {
+			s.applied, s.appliedDB = s.skipEnd, s.skipDB
+		}
+		s.hasSkip = false
+	}
+	s.mu.Unlock()
+}
+
+// Applied returns the replication offset just after the last command whose reply came back (or
+// that was skipped with everything before it acknowledged), and the db in force there.
+func (s *Single) Applied() (offset int64, db int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied, s.appliedDB
+}
+
+// WaitOplog returns when every command applied so far has its reply.
+func (s *Single) WaitOplog(ctx context.Context) error {
+	if s.oplog == nil {
+		return nil
+	}
+	return s.oplog.Drain(ctx)
+}

@@ -1,0 +1,87 @@
+package target
+
+import "strconv"
+
+// appendArrayHeader appends "*n\r\n".
+func appendArrayHeader(dst []byte, n int) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// appendBulkHeader appends "$n\r\n".
+func appendBulkHeader(dst []byte, n int) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// appendBulk appends one bulk string.
+func appendBulk(dst, b []byte) []byte {
+	dst = appendBulkHeader(dst, len(b))
+	dst = append(dst, b...)
+	return append(dst, '\r', '\n')
+}
+
+// appendBulkString appends one bulk string.
+func appendBulkString(dst []byte, s string) []byte {
+	dst = appendBulkHeader(dst, len(s))
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+// appendBulkInt appends an integer as a bulk string.
+func appendBulkInt(dst []byte, v int64) []byte {
+	var tmp [20]byte
+	return appendBulk(dst, strconv.AppendInt(tmp[:0], v, 10))
+}
+
+// appendCommand appends a RESP multibulk command.
+func appendCommand(dst []byte, args ...[]byte) []byte {
+	dst = appendArrayHeader(dst, len(args))
+	for _, a := range args {
+		dst = appendBulk(dst, a)
+	}
+	return dst
+}
+
+// appendCommandStrings appends a RESP multibulk command of strings.
+func appendCommandStrings(dst []byte, args ...string) []byte {
+	dst = appendArrayHeader(dst, len(args))
+	for _, a := range args {
+		dst = appendBulkString(dst, a)
+	}
+	return dst
+}
+
+// quoteKey appends b quoted as redis-cli shows binary strings (sdscatrepr): "a\x00b".
+func quoteKey(dst, b []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range b {
+		switch c {
+		case '\\', '"':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\a':
+			dst = append(dst, '\\', 'a')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		default:
+			if c >= 0x20 && c < 0x7f {
+				dst = append(dst, c)
+			} else {
+				dst = append(dst, '\\', 'x', hex[c>>4], hex[c&15])
+			}
+		}
+	}
+	return append(dst, '"')
+}
+
+// keyString is quoteKey as a string, for logs.
+func keyString(b []byte) string { return string(quoteKey(nil, b)) }

@@ -1,0 +1,362 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/rdb"
+)
+
+// ErrNeedsRewrite is returned by Restore for an entry the target cannot take as RESTORE: its RDB
+// version is newer than the target's, its value was too big to be held (Value nil), or it is
+// over BigKeyBytes. Such entries must go as native commands.
+var ErrNeedsRewrite = errors.New("target: entry needs rewriting into native commands")
+
+// SingleOptions configure a writer to a single Redis server.
+type SingleOptions struct {
+	Conn             Options // address, auth, TLS, window; OnReply and Name are set by Single
+	Conns            int     // connections for the RDB phase; 0 means 4
+	SourceRDBVersion int     // RDB version of the source's snapshot (DUMP payload version)
+	BigKeyBytes      int64   // values over this many bytes need rewriting; 0 means no limit
+	Logger           *zap.Logger
+	// Now returns the current time, for skipping expired keys; nil means time.Now.
+	Now func() time.Time
+}
+
+// Request kinds carried in Tag.Kind.
+const (
+	kindSelect uint8 = iota + 1
+	kindRestore
+	kindExpire
+	kindFunction
+	kindOplog   // a data command of the stream: its reply moves the applied offset
+	kindOplogTx // MULTI and the commands it queues: only EXEC's reply moves the offset
+)
+
+// Reasons for skipped commands and keys, as counted in Stats.Skipped.
+const (
+	SkipControl  = "control"         // PING, REPLCONF: replication chatter, never forwarded
+	SkipPubSub   = "pubsub"          // PUBLISH, SPUBLISH
+	SkipExpired  = "expired_skipped" // RDB keys whose expiry had passed
+	SkipEmpty    = "empty"           // a command with no arguments
+	SkipFunction = "function_unsupported"
+	ReasonBroken = "broken" // requests failed by a broken connection (in Stats.Errors)
+)
+
+// Single writes to a `single` target: RESTOREs over several connections for the RDB phase, then
+// the oplog in order over one pipelined connection.
+type Single struct {
+	opts SingleOptions
+	ctx  context.Context
+	log  *zap.Logger
+	info ServerInfo
+	now  func() time.Time
+
+	restorable bool
+	rdbConns   []*rdbConn
+	next       int
+
+	// oplog sender state, used only by the goroutine calling Apply.
+	oplog   *Conn
+	oplogDB int
+	inTx    bool
+
+	restored, expired, functions, retried atomic.Uint64
+
+	mu        sync.Mutex // guards everything below
+	errs      map[string]uint64
+	skipped   map[string]uint64
+	lastErr   string
+	retry     []retryReq
+	applied   int64
+	appliedDB int
+	pending   int // oplog requests sent and not yet answered
+	skipEnd   int64
+	skipDB    int
+	hasSkip   bool
+}
+
+type rdbConn struct {
+	c  *Conn
+	db int
+}
+
+type retryReq struct {
+	db     int
+	kind   uint8
+	key    []byte
+	cmd    []byte
+	reason string
+}
+
+// NewSingle asks the target its version (INFO server) and opens the RDB-phase connections.
+// ctx bounds the whole life of the writer: cancelling it unblocks every wait for window room.
+func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
+	if o.Conns <= 0 {
+		o.Conns = 4
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Single{
+		opts:    o,
+		ctx:     ctx,
+		log:     o.Logger.With(zap.String("target", o.Conn.Addr)),
+		now:     o.Now,
+		errs:    make(map[string]uint64),
+		skipped: make(map[string]uint64),
+	}
+	for i := range o.Conns {
+		co := o.Conn
+		co.Logger = o.Logger
+		co.Name = "rdb-" + strconv.Itoa(i)
+		co.OnReply = s.onRDBReply
+		c, err := Dial(ctx, co)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.rdbConns = append(s.rdbConns, &rdbConn{c: c, db: co.DB})
+	}
+	rep, err := s.rdbConns[0].c.Do(ctx, "INFO", "server")
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("target %s: INFO server: %w", o.Conn.Addr, err)
+	}
+	if s.info, err = parseServerInfo(rep.Str); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("target %s: %w", o.Conn.Addr, err)
+	}
+	s.restorable = canRestore(o.SourceRDBVersion, s.info.RDBVersion)
+	s.log.Info("target connected", zap.String("version", s.info.Version),
+		zap.Int("rdb_version", s.info.RDBVersion), zap.Int("source_rdb_version", o.SourceRDBVersion),
+		zap.Bool("restore", s.restorable), zap.Bool("absttl", s.info.AbsTTL))
+	return s, nil
+}
+
+// Info returns what NewSingle learned about the target.
+func (s *Single) Info() ServerInfo { return s.info }
+
+// Restore queues one RDB entry: a key as RESTORE (skipped and counted when already expired), a
+// function library as FUNCTION LOAD; aux fields are ignored. The entry's slices are copied
+// before Restore returns. It returns ErrNeedsRewrite (wrapped) for keys RESTORE cannot carry,
+// and an error wrapping ErrBroken when a connection broke.
+func (s *Single) Restore(e *rdb.Entry) error {
+	switch e.Kind {
+	case rdb.KindKey:
+	case rdb.KindFunction:
+		return s.Function(e.Value)
+	default:
+		return nil
+	}
+	if e.ExpireMs > 0 && e.ExpireMs <= s.now().UnixMilli() {
+		s.expired.Add(1)
+		s.log.Debug("expired key skipped", zap.String("key", keyString(e.Key)), zap.Int("db", e.DB))
+		return nil
+	}
+	switch {
+	case !s.restorable:
+		return fmt.Errorf("target %s: key %s: RDB version %d, target takes %d: %w",
+			s.opts.Conn.Addr, keyString(e.Key), s.opts.SourceRDBVersion, s.info.RDBVersion, ErrNeedsRewrite)
+	case e.Value == nil:
+		return fmt.Errorf("target %s: key %s: value of %d bytes not held: %w",
+			s.opts.Conn.Addr, keyString(e.Key), e.ValueLen, ErrNeedsRewrite)
+	case s.opts.BigKeyBytes > 0 && int64(len(e.Value)) > s.opts.BigKeyBytes:
+		return fmt.Errorf("target %s: key %s: value of %d bytes over big_key_bytes: %w",
+			s.opts.Conn.Addr, keyString(e.Key), len(e.Value), ErrNeedsRewrite)
+	}
+	rc := s.rdbConns[s.next]
+	s.next++
+	if s.next == len(s.rdbConns) {
+		s.next = 0
+	}
+	if err := rc.selectDB(s.ctx, e.DB); err != nil {
+		return err
+	}
+	buf, err := rc.c.Begin(s.ctx)
+	if err != nil {
+		return err
+	}
+	ttl := int64(0)
+	if s.info.AbsTTL {
+		ttl = e.ExpireMs
+		buf = appendArrayHeader(buf, 6)
+	} else {
+		buf = appendArrayHeader(buf, 5)
+	}
+	buf = appendBulkString(buf, "RESTORE")
+	buf = appendBulk(buf, e.Key)
+	buf = appendBulkInt(buf, ttl)
+	buf = appendBulkHeader(buf, 1+len(e.Value)+2+8) // type, value, version, CRC64
+	buf = rdb.DumpPayload(buf, e.Type, e.Value, s.opts.SourceRDBVersion)
+	buf = append(buf, '\r', '\n')
+	buf = appendBulkString(buf, "REPLACE")
+	if s.info.AbsTTL {
+		buf = appendBulkString(buf, "ABSTTL")
+	}
+	rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindRestore, Key: e.Key})
+	if !s.info.AbsTTL && e.ExpireMs > 0 {
+		buf, err := rc.c.Begin(s.ctx)
+		if err != nil {
+			return err
+		}
+		buf = appendArrayHeader(buf, 3)
+		buf = appendBulkString(buf, "PEXPIREAT")
+		buf = appendBulk(buf, e.Key)
+		buf = appendBulkInt(buf, e.ExpireMs)
+		rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindExpire, Key: e.Key})
+	}
+	return nil
+}
+
+// selectDB sends SELECT when the connection's db is not db.
+func (rc *rdbConn) selectDB(ctx context.Context, db int) error {
+	if rc.db == db {
+		return nil
+	}
+	buf, err := rc.c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	buf = appendArrayHeader(buf, 2)
+	buf = appendBulkString(buf, "SELECT")
+	buf = appendBulkInt(buf, int64(db))
+	rc.c.Commit(buf, Tag{DB: db, Kind: kindSelect})
+	rc.db = db
+	return nil
+}
+
+// Function queues FUNCTION LOAD REPLACE with a library's source code. A target older than 7.0
+// has no functions: the library is counted as skipped and an error returned.
+func (s *Single) Function(code []byte) error {
+	if !s.info.Functions {
+		s.countSkip(SkipFunction)
+		return fmt.Errorf("target %s: version %s has no FUNCTION LOAD", s.opts.Conn.Addr, s.info.Version)
+	}
+	rc := s.rdbConns[0]
+	buf, err := rc.c.Begin(s.ctx)
+	if err != nil {
+		return err
+	}
+	buf = appendArrayHeader(buf, 4)
+	buf = appendBulkString(buf, "FUNCTION")
+	buf = appendBulkString(buf, "LOAD")
+	buf = appendBulkString(buf, "REPLACE")
+	buf = appendBulk(buf, code)
+	rc.c.Commit(buf, Tag{DB: rc.db, Kind: kindFunction})
+	return nil
+}
+
+// onRDBReply runs on the RDB connections' reply readers.
+func (s *Single) onRDBReply(t *Tag, r *Reply) {
+	switch r.Kind {
+	case KindFailed:
+		s.countErr(ReasonBroken, t, r.Err)
+	case KindError:
+		re := r.Err.(*ReplyError)
+		if re.Retryable() && t.Kind != kindSelect {
+			s.retried.Add(1)
+			s.mu.Lock()
+			s.retry = append(s.retry, retryReq{db: t.DB, kind: t.Kind, key: append([]byte(nil), t.Key...),
+				cmd: append([]byte(nil), t.Cmd...), reason: re.Prefix})
+			s.mu.Unlock()
+			return
+		}
+		s.countErr(re.Prefix, t, re)
+	default:
+		switch t.Kind {
+		case kindRestore:
+			s.restored.Add(1)
+		case kindFunction:
+			s.functions.Add(1)
+		}
+	}
+}
+
+func (s *Single) countErr(reason string, t *Tag, err error) {
+	s.mu.Lock()
+	s.errs[reason]++
+	s.lastErr = err.Error()
+	s.mu.Unlock()
+	s.log.Warn("target error", zap.String("reason", reason), zap.String("key", keyString(t.Key)),
+		zap.Int("db", t.DB), zap.Int64("offset", t.Offset), zap.Error(err))
+}
+
+func (s *Single) countSkip(reason string) {
+	s.mu.Lock()
+	s.skipped[reason]++
+	s.mu.Unlock()
+}
+
+// Retry policy for LOADING, BUSY and TRYAGAIN replies during the RDB phase (RESTORE ... REPLACE
+// is idempotent, so sending it again is safe).
+const (
+	retryAttempts = 20
+	retryFirst    = 50 * time.Millisecond
+	retryMax      = 2 * time.Second
+)
+
+// WaitRDB returns when every RDB-phase request has its reply, after resending those refused
+// with LOADING/BUSY/TRYAGAIN with backoff. Error replies are counted and logged, not returned:
+// WaitRDB returns an error only when a connection broke or ctx ended.
+func (s *Single) WaitRDB(ctx context.Context) error {
+	backoff := retryFirst
+	for attempt := 0; ; attempt++ {
+		for _, rc := range s.rdbConns {
+			if err := rc.c.Drain(ctx); err != nil {
+				return err
+			}
+		}
+		s.mu.Lock()
+		retry := s.retry
+		s.retry = nil
+		s.mu.Unlock()
+		if len(retry) == 0 {
+			return nil
+		}
+		if attempt >= retryAttempts {
+			for _, r := range retry {
+				s.countErr(r.reason, &Tag{DB: r.db, Key: r.key}, fmt.Errorf("still %s after %d attempts", r.reason, attempt))
+			}
+			return nil
+		}
+		tm := time.NewTimer(backoff)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, retryMax)
+		for i, r := range retry {
+			rc := s.rdbConns[i%len(s.rdbConns)]
+			if err := rc.selectDB(ctx, r.db); err != nil {
+				return err
+			}
+			if err := rc.c.SendRaw(ctx, Tag{DB: r.db, Kind: r.kind, Key: r.key}, r.cmd); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Close closes every connection; requests still in flight are failed.
+func (s *Single) Close() error {
+	for _, rc := range s.rdbConns {
+		rc.c.Close()
+	}
+	if s.oplog != nil {
+		s.oplog.Close()
+	}
+	return nil
+}
