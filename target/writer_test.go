@@ -1,0 +1,454 @@
+package target
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/rdb"
+)
+
+// fillSource writes keys of every type and encoding into db.
+func fillSource(t *testing.T, c radix.Client, db int) {
+	t.Helper()
+	ctx := context.Background()
+	p := radix.NewPipeline()
+	p.Append(radix.Cmd(nil, "SELECT", strconv.Itoa(db)))
+	p.Append(radix.Cmd(nil, "SET", "str", "value"))
+	p.Append(radix.Cmd(nil, "SET", "int", "123456"))
+	p.Append(radix.Cmd(nil, "SET", "long", strings.Repeat("abc", 1000)))
+	p.Append(radix.Cmd(nil, "SET", "bin\x00key\xff", "bin\x00value"))
+	p.Append(radix.Cmd(nil, "RPUSH", "list", "a", "b", "1", "2"))
+	p.Append(radix.Cmd(nil, "SADD", "intset", "1", "2", "300000", "-5"))
+	p.Append(radix.Cmd(nil, "SADD", "set", "x", "y", "z"))
+	p.Append(radix.Cmd(nil, "HSET", "hash", "f1", "v1", "f2", "2"))
+	p.Append(radix.Cmd(nil, "ZADD", "zset", "1.5", "a", "-2", "b", "1e300", "c"))
+	p.Append(radix.Cmd(nil, "XADD", "stream", "1-1", "f", "v"))
+	p.Append(radix.Cmd(nil, "XADD", "stream", "2-1", "f", "w", "g", "x"))
+	p.Append(radix.Cmd(nil, "XGROUP", "CREATE", "stream", "grp", "1-1"))
+	for i := range 1000 {
+		s := strconv.Itoa(i)
+		p.Append(radix.Cmd(nil, "RPUSH", "biglist", "elem-"+s))
+		p.Append(radix.Cmd(nil, "SADD", "bigset", "member-"+s))
+		p.Append(radix.Cmd(nil, "HSET", "bighash", "field-"+s, "value-"+s))
+		p.Append(radix.Cmd(nil, "ZADD", "bigzset", strconv.Itoa(i*7%13), "m-"+s))
+	}
+	if err := c.Do(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// entryFromDump turns a DUMP payload into the rdb.Entry a decoder would give.
+func entryFromDump(t *testing.T, e *rdb.Entry, db int, key string, payload []byte) {
+	t.Helper()
+	if len(payload) < 11 {
+		t.Fatalf("DUMP %q: %d bytes", key, len(payload))
+	}
+	body := payload[:len(payload)-8]
+	*e = rdb.Entry{Kind: rdb.KindKey, DB: db, Key: append(e.Key[:0], key...), Type: payload[0],
+		Value: append(e.Value[:0], body[1:len(body)-2]...), Idle: -1, Freq: -1}
+	e.ValueLen = int64(len(e.Value))
+	if v := binary.LittleEndian.Uint16(body[len(body)-2:]); v != 10 {
+		t.Fatalf("DUMP version %d, want 10", v)
+	}
+}
+
+// readBack returns every key of db with its whole value, in a comparable text form.
+func readBack(t *testing.T, addr string, db int) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := radix.Dialer{SelectDB: strconv.Itoa(db)}.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var keys []string
+	if err := c.Do(ctx, radix.Cmd(&keys, "KEYS", "*")); err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]string)
+	for _, k := range keys {
+		var typ string
+		if err := c.Do(ctx, radix.Cmd(&typ, "TYPE", k)); err != nil {
+			t.Fatal(err)
+		}
+		var vals []string
+		var cmd radix.Action
+		switch typ {
+		case "string":
+			var s string
+			if err := c.Do(ctx, radix.Cmd(&s, "GET", k)); err != nil {
+				t.Fatal(err)
+			}
+			vals = []string{s}
+		case "list":
+			cmd = radix.Cmd(&vals, "LRANGE", k, "0", "-1")
+		case "set":
+			cmd = radix.Cmd(&vals, "SMEMBERS", k)
+		case "zset":
+			cmd = radix.Cmd(&vals, "ZRANGE", k, "0", "-1", "WITHSCORES")
+		case "hash":
+			cmd = radix.Cmd(&vals, "HGETALL", k)
+		case "stream":
+			var v any
+			if err := c.Do(ctx, radix.Cmd(&v, "XRANGE", k, "-", "+")); err != nil {
+				t.Fatal(err)
+			}
+			var g any
+			if err := c.Do(ctx, radix.Cmd(&g, "XINFO", "GROUPS", k)); err != nil {
+				t.Fatal(err)
+			}
+			vals = []string{fmt.Sprint(v), fmt.Sprint(g)}
+		default:
+			t.Fatalf("key %q of type %s", k, typ)
+		}
+		if cmd != nil {
+			if err := c.Do(ctx, cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if typ == "set" || typ == "hash" {
+			slices.Sort(vals) // order is not part of the value (hash pairs sorted as items: fine for a comparison)
+		}
+		out[k] = typ + ":" + strings.Join(vals, "\x01")
+	}
+	return out
+}
+
+func newSingle(t *testing.T, addr string, o SingleOptions) *Single {
+	t.Helper()
+	o.Conn.Addr = addr
+	if o.SourceRDBVersion == 0 {
+		o.SourceRDBVersion = 10
+	}
+	s, err := NewSingle(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestRestoreRoundTrip(t *testing.T) {
+	src := startRedis(t)
+	dst := startRedis(t)
+	sc := client(t, src.Addr)
+	dbs := []int{0, 5, 1}
+	for _, db := range dbs {
+		fillSource(t, sc, db)
+	}
+	w := newSingle(t, dst.Addr, SingleOptions{Conns: 3, Conn: Options{Window: 4, WindowBytes: 4096}})
+	if si := w.Info(); si.RDBVersion != 10 || !si.AbsTTL || !si.Functions {
+		t.Fatalf("target info %+v", si)
+	}
+	ctx := context.Background()
+	var e rdb.Entry // reused, as a decoder would
+	n := 0
+	for _, db := range dbs {
+		c, err := radix.Dialer{SelectDB: strconv.Itoa(db)}.Dial(ctx, "tcp", src.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		if err := c.Do(ctx, radix.Cmd(&keys, "KEYS", "*")); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			var payload []byte
+			if err := c.Do(ctx, radix.Cmd(&payload, "DUMP", k)); err != nil {
+				t.Fatal(err)
+			}
+			entryFromDump(t, &e, db, k, payload)
+			if err := w.Restore(&e); err != nil {
+				t.Fatalf("Restore %q: %v", k, err)
+			}
+			for i := range e.Value { // the decoder reuses its buffers
+				e.Value[i] = 0xee
+			}
+			copy(e.Key, "XXXXXXXXXXXXXXXXXXXXX")
+			n++
+		}
+		c.Close()
+	}
+	if err := w.WaitRDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	if st.Restored != uint64(n) || len(st.Errors) != 0 {
+		t.Fatalf("restored %d of %d, errors %v (%s)", st.Restored, n, st.Errors, st.LastError)
+	}
+	for _, db := range dbs {
+		want, got := readBack(t, src.Addr, db), readBack(t, dst.Addr, db)
+		if len(want) != 14 {
+			t.Fatalf("db %d: source has %d keys", db, len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("db %d key %q: got %.80q, want %.80q", db, k, got[k], v)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("db %d: %d keys, want %d", db, len(got), len(want))
+		}
+	}
+}
+
+// stringEntry builds an entry for a short string value (RDB string encoding: 6-bit length).
+func stringEntry(db int, key, val string, expireMs int64) *rdb.Entry {
+	v := append([]byte{byte(len(val))}, val...)
+	return &rdb.Entry{Kind: rdb.KindKey, DB: db, Key: []byte(key), Type: rdb.TypeString, ExpireMs: expireMs,
+		Value: v, ValueLen: int64(len(v)), Idle: -1, Freq: -1}
+}
+
+func TestRestoreExpiry(t *testing.T) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, SingleOptions{})
+	now := time.Now().UnixMilli()
+	future := now + 3600_000
+	for _, e := range []*rdb.Entry{
+		stringEntry(0, "past", "v", now-1000),
+		stringEntry(0, "future", "v", future),
+		stringEntry(0, "none", "v", 0),
+	} {
+		if err := w.Restore(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitRDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	if st.Expired != 1 || st.Skipped[SkipExpired] != 1 || st.Restored != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	c := client(t, dst.Addr)
+	tests := []struct {
+		key  string
+		want int64
+	}{{"past", -2}, {"future", future}, {"none", -1}}
+	for _, tc := range tests {
+		var got int64
+		do(t, c, &got, "PEXPIRETIME", tc.key)
+		if got != tc.want && (tc.want < 0 || got < tc.want-2000 || got > tc.want+2000) {
+			t.Errorf("%s: PEXPIRETIME %d, want %d", tc.key, got, tc.want)
+		}
+	}
+}
+
+func TestRestoreNeedsRewrite(t *testing.T) {
+	dst := startRedis(t)
+	newer := newSingle(t, dst.Addr, SingleOptions{SourceRDBVersion: 11})
+	same := newSingle(t, dst.Addr, SingleOptions{BigKeyBytes: 10})
+	big := stringEntry(0, "big", strings.Repeat("x", 20), 0)
+	held := stringEntry(0, "nil", "v", 0)
+	held.Value = nil
+	tests := []struct {
+		name string
+		w    *Single
+		e    *rdb.Entry
+	}{
+		{"newer rdb version", newer, stringEntry(0, "k", "v", 0)},
+		{"value not held", same, held},
+		{"over big_key_bytes", same, big},
+	}
+	for _, tc := range tests {
+		if err := tc.w.Restore(tc.e); !errors.Is(err, ErrNeedsRewrite) {
+			t.Errorf("%s: %v, want ErrNeedsRewrite", tc.name, err)
+		}
+	}
+	if err := same.Restore(stringEntry(0, "small", "v", 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestoreErrorCounted(t *testing.T) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, SingleOptions{Conns: 1})
+	bad := stringEntry(2, "bad\x00key", "v", 0)
+	bad.Value = []byte{0xff, 0xff, 0xff}
+	for _, e := range []*rdb.Entry{stringEntry(2, "a", "1", 0), bad, stringEntry(2, "b", "2", 0)} {
+		if err := w.Restore(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitRDB(context.Background()); err != nil {
+		t.Fatalf("WaitRDB: %v", err)
+	}
+	st := w.Stats()
+	if st.Errors["ERR"] != 1 || st.Restored != 2 || !strings.Contains(st.LastError, "Bad data format") {
+		t.Fatalf("stats %+v", st)
+	}
+	got := readBack(t, dst.Addr, 2)
+	if len(got) != 2 || got["a"] != "string:1" || got["b"] != "string:2" {
+		t.Fatalf("db 2: %v", got)
+	}
+}
+
+func TestRestoreFunction(t *testing.T) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, SingleOptions{})
+	code := "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return 42 end)"
+	if err := w.Restore(&rdb.Entry{Kind: rdb.KindFunction, Value: []byte(code)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitRDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	do(t, client(t, dst.Addr), &got, "FCALL", "myfunc", "0")
+	if got != 42 || w.Stats().Functions != 1 {
+		t.Fatalf("FCALL %d, functions %d", got, w.Stats().Functions)
+	}
+}
+
+// rawCmd builds an aof.Command as the stream reader would.
+func rawCmd(args ...string) *aof.Command {
+	raw := aof.AppendCommandString(nil, args...)
+	cmd := &aof.Command{Raw: raw, N: int64(len(raw))}
+	for _, a := range args {
+		cmd.Args = append(cmd.Args, []byte(a))
+	}
+	return cmd
+}
+
+func TestApplyStream(t *testing.T) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, SingleOptions{Conn: Options{Window: 4}})
+	ctx := context.Background()
+	stream := [][]string{
+		{"SELECT", "0"},
+		{"SET", "a", "1"},
+		{"PING"},
+		{"select", "3"},
+		{"MULTI"},
+		{"INCR", "c"},
+		{"incrby", "c", "10"},
+		{"EXEC"},
+		{"REPLCONF", "GETACK", "*"},
+		{"PUBLISH", "ch", "msg"},
+		{"SET", "bin\x00key", "v"},
+		{"LPUSH", "a", "x"}, // db 3's own "a"
+		{"SET", "c", "x"},
+		{"INCR", "c"}, // ERR not an integer: counted, stream goes on
+		{"SELECT", "7"},
+		{"PING"},
+	}
+	var end int64
+	for _, args := range stream {
+		cmd := rawCmd(args...)
+		end += cmd.N
+		if err := w.Apply(cmd, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, db := w.Applied(); off != end || db != 7 {
+		t.Fatalf("Applied() = %d, %d; want %d, 7", off, db, end)
+	}
+	st := w.Stats()
+	if st.Skipped[SkipControl] != 3 || st.Skipped[SkipPubSub] != 1 || st.Errors["ERR"] != 1 || len(st.Errors) != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	db0, db3 := readBack(t, dst.Addr, 0), readBack(t, dst.Addr, 3)
+	if len(db0) != 1 || db0["a"] != "string:1" {
+		t.Errorf("db 0: %v", db0)
+	}
+	if len(db3) != 3 || db3["c"] != "string:x" || db3["bin\x00key"] != "string:v" || db3["a"] != "list:x" {
+		t.Errorf("db 3: %v", db3)
+	}
+}
+
+func TestApplyOffsetWaitsForReplies(t *testing.T) {
+	dst := startRedis(t, "--enable-debug-command", "yes")
+	w := newSingle(t, dst.Addr, SingleOptions{})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 100, 2); err != nil {
+		t.Fatal(err)
+	}
+	if off, db := w.Applied(); off != 100 || db != 2 {
+		t.Fatalf("start: %d %d", off, db)
+	}
+	sleep := rawCmd("DEBUG", "SLEEP", "0.3")
+	if err := w.Apply(sleep, 100+sleep.N); err != nil {
+		t.Fatal(err)
+	}
+	ping := rawCmd("PING")
+	if err := w.Apply(ping, 100+sleep.N+ping.N); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := w.Applied(); off != 100 {
+		t.Fatalf("applied %d before DEBUG SLEEP's reply, want 100", off)
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, db := w.Applied(); off != 100+sleep.N+ping.N || db != 2 {
+		t.Fatalf("applied %d %d, want %d 2", off, db, 100+sleep.N+ping.N)
+	}
+}
+
+func TestApplyReconnect(t *testing.T) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, SingleOptions{})
+	ctx := context.Background()
+	var end int64
+	apply := func(args ...string) error {
+		cmd := rawCmd(args...)
+		end += cmd.N
+		return w.Apply(cmd, end)
+	}
+	for _, args := range [][]string{{"SELECT", "4"}, {"SET", "x", "1"}} {
+		if err := apply(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantOff := end
+	var killed int
+	do(t, client(t, dst.Addr), &killed, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	// The oplog connection is gone: Apply or the wait after it reports ErrBroken.
+	err := waitFor(5*time.Second, func() error {
+		if err := apply("SET", "lost", "1"); err != nil {
+			return nil
+		}
+		if err := w.WaitOplog(ctx); err != nil {
+			return nil
+		}
+		return errors.New("oplog connection still works")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, db, err := w.Reconnect(ctx)
+	if err != nil || off != wantOff || db != 4 {
+		t.Fatalf("Reconnect: %d %d %v, want %d 4", off, db, err, wantOff)
+	}
+	end = off
+	if err := apply("SET", "y", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readBack(t, dst.Addr, 4)
+	if got["x"] != "string:1" || got["y"] != "string:2" {
+		t.Fatalf("db 4 after reconnect: %v", got)
+	}
+	st := w.Stats()
+	if oc := st.Conns[len(st.Conns)-1]; oc.Name != "oplog" || oc.Broken || oc.Replies != 1 {
+		t.Fatalf("oplog conn after reconnect: %+v", oc)
+	}
+}
