@@ -1,0 +1,156 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// logTailLines is how much of a server's log a failed test prints.
+const logTailLines = 40
+
+// startTimeout bounds how long a server may take to become ready.
+const startTimeout = 15 * time.Second
+
+// proc is one child process: started, reaped by exactly one goroutine, killed on demand.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once Wait returned
+	err    error         // Wait's result, valid after exited is closed
+}
+
+// startProc starts bin with args, its stdout and stderr appended to logPath. The child gets
+// SIGKILL if the test binary's thread dies (Pdeathsig), so a crashed test leaves nothing behind.
+func startProc(name, bin, logPath string, args ...string) (*proc, error) {
+	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open log: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
+	}
+	p := &proc{name: name, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		out.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// pid returns the child's process id.
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// done reports whether the process has exited and been reaped.
+func (p *proc) done() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig and waits up to timeout for the process to be reaped; SIGKILL follows if it
+// is still running then. It returns once the process is gone.
+func (p *proc) signal(sig syscall.Signal, timeout time.Duration) {
+	if p.done() {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	if sig != syscall.SIGKILL {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-p.exited:
+			return
+		case <-t.C:
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.exited
+}
+
+// freePort asks the kernel for a free loopback port. Another process can take it before the
+// server binds it, so callers retry a failed bind with a new port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// errBind marks a start that failed because the port was taken; the caller retries.
+var errBind = errors.New("address already in use")
+
+// waitReady polls ready every 20 ms until it returns nil, the process exits, or timeout passes.
+// If the process exited and its log says the address was in use, the error wraps errBind.
+func waitReady(p *proc, logPath string, timeout time.Duration, ready func() error) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = ready(); last == nil {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			tail := logTail(logPath, 10)
+			if strings.Contains(tail, "ddress already in use") {
+				return fmt.Errorf("%s: %w", p.name, errBind)
+			}
+			return fmt.Errorf("%s exited during start (%v); log:\n%s", p.name, p.err, tail)
+		case <-deadline.C:
+			return fmt.Errorf("%s not ready after %v: %w", p.name, timeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// logTail returns the last n lines of the file at path (or why it could not be read).
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(log %s: %v)", path, err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > 2*n {
+			lines = lines[len(lines)-n:]
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// printLogOnFailure registers a cleanup that prints the tail of a log when the test failed.
+func printLogOnFailure(t testing.TB, name string, logPath func() string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- last %d lines of %s log (%s) ---\n%s", logTailLines, name, logPath(), logTail(logPath(), logTailLines))
+		}
+	})
+}

@@ -1,0 +1,447 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mediocregopher/radix/v4"
+)
+
+const fixtureDir = "/work/shared/fixtures/rdb"
+
+func fixture(name string) string { return filepath.Join(fixtureDir, name) }
+
+// TestFixtureRoundTrip: a server loaded from an RDB holds what the fixture JSON says (both
+// directions of the dataset code), a second server loaded from it and a replica of it compare
+// equal to it.
+func TestFixtureRoundTrip(t *testing.T) {
+	t.Parallel()
+	a := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	b := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	replica := StartRedis(t)
+	replica.ReplicaOf(t, a)
+
+	da, db, dr := a.Dump(t), b.Dump(t), replica.Dump(t)
+	want, err := DatasetFromFixtureJSON(fixture("redis-7.0.15.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Keys() != 30 || da.Keys() != 30 {
+		t.Fatalf("keys: fixture JSON %d, server %d; want 30", want.Keys(), da.Keys())
+	}
+	if len(da.Functions) != 1 || len(want.Functions) != 1 {
+		t.Errorf("function libraries: server %d, JSON %d; want 1", len(da.Functions), len(want.Functions))
+	}
+	for _, pair := range [][2]*Dataset{{da, db}, {want, da}, {da, want}, {da, dr}} {
+		if d := Diff(pair[0], pair[1], TTLTolerance); len(d) != 0 {
+			t.Errorf("%s vs %s: %d differences:\n%s", pair[0].Source, pair[1].Source, len(d), strings.Join(d, "\n"))
+		}
+	}
+	CompareRedis(t, a.Addr, replica.Addr)
+}
+
+// TestDiffReportsExactlyTheChanges changes one zset score, one hash value, one group's
+// last-delivered-id and one TTL, and expects exactly those four differences.
+func TestDiffReportsExactlyTheChanges(t *testing.T) {
+	t.Parallel()
+	a := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	b := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	ttl := b.Do(t, "PEXPIRETIME", "str:ttl").(int64)
+	b.Do(t, "ZADD", "zset:small", "XX", "7", "a")
+	field := b.Do(t, "HKEYS", "hash:small").([]interface{})[0].(string)
+	b.Do(t, "HSET", "hash:small", field, "changed")
+	b.Do(t, "XGROUP", "SETID", "stream:s1", "g1", "1700000000008-2")
+	b.Do(t, "PEXPIREAT", "str:ttl", ttl+10_000)
+
+	got := Diff(a.Dump(t), b.Dump(t), TTLTolerance)
+	want := [][]string{ // each difference, as the substrings it must contain, in key order
+		{`db 0 key "hash:small"`, strconv.Quote(field), `"changed"`},
+		{`db 0 key "str:ttl"`, "expire", "10s apart"},
+		{`db 0 key "stream:s1"`, `group "g1"`, "last-delivered-id 1700000000007-1 vs 1700000000008-2"},
+		{`db 0 key "zset:small"`, `member "a"`, "score 1 vs 7"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d differences, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i, parts := range want {
+		for _, p := range parts {
+			if !strings.Contains(got[i], p) {
+				t.Errorf("difference %d %q does not contain %q", i, got[i], p)
+			}
+		}
+	}
+	// The same differences seen from the other side, and a 1 s TTL change is tolerated.
+	if d := Diff(b.Dump(t), a.Dump(t), TTLTolerance); len(d) != 4 {
+		t.Errorf("reverse diff: %d differences, want 4:\n%s", len(d), strings.Join(d, "\n"))
+	}
+	b.Do(t, "PEXPIREAT", "str:ttl", ttl+1_000)
+	if d := Diff(a.Dump(t), b.Dump(t), TTLTolerance); len(d) != 3 {
+		t.Errorf("after a 1 s TTL change: %d differences, want 3:\n%s", len(d), strings.Join(d, "\n"))
+	}
+}
+
+// TestDiffTable covers what a dump cannot easily produce: missing keys, type changes, stream
+// details, functions, the cap on reported differences and key escaping.
+func TestDiffTable(t *testing.T) {
+	t.Parallel()
+	str := func(s string) *Value { return &Value{Type: "string", Str: s} }
+	stream := func(mut func(*Stream)) *Value {
+		s := &Stream{Length: 1, LastGeneratedID: "1-1", EntriesAdded: 1,
+			Entries: []StreamEntry{{ID: "1-1", Fields: []string{"f", "v"}}},
+			Groups: []StreamGroup{{Name: "g", LastDeliveredID: "1-1", Pending: 1, ConsumerCount: 1, EntriesRead: "1",
+				Consumers: []StreamConsumer{{Name: "c", Pending: 1}}, PEL: []StreamPending{{ID: "1-1", Consumer: "c", Deliveries: 1}}}}}
+		if mut != nil {
+			mut(s)
+		}
+		return &Value{Type: "stream", Stream: s}
+	}
+	one := func(db int, k string, v *Value) *Dataset {
+		return &Dataset{Source: "x", DBs: map[int]map[string]*Value{db: {k: v}}, Detailed: true}
+	}
+	many := func(n int, v string) *Dataset {
+		d := &Dataset{Source: "x", DBs: map[int]map[string]*Value{0: {}}}
+		for i := 0; i < n; i++ {
+			d.DBs[0][fmt.Sprintf("k%02d", i)] = str(v)
+		}
+		return d
+	}
+	cases := []struct {
+		name  string
+		a, b  *Dataset
+		n     int
+		total int
+		want  string
+	}{
+		{"equal", one(0, "k", str("v")), one(0, "k", str("v")), 0, 0, ""},
+		{"missing", one(0, "k", str("v")), one(1, "k", str("v")), 2, 2, `db 0 key "k": only in`},
+		{"type", one(3, "k", str("v")), one(3, "k", &Value{Type: "list", List: []string{"v"}}), 1, 1, "type string vs list"},
+		{"binary key", one(0, "\x00\xff\n\"", str("a")), one(0, "\x00\xff\n\"", str("b")), 1, 1, `key "\x00\xff\n\"": value "a" vs "b"`},
+		{"expire", one(0, "k", &Value{Type: "string", ExpireMs: 5000}), one(0, "k", str("")), 1, 1, "expire 5000"},
+		{"list", one(0, "k", &Value{Type: "list", List: []string{"a", "b"}}), one(0, "k", &Value{Type: "list", List: []string{"a"}}), 1, 1, "length 2 vs 1"},
+		{"entries-read", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].EntriesRead = "2" })), 1, 1, "entries-read 1 vs 2"},
+		{"entries-read unknown", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].EntriesRead = "nil" })), 0, 0, ""},
+		{"PEL", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].PEL[0].Deliveries = 2 })), 1, 1, "PEL entry 0"},
+		{"consumers", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].Consumers[0].Name = "d" })), 1, 1, `consumers ["c":1] vs ["d":1]`},
+		{"max-deleted", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.MaxDeletedID = "1-0" })), 1, 1, "max-deleted-entry-id"},
+		{"entry fields", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Entries[0].Fields[1] = "w" })), 1, 1, `fields ["f" "v"] vs ["f" "w"]`},
+		{"capped", many(25, "a"), many(25, "b"), MaxDiffs, 25, `key "k00"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, total := DiffCount(c.a, c.b, TTLTolerance)
+			if len(got) != c.n || total != c.total {
+				t.Fatalf("%d shown of %d, want %d of %d:\n%s", len(got), total, c.n, c.total, strings.Join(got, "\n"))
+			}
+			if c.want != "" && !strings.Contains(got[0], c.want) {
+				t.Errorf("first difference %q does not contain %q", got[0], c.want)
+			}
+		})
+	}
+	// Details a fixture lacks are not compared against one.
+	a, b := one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].PEL = nil }))
+	b.Detailed = false
+	if d := Diff(a, b, TTLTolerance); len(d) != 0 {
+		t.Errorf("undetailed side: %v", d)
+	}
+	a.Functions, b.Functions = map[string]string{"lib": "x"}, map[string]string{"lib": "y"}
+	if d := Diff(a, b, TTLTolerance); len(d) != 1 || !strings.Contains(d[0], "function library") {
+		t.Errorf("functions: %v", d)
+	}
+}
+
+// TestWriterReplicated runs the writer for 2 s on a master with a replica attached; once it is
+// stopped and the replica has caught up, the two compare equal.
+func TestWriterReplicated(t *testing.T) {
+	t.Parallel()
+	master := StartRedis(t)
+	replica := StartRedis(t)
+	replica.ReplicaOf(t, master)
+	w := StartWriter(t, master.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 1})
+	start := time.Now()
+	WaitFor(t, 20*time.Second, func() error {
+		if el := time.Since(start); el < 2*time.Second || w.Ops() < 2000 {
+			return fmt.Errorf("writer: %d commands in %v", w.Ops(), el)
+		}
+		return nil
+	})
+	stopAt := time.Now()
+	stats := w.Stop()
+	t.Logf("writer stopped in %v: %v", time.Since(stopAt), stats)
+	if stats.Errors != 0 {
+		t.Fatalf("writer errors: %v", stats)
+	}
+	for _, cmd := range []string{"SET", "APPEND", "INCR", "HSET", "HDEL", "LPUSH", "LPOP", "SADD", "ZADD", "ZINCRBY",
+		"XADD", "XGROUP", "XREADGROUP", "XACK", "DEL", "EXPIRE", "PEXPIRE", "PERSIST", "SELECT"} {
+		if stats.Ops[cmd] == 0 {
+			t.Errorf("writer never sent %s: %v", cmd, stats)
+		}
+	}
+	WaitReplicaSynced(t, master, replica, 30*time.Second)
+	dm := master.Dump(t)
+	for _, db := range []int{0, 1, 15} {
+		if len(dm.DBs[db]) < 1000 {
+			t.Errorf("db %d has %d keys, want most of 2000", db, len(dm.DBs[db]))
+		}
+	}
+	groups, pending, ttls := 0, 0, 0
+	for _, keys := range dm.DBs {
+		for _, v := range keys {
+			if v.ExpireMs != 0 {
+				ttls++
+			}
+			if v.Stream != nil {
+				for _, g := range v.Stream.Groups {
+					groups++
+					pending += len(g.PEL)
+				}
+			}
+		}
+	}
+	if groups == 0 || pending == 0 || ttls == 0 {
+		t.Errorf("dataset lacks variety: %d groups, %d pending entries, %d keys with expiry", groups, pending, ttls)
+	}
+	CompareDatasets(t, dm, replica.Dump(t))
+}
+
+// TestWriterRate: a rate-limited writer sends about Rate commands per second, and the same seed
+// gives the same dataset.
+func TestWriterRate(t *testing.T) {
+	t.Parallel()
+	a, b := StartRedis(t), StartRedis(t)
+	wa := StartWriter(t, a.Addr, WriterOptions{Rate: 2000, Seed: 7, Keys: 100})
+	wb := StartWriter(t, b.Addr, WriterOptions{Rate: 2000, Seed: 7, Keys: 100})
+	start := time.Now()
+	WaitFor(t, 10*time.Second, func() error {
+		if wa.Ops() < 1000 || wb.Ops() < 1000 {
+			return fmt.Errorf("writers at %d and %d commands", wa.Ops(), wb.Ops())
+		}
+		return nil
+	})
+	el := time.Since(start)
+	sa := wa.Stop()
+	sb := wb.Stop()
+	if rate := float64(sa.Total) / el.Seconds(); rate > 3000 {
+		t.Errorf("writer at %.0f commands/s, want about 2000", rate)
+	}
+	// Stop both at the same command count by replaying: the streams differ (IDs are times), so
+	// compare only the commands' counts up to the shorter run's length.
+	if sa.Total == 0 || sb.Total == 0 {
+		t.Fatalf("writers idle: %v / %v", sa, sb)
+	}
+}
+
+// TestRestartKeepsPort: Restart comes back on the same port and directory, with a new process,
+// and reloads the RDB it was given.
+func TestRestartKeepsPort(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	port, addr, pid := r.Port, r.Addr, r.Pid()
+	r.Do(t, "SET", "scratch", "gone after restart")
+	r.Restart(t)
+	if r.Port != port || r.Addr != addr {
+		t.Fatalf("restart moved %s to %s", addr, r.Addr)
+	}
+	if r.Pid() == pid || r.Pid() == 0 {
+		t.Fatalf("restart kept pid %d (now %d)", pid, r.Pid())
+	}
+	if got := r.Info(t, "server")["tcp_port"]; got != strconv.Itoa(port) {
+		t.Fatalf("tcp_port %s, want %d", got, port)
+	}
+	if v := r.Do(t, "GET", "scratch"); v != nil {
+		t.Errorf("scratch = %v after restart with save \"\"", v)
+	}
+	if n := r.Do(t, "DBSIZE").(int64); n != 27 {
+		t.Errorf("db 0 has %d keys after restart, want the fixture's 27", n)
+	}
+}
+
+// TestKillLeavesNoProcess: after Kill the process is reaped and the port is closed.
+func TestKillLeavesNoProcess(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t)
+	n := StartNutcracker(t, NutcrackerOptions{Backends: []*Redis{r}})
+	pid := r.Pid()
+	if pid == 0 {
+		t.Fatal("no pid")
+	}
+	r.Kill()
+	n.Kill()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process %d still exists after Kill: %v", pid, err)
+	}
+	for _, addr := range []string{r.Addr, n.Addr} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Kill", addr)
+		}
+	}
+	if r.Pid() != 0 {
+		t.Errorf("Pid() = %d after Kill", r.Pid())
+	}
+	r.Kill() // a second Kill is harmless
+}
+
+// TestAuth: WithPassword and WithACLUser protect the server, and the harness logs in.
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		opt  RedisOption
+	}{
+		{"password", WithPassword("s3cret")},
+		{"acl user", WithACLUser("mig", "pw")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := StartRedis(t, c.opt, WithArgs("databases 4"))
+			r.Do(t, "SET", "k", "v")
+			if got := r.DoString(t, "GET", "k"); got != "v" {
+				t.Fatalf("GET k = %q", got)
+			}
+			if got := r.Do(t, "CONFIG", "GET", "databases").([]interface{}); got[1] != "4" {
+				t.Errorf("WithArgs ignored: databases %v", got)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, err := radix.Dial(ctx, "tcp", r.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			err = conn.Do(ctx, radix.Cmd(nil, "GET", "k"))
+			if err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+				t.Errorf("GET without AUTH: %v, want NOAUTH", err)
+			}
+			if d := r.Dump(t); d.Keys() != 1 {
+				t.Errorf("dump with credentials: %d keys", d.Keys())
+			}
+		})
+	}
+}
+
+// TestNutcracker: keys written through the proxy land on both backends and read back.
+func TestNutcracker(t *testing.T) {
+	t.Parallel()
+	b1, b2 := StartRedis(t), StartRedis(t)
+	n := StartNutcracker(t, NutcrackerOptions{Backends: []*Redis{b1, b2}, Names: []string{"s1", "s2"}, HashTag: "{}"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := radix.Dial(ctx, "tcp", n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const keys = 200
+	for i := 0; i < keys; i++ {
+		if err := c.Do(ctx, radix.Cmd(nil, "SET", fmt.Sprintf("key:%d", i), "v")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx, radix.Cmd(nil, "SET", fmt.Sprintf("{tag}:%d", i), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n1, n2 := b1.Do(t, "DBSIZE").(int64), b2.Do(t, "DBSIZE").(int64)
+	if n1+n2 != 2*keys || n1 <= keys/4 || n2 <= keys/4 {
+		t.Errorf("backends hold %d and %d keys, want %d spread over both", n1, n2, 2*keys)
+	}
+	// Every {tag} key is on one backend.
+	t1 := len(b1.Do(t, "KEYS", "{tag}:*").([]interface{}))
+	t2 := len(b2.Do(t, "KEYS", "{tag}:*").([]interface{}))
+	if t1*t2 != 0 || t1+t2 != keys {
+		t.Errorf("hash tag split over backends: %d and %d", t1, t2)
+	}
+	var v string
+	if err := c.Do(ctx, radix.Cmd(&v, "GET", "key:7")); err != nil || v != "v" {
+		t.Errorf("GET through proxy = %q, %v", v, err)
+	}
+}
+
+// fakeTB records a Fatalf and ends its goroutine, as testing does.
+type fakeTB struct {
+	testing.TB
+	mu    sync.Mutex
+	fatal string
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(format string, args ...interface{}) {
+	f.mu.Lock()
+	f.fatal = fmt.Sprintf(format, args...)
+	f.mu.Unlock()
+	runtime.Goexit()
+}
+
+// runFake runs fn with a fake TB in its own goroutine and returns its Fatalf message.
+func runFake(fn func(tb testing.TB)) string {
+	f := &fakeTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fatal
+}
+
+func TestWaitFor(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	msg := runFake(func(tb testing.TB) {
+		WaitFor(tb, 200*time.Millisecond, func() error { calls++; return fmt.Errorf("attempt %d", calls) })
+	})
+	if !strings.Contains(msg, fmt.Sprintf("attempt %d", calls)) || calls < 3 || calls > 10 {
+		t.Errorf("WaitFor failed with %q after %d calls, want the last error after about 5", msg, calls)
+	}
+	n := 0
+	if msg := runFake(func(tb testing.TB) {
+		WaitFor(tb, 5*time.Second, func() error {
+			if n++; n < 3 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+	}); msg != "" || n != 3 {
+		t.Errorf("WaitFor: %q after %d calls", msg, n)
+	}
+	// CompareDatasets fails with the differences.
+	a := &Dataset{Source: "a", DBs: map[int]map[string]*Value{0: {"k": {Type: "string", Str: "1"}}}}
+	b := &Dataset{Source: "b", DBs: map[int]map[string]*Value{0: {"k": {Type: "string", Str: "2"}}}}
+	if msg := runFake(func(tb testing.TB) { CompareDatasets(tb, a, b) }); !strings.Contains(msg, `db 0 key "k": value "1" vs "2"`) {
+		t.Errorf("CompareDatasets: %q", msg)
+	}
+}
+
+func TestEscapeAndVersions(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"abc": `"abc"`, "a b": `"a b"`, "\x00\xff": `"\x00\xff"`, "\r\n\t\a\b": `"\r\n\t\a\b"`, `"\`: `"\"\\"`, "": `""`,
+	} {
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %s, want %s", in, got, want)
+		}
+	}
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"7.0.15", "7.0", 1}, {"7.0", "7.0.0", 0}, {"6.2.16", "7.0", -1}, {"7.10.0", "7.9", 1}} {
+		if got := compareVersions(c.a, c.b); got != c.want {
+			t.Errorf("compareVersions(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+	if id, err := nextStreamID("5-18446744073709551615"); id != "6-0" || err != nil {
+		t.Errorf("nextStreamID = %s, %v", id, err)
+	}
+}
