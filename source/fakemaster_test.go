@@ -1,0 +1,346 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmt-project/rmt/aof"
+)
+
+// fakeMaster plays the master's side of connections made by a Link through net.Pipe, where each
+// Write arrives as its own read, so tests control exactly how bytes are split.
+type fakeMaster struct {
+	t     *testing.T
+	conns chan *fakeConn
+}
+
+type fakeConn struct {
+	t    *testing.T
+	c    net.Conn
+	cmds chan []string // commands sent by the link, in order
+}
+
+func newFakeLink(t *testing.T, opts LinkOptions) (*Link, *fakeMaster) {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.AckInterval == 0 {
+		opts.AckInterval = 20 * time.Millisecond
+	}
+	opts.BackoffMin, opts.BackoffMax = 5*time.Millisecond, 20*time.Millisecond
+	fm := &fakeMaster{t: t, conns: make(chan *fakeConn, 8)}
+	l := NewLink(opts)
+	l.dial = func(ctx context.Context) (net.Conn, error) {
+		a, b := net.Pipe()
+		fc := &fakeConn{t: t, c: b, cmds: make(chan []string, 1024)}
+		go fc.readLoop()
+		fm.conns <- fc
+		return a, nil
+	}
+	return l, fm
+}
+
+func (fc *fakeConn) readLoop() {
+	defer close(fc.cmds)
+	r := aof.NewReader(fc.c)
+	var c aof.Command
+	for r.Next(&c) == nil {
+		args := make([]string, len(c.Args))
+		for i, a := range c.Args {
+			args[i] = string(a)
+		}
+		fc.cmds <- args
+	}
+}
+
+func (fm *fakeMaster) accept() *fakeConn {
+	fm.t.Helper()
+	select {
+	case fc := <-fm.conns:
+		return fc
+	case <-time.After(10 * time.Second):
+		fm.t.Fatal("the link did not connect")
+		return nil
+	}
+}
+
+// next returns the next command from the link that is not a periodic `REPLCONF ACK`.
+func (fc *fakeConn) next(skipAcks bool) []string {
+	fc.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case args, ok := <-fc.cmds:
+			if !ok {
+				fc.t.Fatal("the link closed the connection")
+			}
+			if skipAcks && len(args) == 3 && args[0] == "REPLCONF" && args[1] == "ACK" {
+				continue
+			}
+			return args
+		case <-deadline:
+			fc.t.Fatal("no command from the link")
+			return nil
+		}
+	}
+}
+
+func (fc *fakeConn) expect(reply string, want ...string) {
+	fc.t.Helper()
+	got := fc.next(true)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		fc.t.Fatalf("link sent %q, want %q", got, want)
+	}
+	fc.write(reply)
+}
+
+func (fc *fakeConn) write(s string) {
+	fc.t.Helper()
+	if _, err := fc.c.Write([]byte(s)); err != nil {
+		fc.t.Fatalf("fake master write: %v", err)
+	}
+}
+
+// waitAck waits for `REPLCONF ACK <off>` and fails on an ACK beyond it.
+func (fc *fakeConn) waitAck(off int64) {
+	fc.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case args, ok := <-fc.cmds:
+			if !ok {
+				fc.t.Fatal("the link closed the connection")
+			}
+			if len(args) != 3 || args[0] != "REPLCONF" || args[1] != "ACK" {
+				fc.t.Fatalf("link sent %q while waiting for ACK %d", args, off)
+			}
+			n, _ := strconv.ParseInt(args[2], 10, 64)
+			if n == off {
+				return
+			}
+			if n > off {
+				fc.t.Fatalf("ACK %d beyond %d", n, off)
+			}
+		case <-deadline:
+			fc.t.Fatalf("no ACK %d", off)
+		}
+	}
+}
+
+func (fc *fakeConn) handshake(psyncArgs ...string) {
+	fc.t.Helper()
+	fc.expect("+PONG\r\n", "PING")
+	fc.expect("+OK\r\n", "REPLCONF", "listening-port", "0")
+	fc.expect("+OK\r\n", "REPLCONF", "capa", "eof", "capa", "psync2")
+	got := fc.next(true)
+	if strings.Join(got, " ") != strings.Join(psyncArgs, " ") {
+		fc.t.Fatalf("link sent %q, want %q", got, psyncArgs)
+	}
+}
+
+func runLink(t *testing.T, l *Link) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+		l.Close()
+	})
+}
+
+func nextEvent(t *testing.T, l *Link) Event {
+	t.Helper()
+	select {
+	case ev := <-l.Events():
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+		return nil
+	}
+}
+
+// spooled reads n bytes of the spool after offset from.
+func spooled(t *testing.T, sp *aof.Spool, from int64, n int) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := sp.NewReader(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		t.Fatalf("reading %d spooled bytes after %d: %v", n, from, err)
+	}
+	return b
+}
+
+func cmd(args ...string) string { return string(aof.AppendCommandString(nil, args...)) }
+
+// TestFakeMasterDiskless runs a whole diskless full sync with the end mark split at every
+// position, stream bytes glued after the mark, keep-alives before +FULLRESYNC and the `$` line,
+// then GETACK, and checks the RDB file, the FullSync event, the spool and the ACKs.
+func TestFakeMasterDiskless(t *testing.T) {
+	mark := strings.Repeat("ab", 20)
+	payload := randomBytes(42, 100<<10)
+	const offset = 1000
+	for split := 0; split <= len(mark); split++ {
+		t.Run("split"+strconv.Itoa(split), func(t *testing.T) {
+			l, fm := newFakeLink(t, LinkOptions{})
+			runLink(t, l)
+			fc := fm.accept()
+			fc.handshake("PSYNC", "?", "-1")
+			fc.write("\n\n+FULLRESYNC " + testReplid + " " + strconv.Itoa(offset) + "\r\n\n\n")
+			fc.write("$EOF:" + mark + "\r\n")
+			fc.write(string(payload) + mark[:split])
+			sel := cmd("SELECT", "3")
+			fc.write(mark[split:] + sel)
+			ev := nextEvent(t, l)
+			fs, ok := ev.(FullSync)
+			if !ok || fs.Replid != testReplid || fs.Offset != offset || fs.RDBSize != int64(len(payload)) ||
+				fs.RDBPath != filepath.Join(l.opts.Dir, testReplid+"-1000.rdb") {
+				t.Fatalf("event %#v", ev)
+			}
+			if got, err := os.ReadFile(fs.RDBPath); err != nil || !bytes.Equal(got, payload) {
+				t.Fatalf("RDB file: %v, equal %v", err, bytes.Equal(got, payload))
+			}
+			// The first ACK comes before any further byte from the master.
+			select {
+			case args := <-fc.cmds:
+				if len(args) != 3 || args[0] != "REPLCONF" || args[1] != "ACK" {
+					t.Fatalf("first command after the RDB: %q", args)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no ACK after the diskless RDB")
+			}
+			set, getack := cmd("SET", "k", "v"), cmd("REPLCONF", "GETACK", "*")
+			fc.write(set + getack)
+			end := int64(offset + len(sel) + len(set) + len(getack))
+			fc.waitAck(end)
+			if got := spooled(t, l.Spool(), offset, int(end-offset)); string(got) != sel+set+getack {
+				t.Fatalf("spool holds %q", got)
+			}
+			st := l.Stats()
+			if st.ReceivedOffset != end || st.FullSyncs != 1 || st.RDBBytes != int64(len(payload)) || st.RDBTotal != int64(len(payload)) ||
+				st.State != StateStreaming || !st.MasterLinkUp || st.Replid != testReplid {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestFakeMasterDiskAndContinue: disk form with keep-alives before the `$` line and the stream
+// glued to the last RDB bytes; then the connection drops, the link asks PSYNC <replid>
+// <end+1>, gets +CONTINUE with a new replid and appends to the same spool.
+func TestFakeMasterDiskAndContinue(t *testing.T) {
+	payload := randomBytes(9, 5000)
+	l, fm := newFakeLink(t, LinkOptions{ListeningPort: 8888})
+	runLink(t, l)
+	fc := fm.accept()
+	fc.expect("+PONG\r\n", "PING")
+	fc.expect("+OK\r\n", "REPLCONF", "listening-port", "8888")
+	fc.expect("-ERR unknown option\r\n", "REPLCONF", "capa", "eof", "capa", "psync2") // ignored, as Redis does
+	fc.expect("+FULLRESYNC "+testReplid+" 7\r\n\n\n$"+strconv.Itoa(len(payload))+"\r\n", "PSYNC", "?", "-1")
+	c1 := cmd("SELECT", "0") + cmd("SET", "a", "1")
+	fc.write(string(payload[:1000]))
+	fc.write(string(payload[1000:]) + c1)
+	if fs, ok := nextEvent(t, l).(FullSync); !ok || fs.Offset != 7 || fs.RDBSize != 5000 {
+		t.Fatalf("event %#v", fs)
+	}
+	end := int64(7 + len(c1))
+	fc.waitAck(end)
+	fc.c.Close()
+	if ev, ok := nextEvent(t, l).(Disconnected); !ok || ev.Err == nil {
+		t.Fatalf("event %#v", ev)
+	}
+
+	fc = fm.accept()
+	fc.expect("+PONG\r\n", "PING")
+	fc.expect("+OK\r\n", "REPLCONF", "listening-port", "8888")
+	fc.expect("+OK\r\n", "REPLCONF", "capa", "eof", "capa", "psync2")
+	newID := strings.Repeat("c", 40)
+	c2 := cmd("INCR", "a")
+	fc.expect("+CONTINUE "+newID+"\r\n"+c2, "PSYNC", testReplid, strconv.FormatInt(end+1, 10))
+	if ev, ok := nextEvent(t, l).(Continue); !ok || ev.Replid != newID || ev.Offset != end {
+		t.Fatalf("event %#v", ev)
+	}
+	fc.waitAck(end + int64(len(c2)))
+	if got := spooled(t, l.Spool(), 7, len(c1)+len(c2)); string(got) != c1+c2 {
+		t.Fatalf("spool holds %q", got)
+	}
+	st := l.Stats()
+	if st.PartialSyncs != 1 || st.FullSyncs != 1 || st.Reconnects != 1 || st.Replid != newID {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestFakeMasterErrors: an error reply or a broken RDB makes the link retry, keep its old
+// replid and spool, and report the error in Stats.
+func TestFakeMasterErrors(t *testing.T) {
+	l, fm := newFakeLink(t, LinkOptions{Password: "s3cr3t-pw", Resume: &ResumePoint{Replid: testReplid, Offset: 50}})
+	runLink(t, l)
+	fc := fm.accept()
+	fc.expect("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "AUTH", "s3cr3t-pw")
+	ev, ok := nextEvent(t, l).(Disconnected)
+	var re *ReplyError
+	if !ok || !errors.As(ev.Err, &re) || re.Code != "WRONGPASS" || strings.Contains(ev.Err.Error(), "s3cr3t") {
+		t.Fatalf("event %#v", ev)
+	}
+	if st := l.Stats(); !strings.Contains(st.LastError, "WRONGPASS") || st.MasterLinkUp {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// Resume: the empty spool is restarted at the resume offset, and PSYNC asks for the next byte.
+	fc = fm.accept()
+	fc.expect("+OK\r\n", "AUTH", "s3cr3t-pw")
+	fc.handshake("PSYNC", testReplid, "51")
+	fc.write("+FULLRESYNC " + strings.Repeat("d", 40) + " 900\r\n$100\r\n" + string(make([]byte, 50)))
+	fc.c.Close()
+	if ev, ok := nextEvent(t, l).(Disconnected); !ok || !errors.Is(ev.Err, io.ErrUnexpectedEOF) {
+		t.Fatalf("event %#v (%v)", ev, ev.Err)
+	}
+	// The failed snapshot left the old replid and spool in force.
+	fc = fm.accept()
+	fc.expect("+OK\r\n", "AUTH", "s3cr3t-pw")
+	fc.handshake("PSYNC", testReplid, "51")
+	fc.write("+CONTINUE\r\n")
+	if ev, ok := nextEvent(t, l).(Continue); !ok || ev.Replid != testReplid || ev.Offset != 50 {
+		t.Fatalf("event %#v", ev)
+	}
+	if st := l.Stats(); st.LastError != "" || st.Reconnects != 2 || st.FullSyncs != 0 || st.ReceivedOffset != 50 {
+		t.Fatalf("stats %+v", st)
+	}
+	var tmp []string
+	filepath.WalkDir(l.opts.Dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".tmp") {
+			tmp = append(tmp, p)
+		}
+		return nil
+	})
+	if len(tmp) != 0 {
+		t.Fatalf("left %v", tmp)
+	}
+}

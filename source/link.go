@@ -1,0 +1,354 @@
+package source
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmt-project/rmt/aof"
+	"go.uber.org/zap"
+)
+
+// maxPendingEvents bounds the events kept for a daemon that does not read Events: past it the
+// oldest Disconnected events are dropped (FullSync and Continue never are).
+const maxPendingEvents = 256
+
+// Link is a replica link to one master. Create it with NewLink, start it with Run.
+type Link struct {
+	opts LinkOptions
+	log  *zap.Logger
+	dial func(ctx context.Context) (net.Conn, error) // tests replace the dialer
+
+	running atomic.Bool
+
+	spMu  sync.Mutex
+	sp    *aof.Spool
+	spErr error
+
+	events  chan Event
+	evMu    sync.Mutex
+	pending []Event
+	evWake  chan struct{}
+
+	// replid is the replication id of the spool's stream; "" until a snapshot or a resume
+	// point gives one. Only the Run goroutine touches it (Stats reads st.Replid).
+	replid string
+
+	state    atomic.Int32
+	rdbBytes atomic.Int64
+	lastIO   atomic.Int64
+	mu       sync.Mutex
+	st       LinkStats // the fields not kept in atomics
+}
+
+// NewLink returns a link configured by opts. It does no I/O; Run connects.
+func NewLink(opts LinkOptions) *Link {
+	opts.setDefaults()
+	l := &Link{
+		opts:   opts,
+		log:    opts.Logger.With(zap.String("node", opts.Addr)),
+		events: make(chan Event, 16),
+		evWake: make(chan struct{}, 1),
+	}
+	l.st.RDBTotal = -1
+	return l
+}
+
+// Events returns the link's events. The channel is closed when Run returns.
+func (l *Link) Events() <-chan Event { return l.events }
+
+// Spool returns the spool of the replication stream (Dir/oplog), opening it if needed, or nil
+// if it cannot be opened (Run then returns the error).
+func (l *Link) Spool() *aof.Spool {
+	sp, _ := l.openSpool()
+	return sp
+}
+
+func (l *Link) openSpool() (*aof.Spool, error) {
+	l.spMu.Lock()
+	defer l.spMu.Unlock()
+	if l.sp == nil && l.spErr == nil {
+		l.sp, l.spErr = aof.OpenSpool(filepath.Join(l.opts.Dir, "oplog"), aof.SpoolOptions{
+			SegmentBytes: l.opts.SpoolSegmentBytes,
+			MaxBytes:     l.opts.MaxSpoolBytes,
+		})
+	}
+	return l.sp, l.spErr
+}
+
+// Close closes the spool. Call it after Run has returned and the spool's readers are done.
+func (l *Link) Close() error {
+	l.spMu.Lock()
+	defer l.spMu.Unlock()
+	if l.sp == nil {
+		return nil
+	}
+	return l.sp.Close()
+}
+
+// Stats returns a snapshot of the link.
+func (l *Link) Stats() LinkStats {
+	l.mu.Lock()
+	s := l.st
+	l.mu.Unlock()
+	s.Addr = l.opts.Addr
+	s.State = State(l.state.Load())
+	s.RDBBytes = l.rdbBytes.Load()
+	s.LastIOUnixMs = l.lastIO.Load()
+	l.spMu.Lock()
+	if l.sp != nil {
+		s.ReceivedOffset = l.sp.Synced()
+	}
+	l.spMu.Unlock()
+	return s
+}
+
+func (l *Link) setState(s State) { l.state.Store(int32(s)) }
+
+func (l *Link) update(f func(s *LinkStats)) {
+	l.mu.Lock()
+	f(&l.st)
+	l.mu.Unlock()
+}
+
+// Run keeps the link up until ctx is done: connect, handshake, PSYNC, snapshot, stream; on any
+// error it reports Disconnected, waits (exponential backoff) and starts again, asking for a
+// partial resync first. It returns nil when ctx is done, or an error if the spool cannot be
+// opened. Run may be called once.
+func (l *Link) Run(ctx context.Context) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return errors.New("source: Link.Run called twice")
+	}
+	defer close(l.events) // after the forwarder has stopped (defers run last-in first-out)
+	sp, err := l.openSpool()
+	if err != nil {
+		return fmt.Errorf("source: %s: %w", l.opts.Addr, err)
+	}
+	var fwd sync.WaitGroup
+	fwd.Go(func() { l.forwardEvents(ctx) })
+	defer fwd.Wait()
+	if err := l.applyResume(sp); err != nil {
+		return fmt.Errorf("source: %s: resume: %w", l.opts.Addr, err)
+	}
+
+	backoff := l.opts.BackoffMin
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			l.update(func(s *LinkStats) { s.Reconnects++ })
+		}
+		streamed, err := l.session(ctx, sp)
+		if ctx.Err() != nil {
+			break
+		}
+		if streamed {
+			backoff = l.opts.BackoffMin
+		}
+		l.update(func(s *LinkStats) { s.LastError = err.Error(); s.MasterLinkUp = false })
+		l.log.Error("replica link down; retrying", zap.Error(err), zap.Duration("backoff", backoff),
+			zap.String("replid", l.replid), zap.Int64("received", sp.Synced()))
+		l.emit(Disconnected{Err: err})
+		l.setState(StateBackoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		backoff = min(backoff*2, l.opts.BackoffMax)
+	}
+	if err := sp.Sync(); err != nil {
+		l.log.Error("syncing the spool at shutdown", zap.Error(err))
+	}
+	l.update(func(s *LinkStats) { s.MasterLinkUp = false })
+	return nil
+}
+
+// applyResume decides, from the resume point and what the spool holds, where the first PSYNC
+// asks to start. The resume offset is the last byte the daemon has dealt with: the spool must
+// hold every byte after it.
+func (l *Link) applyResume(sp *aof.Spool) error {
+	r := l.opts.Resume
+	if r == nil || r.Replid == "" {
+		return nil
+	}
+	switch {
+	case r.Offset < sp.Start():
+		l.log.Warn("the spool starts after the resume offset: full sync",
+			zap.Int64("resume_offset", r.Offset), zap.Int64("spool_start", sp.Start()))
+		return nil
+	case r.Offset > sp.End():
+		l.log.Warn("the spool ends before the resume offset: restarting it there",
+			zap.Int64("resume_offset", r.Offset), zap.Int64("spool_end", sp.End()))
+		if err := sp.Reset(r.Offset); err != nil {
+			return err
+		}
+	}
+	l.replid = r.Replid
+	l.update(func(s *LinkStats) { s.Replid = r.Replid })
+	return nil
+}
+
+// session runs one connection to its end. streamed says whether it got as far as streaming.
+func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err error) {
+	addr := l.opts.Addr
+	l.setState(StateConnecting)
+	conn, err := l.dialConn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("source: connecting to %s: %w", addr, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	rc := newReplConn(conn, l.opts.Timeout, &l.lastIO)
+
+	l.setState(StateHandshake)
+	if err := l.handshake(rc); err != nil {
+		return false, fmt.Errorf("source: handshake with %s: %w", addr, err)
+	}
+	replid, from := l.replid, sp.End()
+	rep, err := l.psync(rc, replid, from)
+	if err != nil {
+		return false, fmt.Errorf("source: %s: %w", addr, err)
+	}
+
+	var diskless bool
+	switch rep.Kind {
+	case psyncFull:
+		l.setState(StateRDBTransfer)
+		if diskless, err = l.fullSync(rc, sp, rep); err != nil {
+			return false, fmt.Errorf("source: full sync from %s (replid %s, offset %d): %w", addr, rep.Replid, rep.Offset, err)
+		}
+	case psyncContinue:
+		if rep.Replid != "" && rep.Replid != replid {
+			l.log.Info("master changed its replication id", zap.String("old_replid", replid), zap.String("replid", rep.Replid),
+				zap.Int64("offset", from))
+			l.replid = rep.Replid
+		}
+		l.update(func(s *LinkStats) { s.PartialSyncs++; s.Replid = l.replid })
+		l.log.Info("partial resync", zap.String("replid", l.replid), zap.Int64("offset", from))
+		l.emit(Continue{Replid: l.replid, Offset: from})
+	}
+
+	l.setState(StateStreaming)
+	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.LastError = "" })
+	return true, l.stream(ctx, rc, sp, diskless)
+}
+
+// fullSync receives the snapshot announced by +FULLRESYNC, then restarts the spool at its
+// offset. Until the snapshot is safely on disk the old replid and spool stay as they were, so a
+// failed transfer never leads to a partial resync without a snapshot.
+func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless bool, err error) {
+	line, err := rc.readLine()
+	if err != nil {
+		return false, fmt.Errorf("reading the RDB header: %w", err)
+	}
+	h, err := parseBulkHeader(line)
+	if err != nil {
+		return false, err
+	}
+	l.rdbBytes.Store(0)
+	l.update(func(s *LinkStats) { s.RDBTotal = h.Size })
+	l.log.Info("receiving snapshot", zap.String("replid", rep.Replid), zap.Int64("offset", rep.Offset),
+		zap.Int64("size", h.Size), zap.Bool("diskless", h.Mark != nil))
+	start := time.Now()
+	path, n, err := saveRDB(l.opts.Dir, rep.Replid, rep.Offset, rc.br, h, &l.rdbBytes)
+	if err != nil {
+		return false, err
+	}
+	if err := sp.Reset(rep.Offset); err != nil {
+		return false, err
+	}
+	l.replid = rep.Replid
+	l.update(func(s *LinkStats) { s.RDBTotal = n; s.FullSyncs++; s.Replid = rep.Replid })
+	if err := removeOldRDBs(l.opts.Dir, path); err != nil {
+		l.log.Warn("removing older snapshots", zap.Error(err))
+	}
+	l.log.Info("snapshot on disk", zap.String("path", path), zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
+	l.emit(FullSync{Replid: rep.Replid, Offset: rep.Offset, RDBPath: path, RDBSize: n})
+	return h.Mark != nil, nil
+}
+
+func (l *Link) dialConn(ctx context.Context) (net.Conn, error) {
+	if l.dial != nil {
+		return l.dial(ctx)
+	}
+	d := net.Dialer{Timeout: l.opts.Timeout, KeepAlive: 15 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", l.opts.Addr)
+	if err != nil || l.opts.TLS == nil {
+		return c, err
+	}
+	cfg := l.opts.TLS.Clone()
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(l.opts.Addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(c, cfg)
+	hctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
+}
+
+// emit queues an event for the daemon without ever blocking the caller.
+func (l *Link) emit(ev Event) {
+	l.evMu.Lock()
+	l.pending = append(l.pending, ev)
+	if len(l.pending) > maxPendingEvents {
+		kept := l.pending[:0]
+		dropped := false
+		for _, e := range l.pending {
+			if _, ok := e.(Disconnected); ok && !dropped {
+				dropped = true
+				continue
+			}
+			kept = append(kept, e)
+		}
+		l.pending = kept
+	}
+	l.evMu.Unlock()
+	select {
+	case l.evWake <- struct{}{}:
+	default:
+	}
+}
+
+// forwardEvents moves queued events to the Events channel until ctx is done.
+func (l *Link) forwardEvents(ctx context.Context) {
+	for {
+		l.evMu.Lock()
+		var ev Event
+		if len(l.pending) > 0 {
+			ev = l.pending[0]
+			l.pending = l.pending[1:]
+		}
+		l.evMu.Unlock()
+		if ev == nil {
+			select {
+			case <-l.evWake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case l.events <- ev:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func zapErr(err error) zap.Field { return zap.Error(err) }

@@ -1,0 +1,68 @@
+package source
+
+import (
+	"crypto/tls"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults applied by NewLink to zero fields of LinkOptions.
+const (
+	DefaultTimeout           = 60 * time.Second // repl-timeout of Redis
+	DefaultBackoffMin        = 100 * time.Millisecond
+	DefaultBackoffMax        = 5 * time.Second
+	DefaultSpoolSegmentBytes = 64 << 20
+	DefaultAckInterval       = time.Second
+)
+
+// ResumePoint is where a previous run stopped: the master's replication id and the offset of the
+// last byte this node holds (normally the end of its spool, "received" in a checkpoint).
+type ResumePoint struct {
+	Replid string
+	Offset int64
+}
+
+// LinkOptions configure a Link. Only Addr and Dir are required.
+type LinkOptions struct {
+	Addr     string // host:port of the master
+	Username string // ACL user; empty for the legacy `AUTH <password>`
+	Password string // never logged
+	// Timeout bounds each handshake step and every read from the master (repl-timeout).
+	Timeout time.Duration
+	TLS     *tls.Config // nil: plain TCP
+	// Dir is this node's directory: RDB files and the oplog/ spool live there.
+	Dir string
+	// ListeningPort is sent in `REPLCONF listening-port` (the daemon passes its admin port).
+	ListeningPort int
+	// Resume, when set, makes the first attempt a `PSYNC <replid> <offset+1>`.
+	Resume            *ResumePoint
+	SpoolSegmentBytes int64 // 0: DefaultSpoolSegmentBytes
+	MaxSpoolBytes     int64 // 0: unbounded (the spool's own default)
+	Logger            *zap.Logger
+	BackoffMin        time.Duration // 0: DefaultBackoffMin
+	BackoffMax        time.Duration // 0: DefaultBackoffMax
+	// AckInterval is the period of `REPLCONF ACK` (0: DefaultAckInterval).
+	AckInterval time.Duration
+}
+
+func (o *LinkOptions) setDefaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = DefaultBackoffMin
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = max(DefaultBackoffMax, o.BackoffMin)
+	}
+	if o.SpoolSegmentBytes <= 0 {
+		o.SpoolSegmentBytes = DefaultSpoolSegmentBytes
+	}
+	if o.AckInterval <= 0 {
+		o.AckInterval = DefaultAckInterval
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+}

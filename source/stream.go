@@ -1,0 +1,96 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rmt-project/rmt/aof"
+	"go.uber.org/zap"
+)
+
+// syncEveryBytes forces an fsync of the spool while the socket keeps data buffered.
+const syncEveryBytes = 4 << 20
+
+// stream drains the replication stream into the spool until the connection fails. It is the
+// only reader of the socket and waits on nothing but the socket and the disk: the spool is
+// fsynced whenever the read buffer runs dry (so batches grow with the load), every
+// syncEveryBytes, and before answering REPLCONF GETACK. A separate goroutine sends
+// `REPLCONF ACK <fsynced offset>` at once and then every AckInterval.
+func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless bool) error {
+	base := sp.End()
+	l.log.Info("streaming", zap.String("replid", l.replid), zap.Int64("offset", base), zap.Bool("after_diskless", diskless))
+	ackCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.ackLoop(ackCtx, rc, sp) })
+	defer wg.Wait()
+	defer cancel()
+
+	r := aof.NewReader(rc.br)
+	var (
+		cmd      aof.Command
+		unsynced int64
+	)
+	for {
+		if err := r.Next(&cmd); err != nil {
+			if unsynced > 0 {
+				if serr := sp.Sync(); serr != nil {
+					l.log.Error("syncing the spool after the stream ended", zap.Error(serr))
+				}
+			}
+			return fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.opts.Addr, l.replid, base, err)
+		}
+		if err := sp.Append(cmd.Raw); err != nil {
+			return fmt.Errorf("source: spooling the stream of %s: %w", l.opts.Addr, err)
+		}
+		unsynced += cmd.N
+		getack := isGetAck(cmd.Args)
+		if !getack && unsynced < syncEveryBytes && r.Buffered() > 0 {
+			continue
+		}
+		if err := sp.Sync(); err != nil {
+			return fmt.Errorf("source: syncing the spool of %s: %w", l.opts.Addr, err)
+		}
+		unsynced = 0
+		if getack {
+			if err := rc.writeCommand("REPLCONF", "ACK", strconv.FormatInt(sp.Synced(), 10)); err != nil {
+				return fmt.Errorf("source: answering GETACK of %s: %w", l.opts.Addr, err)
+			}
+		}
+	}
+}
+
+// ackLoop sends `REPLCONF ACK <fsynced offset>` at once (a diskless master sends nothing until
+// the first ACK) and then every AckInterval. A failed write closes the connection, which ends
+// the stream.
+func (l *Link) ackLoop(ctx context.Context, rc *replConn, sp *aof.Spool) {
+	t := time.NewTicker(l.opts.AckInterval)
+	defer t.Stop()
+	for {
+		if err := rc.writeCommand("REPLCONF", "ACK", strconv.FormatInt(sp.Synced(), 10)); err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("sending REPLCONF ACK", zap.Error(err))
+				rc.c.Close()
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+var (
+	cmdReplconf = []byte("REPLCONF")
+	argGetack   = []byte("GETACK")
+)
+
+// isGetAck reports whether args are `REPLCONF GETACK <anything>`.
+func isGetAck(args [][]byte) bool {
+	return len(args) >= 2 && bytes.EqualFold(args[0], cmdReplconf) && bytes.EqualFold(args[1], argGetack)
+}
