@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +90,42 @@ func TestPipelineSmallWindow(t *testing.T) {
 			}
 			t.Logf("max in flight %d", maxIn)
 		})
+	}
+}
+
+// TestPipelineLargeCommands sends commands bigger than the writer's buffer, which go to the
+// socket before the writer publishes its batch: replies can come before that.
+func TestPipelineLargeCommands(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	var col collector
+	c, err := Dial(ctx, Options{Addr: srv.Addr, OnReply: col.onReply})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	val := make([]byte, 100<<10)
+	const n = 500
+	for i := range n {
+		if err := c.Send(ctx, Tag{}, []byte("SET"), []byte("k"+strconv.Itoa(i%7)), val); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			if err := c.Send(ctx, Tag{}, []byte("PING")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if col.len() != n+n/50 {
+		t.Fatalf("%d replies, want %d", col.len(), n+n/50)
+	}
+	for i, s := range col.strs {
+		if s != "OK" && s != "PONG" {
+			t.Fatalf("reply %d: %q", i, s)
+		}
 	}
 }
 

@@ -66,7 +66,7 @@ const publishBatch = 64
 func (c *Conn) readLoop() {
 	n := uint64(len(c.ring))
 	h := c.head.Load()
-	written := c.wpos.Load()
+	committed := c.tail.Load()
 	var done int64
 	var count int
 	var rep Reply
@@ -81,9 +81,11 @@ func (c *Conn) readLoop() {
 			c.die(fmt.Errorf("read: %w", err))
 			break
 		}
-		if h >= written {
-			written = c.wpos.Load()
-			if h >= written {
+		// Requests up to tail are complete; the writer may have written some of them before it
+		// published wpos (a full bufio.Writer writes through), so tail is the bound here.
+		if h >= committed {
+			committed = c.tail.Load()
+			if h >= committed {
 				c.die(fmt.Errorf("%w: reply %q with no request", errProtocol, truncate(rep.Str)))
 				break
 			}
@@ -152,9 +154,9 @@ func (c *Conn) publish(h uint64, done int64, count, replies int) {
 		c.progCh = make(chan struct{})
 		c.progMu.Unlock()
 	}
-	if h == c.wpos.Load() {
+	if h >= c.wpos.Load() {
 		c.dlMu.Lock()
-		if h == c.wpos.Load() {
+		if h >= c.wpos.Load() {
 			c.nc.SetReadDeadline(time.Time{})
 		}
 		c.dlMu.Unlock()
