@@ -61,3 +61,9 @@ func diffMessage(a, b *Dataset) string {
 	return fmt.Sprintf("%s (%d keys) and %s (%d keys) differ in %d places%s:\n  %s",
 		a.Source, a.Keys(), b.Source, b.Keys(), total, more, strings.Join(diffs, "\n  "))
 }
+
+// CompareServers is CompareRedis for two harness servers, with their credentials.
+func CompareServers(t testing.TB, a, b *Redis) {
+	t.Helper()
+	CompareDatasets(t, a.Dump(t), b.Dump(t))
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,7 +26,6 @@ type Redis struct {
 	LogPath string
 	Version string // redis_version from INFO server, e.g. "7.0.15"
 
-	t        testing.TB
 	bin      string
 	confPath string
 	user     string // credentials the harness's clients use ("" = none)
@@ -80,7 +80,6 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	}
 	dir := t.TempDir()
 	r := &Redis{
-		t:        t,
 		bin:      cfg.bin,
 		Dir:      dir,
 		LogPath:  filepath.Join(dir, "redis.log"),
@@ -379,6 +378,23 @@ func (r *Redis) Restart(t testing.TB) {
 		}
 		<-tick.C
 	}
+}
+
+// InstalledRedisVersion returns the version of the redis-server on PATH ("7.0.15"), from
+// `redis-server --version`, without starting a server.
+func InstalledRedisVersion(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("redis-server", "--version").Output()
+	if err != nil {
+		t.Fatalf("redis-server --version: %v", err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(f, "v="); ok {
+			return v
+		}
+	}
+	t.Fatalf("redis-server --version: no v= in %q", out)
+	return ""
 }
 
 // SkipBeforeVersion skips the test when the server is older than min ("7.0", "6.2.3").

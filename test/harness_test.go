@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -365,6 +366,16 @@ func TestNutcracker(t *testing.T) {
 	if err := c.Do(ctx, radix.Cmd(&v, "GET", "key:7")); err != nil || v != "v" {
 		t.Errorf("GET through proxy = %q, %v", v, err)
 	}
+	// The stats port answers with JSON naming the pool's servers.
+	sc, err := net.DialTimeout("tcp", n.StatsAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	stats, err := io.ReadAll(sc)
+	if err != nil || !strings.Contains(string(stats), `"s1"`) {
+		t.Errorf("stats: %q, %v", stats, err)
+	}
 }
 
 // fakeTB records a Fatalf and ends its goroutine, as testing does.
@@ -443,5 +454,87 @@ func TestEscapeAndVersions(t *testing.T) {
 	}
 	if id, err := nextStreamID("5-18446744073709551615"); id != "6-0" || err != nil {
 		t.Errorf("nextStreamID = %s, %v", id, err)
+	}
+}
+
+// TestFixtureJSONEveryVersion reads every fixture JSON; those whose RDB the installed server can
+// load are compared with the server's contents.
+func TestFixtureJSONEveryVersion(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		version  string
+		keys     int
+		fieldTTL bool
+	}{
+		{"5.0.14", 27, false}, {"6.2.16", 27, false}, {"7.0.15", 30, false}, {"7.2.6", 30, false}, {"7.4.1", 32, true},
+	}
+	installed := InstalledRedisVersion(t)
+	for _, c := range cases {
+		t.Run(c.version, func(t *testing.T) {
+			t.Parallel()
+			want, err := DatasetFromFixtureJSON(fixture("redis-" + c.version + ".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want.Keys() < c.keys || want.FieldTTL != c.fieldTTL {
+				t.Fatalf("JSON: %d keys (want at least %d), FieldTTL %v", want.Keys(), c.keys, want.FieldTTL)
+			}
+			if compareVersions(c.version, installed) > 0 {
+				t.Skipf("RDB of %s may be newer than redis-server %s can load", c.version, installed)
+			}
+			r := StartRedis(t, WithRDB(fixture("redis-"+c.version+".rdb")))
+			CompareDatasets(t, want, r.Dump(t))
+		})
+	}
+}
+
+// TestDumpPaging: keys bigger than one page (1000) are read whole, in order.
+func TestDumpPaging(t *testing.T) {
+	t.Parallel()
+	a := StartRedis(t)
+	b := StartRedis(t)
+	b.ReplicaOf(t, a)
+	const n = 2500
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := radix.NewPipeline()
+	for i := 0; i < n; i++ {
+		s := strconv.Itoa(i)
+		p.Append(radix.Cmd(nil, "RPUSH", "list", s))
+		p.Append(radix.Cmd(nil, "SADD", "set", s))
+		p.Append(radix.Cmd(nil, "HSET", "hash", "f"+s, s))
+		p.Append(radix.Cmd(nil, "ZADD", "zset", strconv.Itoa(n-i), "m"+s))
+		p.Append(radix.Cmd(nil, "XADD", "stream", fmt.Sprintf("%d-1", i+1), "i", s))
+	}
+	p.Append(radix.Cmd(nil, "XGROUP", "CREATE", "stream", "g", "0"))
+	if err := a.Client(t).Do(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	a.Do(t, "XREADGROUP", "GROUP", "g", "c", "COUNT", n, "STREAMS", "stream", ">")
+	d := a.Dump(t)
+	v := d.DBs[0]
+	if len(v["list"].List) != n || v["list"].List[n-1] != strconv.Itoa(n-1) {
+		t.Errorf("list: %d elements", len(v["list"].List))
+	}
+	if len(v["set"].Set) != n || len(v["hash"].Hash) != n || v["hash"].Hash["f2499"] != "2499" {
+		t.Errorf("set %d members, hash %d fields", len(v["set"].Set), len(v["hash"].Hash))
+	}
+	if z := v["zset"].ZSet; len(z) != n || z[0].Member != "m2499" || z[n-1].Score != n {
+		t.Errorf("zset: %d members", len(z))
+	}
+	s := v["stream"].Stream
+	if len(s.Entries) != n || s.Entries[n-1].ID != fmt.Sprintf("%d-1", n) || len(s.Groups) != 1 || len(s.Groups[0].PEL) != n {
+		t.Fatalf("stream: %d entries, groups %d", len(s.Entries), len(s.Groups))
+	}
+	if g := s.Groups[0]; g.PEL[n-1].ID != fmt.Sprintf("%d-1", n) || g.Consumers[0] != (StreamConsumer{"c", n}) {
+		t.Errorf("group: %+v %+v", g.PEL[n-1], g.Consumers)
+	}
+	WaitReplicaSynced(t, a, b, 20*time.Second)
+	CompareServers(t, a, b)
+	// A change deep in the last page is seen.
+	b.Do(t, "REPLICAOF", "NO", "ONE")
+	b.Do(t, "LSET", "list", n-2, "x")
+	if d := Diff(d, b.Dump(t), TTLTolerance); len(d) != 1 || !strings.Contains(d[0], "element 2498") {
+		t.Errorf("LSET deep in the list: %v", d)
 	}
 }
