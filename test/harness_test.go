@@ -188,7 +188,9 @@ func TestWriterReplicated(t *testing.T) {
 		}
 	}
 	WaitReplicaSynced(t, master, replica, 30*time.Second)
+	dumpStart := time.Now()
 	dm := master.Dump(t)
+	t.Logf("dump of %d keys in %v", dm.Keys(), time.Since(dumpStart))
 	for _, db := range []int{0, 1, 15} {
 		if len(dm.DBs[db]) < 1000 {
 			t.Errorf("db %d has %d keys, want most of 2000", db, len(dm.DBs[db]))
@@ -365,6 +367,17 @@ func TestNutcracker(t *testing.T) {
 	var v string
 	if err := c.Do(ctx, radix.Cmd(&v, "GET", "key:7")); err != nil || v != "v" {
 		t.Errorf("GET through proxy = %q, %v", v, err)
+	}
+	// A writer through the proxy runs without errors.
+	w := StartWriter(t, n.Addr, WriterOptions{Twemproxy: true, Seed: 3, Keys: 300})
+	WaitFor(t, 10*time.Second, func() error {
+		if w.Ops() < 3000 {
+			return fmt.Errorf("writer through nutcracker at %d commands", w.Ops())
+		}
+		return nil
+	})
+	if st := w.Stop(); st.Errors != 0 || st.Ops["SELECT"] != 0 || st.Ops["XADD"] != 0 {
+		t.Errorf("writer through nutcracker: %v", st)
 	}
 	// The stats port answers with JSON naming the pool's servers.
 	sc, err := net.DialTimeout("tcp", n.StatsAddr, 5*time.Second)

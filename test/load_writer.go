@@ -25,6 +25,9 @@ type WriterOptions struct {
 	Keys           int    // keys per db (0: 2000), so keys are overwritten and deleted again and again
 	Pipeline       int    // commands per round trip (0: 16)
 	User, Password string // AUTH
+	// Twemproxy writes through nutcracker: db 0 only, no SELECT, and no stream commands
+	// (nutcracker closes the connection on XADD).
+	Twemproxy bool
 }
 
 // WriterStats counts what a writer did.
@@ -55,7 +58,7 @@ type Writer struct {
 // StartWriter starts a writer against addr; it runs until Stop (or the end of the test).
 func StartWriter(t testing.TB, addr string, opts WriterOptions) *Writer {
 	t.Helper()
-	if len(opts.DBs) == 0 {
+	if len(opts.DBs) == 0 || opts.Twemproxy {
 		opts.DBs = []int{0}
 	}
 	if opts.Keys <= 0 {
@@ -198,10 +201,10 @@ func (w *Writer) roundTrip(ctx context.Context, c radix.Conn, st *writerState, n
 		if db < 0 || st.rng.IntN(8) == 0 { // stay in a db for a few commands, as clients do
 			db = w.opts.DBs[st.rng.IntN(len(w.opts.DBs))]
 		}
-		if db != st.db {
+		if db != st.db && !w.opts.Twemproxy {
 			cmds = append(cmds, []string{"SELECT", strconv.Itoa(db)})
-			st.db = db
 		}
+		st.db = db
 		cmds = append(cmds, w.command(st, db))
 	}
 	p := radix.NewPipeline()
@@ -280,6 +283,10 @@ func (w *Writer) command(st *writerState, db int) []string {
 	r := st.rng
 	n := r.IntN(w.opts.Keys)
 	kind := writerKinds[n%len(writerKinds)]
+	if kind == "x" && w.opts.Twemproxy {
+		n--
+		kind = writerKinds[n%len(writerKinds)]
+	}
 	key := "w:" + kind + ":" + strconv.Itoa(n)
 	p := r.IntN(100)
 	switch {
