@@ -1,8 +1,3 @@
-// Package conf reads rmt.yaml: the schema, RMT's defaults, strict decoding and validation with
-// positioned errors.
-//
-//	cfg, err := conf.LoadFile("rmt.yaml") // decoded, defaulted and validated
-//	cfg.Source.Servers = conf.SplitServers(addr) // -f / -t overrides, then cfg.Validate()
 package conf
 
 import "time"
@@ -24,6 +19,14 @@ type Config struct {
 
 	// File is the name the config was loaded from ("" when built in code); errors name it.
 	File string `yaml:"-"`
+
+	// Warnings are things the loader accepted but ignores, each "<file>:<line>: <key>: <why>"
+	// (RMT's legacy keys maxmemory, rdb_diskless, redis_db). The daemon logs them.
+	Warnings []string `yaml:"-"`
+
+	// where remembers the line of every key of the loaded file and the value it had then, so
+	// that Validate can name the line; nil when built in code.
+	where *origin
 }
 
 // Pool is one side of a migration: a source or a target deployment.

@@ -1,0 +1,52 @@
+package conf
+
+import "time"
+
+// Defaults, RMT's where RMT had the key.
+const (
+	DefaultListen       = "127.0.0.1:8888"
+	DefaultMaxClients   = 100
+	DefaultThreads      = 0 // number of CPUs
+	DefaultStep         = 1
+	DefaultMbufSize     = 512
+	DefaultDir          = "./data"
+	DefaultTimeout      = 120 * time.Second
+	DefaultHash         = "fnv1a_64"
+	DefaultDistribution = "ketama"
+	DefaultBigKeyBytes  = 64 << 20
+
+	MinMbufSize = 512      // RMT's REDIS_CMD_MBUF_BASE_SIZE
+	MaxMbufSize = 16 << 20 // RMT's MBUF_MAX_SIZE
+)
+
+// Default returns a config holding every default: both pools of type single with no servers,
+// and RMT's common settings. Load starts from it, so absent keys keep these values.
+func Default() *Config {
+	return &Config{
+		Source: defaultPool(),
+		Target: defaultPool(),
+		Common: Common{
+			Listen:        DefaultListen,
+			MaxClients:    DefaultMaxClients,
+			Threads:       DefaultThreads,
+			Step:          DefaultStep,
+			MbufSize:      DefaultMbufSize,
+			NoReply:       false,
+			SourceSafe:    true,
+			Dir:           DefaultDir,
+			Filter:        "",
+			BigKeyBytes:   DefaultBigKeyBytes,
+			MaxSpoolBytes: 0,
+		},
+	}
+}
+
+func defaultPool() Pool {
+	return Pool{
+		Type:         TypeSingle,
+		Timeout:      DefaultTimeout,
+		Hash:         DefaultHash,
+		HashTag:      "",
+		Distribution: DefaultDistribution,
+	}
+}
