@@ -1,0 +1,120 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/mediocregopher/radix/v4"
+	"go.uber.org/zap"
+)
+
+// sampleKeys draws up to n distinct keys from the source, spread over every (server, db) that
+// holds keys in proportion to its size (INFO keyspace). A key is never returned twice. When the
+// keyspace holds fewer than n keys, the sample is what exists.
+func sampleKeys(ctx context.Context, s *nodeSet, n int, log *zap.Logger) ([]sampledKey, error) {
+	type unit struct {
+		node *cmdNode
+		db   int
+	}
+	var units []unit
+	var sizes []int64
+	for _, node := range s.nodes {
+		ks, err := node.keyspace(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dbs := make([]int, 0, len(ks))
+		for db := range ks {
+			dbs = append(dbs, db)
+		}
+		sort.Ints(dbs)
+		for _, db := range dbs {
+			units = append(units, unit{node, db})
+			sizes = append(sizes, ks[db])
+		}
+	}
+	quotas := cmdjobApportion(n, sizes)
+	var out []sampledKey
+	for i, u := range units {
+		if quotas[i] == 0 {
+			continue
+		}
+		keys, err := sampleDB(ctx, u.node, u.db, sizes[i], quotas[i])
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) < quotas[i] {
+			log.Info("fewer keys sampled than asked", zap.String("node", u.node.addr), zap.Int("db", u.db),
+				zap.Int("wanted", quotas[i]), zap.Int("got", len(keys)))
+		}
+		for _, k := range keys {
+			out = append(out, sampledKey{node: u.node, db: u.db, key: k})
+		}
+	}
+	return out, nil
+}
+
+// sampleDB draws up to want distinct keys of one db holding about size keys. When the db holds
+// at most twice as many keys as wanted, SCAN walks it (RANDOMKEY would need many draws to find
+// the last few keys); otherwise RANDOMKEY draws, pipelined, give up after 4×want+64 draws.
+func sampleDB(ctx context.Context, node *cmdNode, db int, size int64, want int) ([]string, error) {
+	seen := make(map[string]struct{}, want)
+	out := make([]string, 0, want)
+	add := func(k string) {
+		if _, dup := seen[k]; dup || len(out) >= want {
+			return
+		}
+		seen[k] = struct{}{}
+		out = append(out, k)
+	}
+	if size <= 2*int64(want) {
+		cursor := "0"
+		for len(out) < want {
+			var page []interface{}
+			if err := node.do(ctx, db, radix.Cmd(&page, "SCAN", cursor, "COUNT", "1000")); err != nil {
+				return nil, fmt.Errorf("%s: SCAN (db %d): %w", node, db, err)
+			}
+			if len(page) != 2 {
+				return nil, fmt.Errorf("%s: SCAN (db %d): reply has %d elements, want 2", node, db, len(page))
+			}
+			next, ok := page[0].([]byte)
+			items, ok2 := page[1].([]interface{})
+			if !ok || !ok2 {
+				return nil, fmt.Errorf("%s: SCAN (db %d): unexpected reply shape", node, db)
+			}
+			for _, it := range items {
+				if b, ok := it.([]byte); ok {
+					add(string(b))
+				}
+			}
+			if string(next) == "0" {
+				break
+			}
+			cursor = string(next)
+		}
+		return out, nil
+	}
+	const batch = 128
+	keys := make([]string, batch)
+	mb := make([]radix.Maybe, batch)
+	for draws := 0; len(out) < want && draws < 4*want+64; {
+		nb := min(batch, 2*(want-len(out))+8)
+		p := radix.NewPipeline()
+		for i := 0; i < nb; i++ {
+			mb[i] = radix.Maybe{Rcv: &keys[i]}
+			p.Append(radix.Cmd(&mb[i], "RANDOMKEY"))
+		}
+		if err := node.do(ctx, db, p); err != nil {
+			return nil, fmt.Errorf("%s: RANDOMKEY (db %d): %w", node, db, err)
+		}
+		draws += nb
+		for i := 0; i < nb; i++ {
+			if mb[i].Null {
+				return out, nil // the db emptied meanwhile
+			}
+			add(keys[i])
+		}
+	}
+	return out, nil
+}
