@@ -254,6 +254,8 @@ func TestModuleV1Refused(t *testing.T) {
 	}
 }
 
+// FuzzDecoder feeds arbitrary bytes to the decoder and to both value parsers. Run it with a short
+// -fuzzminimizetime (the fixture seeds are large): go test -fuzz FuzzDecoder -fuzzminimizetime 2s
 func FuzzDecoder(f *testing.F) {
 	for _, path := range fixtureFiles(f) {
 		f.Add(readFixture(f, path))
