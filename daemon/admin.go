@@ -1,0 +1,627 @@
+package daemon
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+	"go.uber.org/zap"
+)
+
+// AdminOptions configures the admin port.
+type AdminOptions struct {
+	// Addr is the address to listen on, e.g. "127.0.0.1:8888"; port 0 picks
+	// a free port (see Admin.Addr).
+	Addr string
+	// RequirePass, when not empty, makes every command but AUTH and QUIT
+	// answer NOAUTH until the connection has sent AUTH with it. It is never
+	// logged.
+	RequirePass string
+	// MaxClients caps the connections open at once; one more is told
+	// "-ERR max number of clients reached" and closed. 0 or less: no cap.
+	MaxClients int
+	// Snapshot returns the state INFO shows. It is called once per INFO,
+	// on the connection's goroutine; the Snapshot it returns is only read.
+	// The admin port fills Clients and, when 0, Server.TCPPort itself.
+	// Nil renders an empty Snapshot.
+	Snapshot func() *Snapshot
+	// Shutdown is called by SHUTDOWN after "+OK" has been written to the
+	// client, on that connection's goroutine: wait is how long to let
+	// queued data reach the targets (10 s by default), asap is true for
+	// "SHUTDOWN asap" and "SHUTDOWN 0" (RMT exits at once for both, wait
+	// is then 0). It may block and may call Admin.Close. Nil: SHUTDOWN
+	// answers an error.
+	Shutdown func(wait time.Duration, asap bool)
+	// Logger gets connection and command events; nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Admin is the admin port: a RESP server (redcon, one goroutine per
+// connection) answering INFO, PING, ECHO, AUTH, COMMAND, CLIENT, QUIT and
+// SHUTDOWN. Its handlers read only what Snapshot returns and never lock
+// data-path state.
+type Admin struct {
+	opts AdminOptions
+	log  *zap.Logger
+	cmds map[string]*adminCommand // by lower-case name
+
+	connected atomic.Int64
+	total     atomic.Int64
+
+	mu     sync.Mutex
+	ln     net.Listener
+	srv    *redcon.Server
+	done   chan struct{} // closed when the accept loop has returned
+	closed bool
+}
+
+// adminDefaultShutdownWait is RMT's default wait for SHUTDOWN without an
+// argument.
+const adminDefaultShutdownWait = 10 * time.Second
+
+// adminMaxInput caps the bytes a connection may send without completing a
+// command (redcon's read buffer grows without a ceiling otherwise). Admin
+// commands are a few bytes.
+const adminMaxInput = 1 << 20
+
+// Reply texts, as Redis 7 words them.
+const (
+	adminErrNoAuth     = "NOAUTH Authentication required."
+	adminErrWrongPass  = "WRONGPASS invalid username-password pair or user is disabled."
+	adminErrNoPassword = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+	adminErrSyntax     = "ERR syntax error"
+	adminErrMaxClients = "ERR max number of clients reached"
+)
+
+// NewAdmin returns an admin port configured by opts; Start binds it.
+func NewAdmin(opts AdminOptions) *Admin {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	a := &Admin{opts: opts, log: log.Named("admin")}
+	a.cmds = make(map[string]*adminCommand)
+	for _, c := range a.commandTable() {
+		a.cmds[c.name] = c
+	}
+	return a
+}
+
+// Start binds the address and serves in the background. It returns the bind
+// error, if any; serving errors after that are logged.
+func (a *Admin) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln != nil || a.closed {
+		return errors.New("daemon: admin port already started")
+	}
+	ln, err := net.Listen("tcp", a.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("daemon: admin port listen on %q: %w", a.opts.Addr, err)
+	}
+	a.ln = ln
+	// NewServer + Serve on our own listener: the bind error comes back
+	// here, the bound address is known at once, and connections get an
+	// input cap. redcon's Server.Close stops it, as with
+	// ListenServeAndSignal.
+	a.srv = redcon.NewServer(ln.Addr().String(), a.handle, a.accept, a.closedConn)
+	a.done = make(chan struct{})
+	srv, done := a.srv, a.done
+	go func() {
+		defer close(done)
+		if err := srv.Serve(adminListener{ln}); err != nil {
+			a.log.Error("admin port stopped", zap.Error(err))
+		}
+	}()
+	a.log.Info("admin port listening", zap.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// Addr returns the bound address ("127.0.0.1:41234"), or "" before Start.
+func (a *Admin) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// Close stops listening, drops every connection and waits for the accept
+// loop to end. It does not wait for running commands (a SHUTDOWN callback
+// may be the caller). Closing twice, or before Start, is a no-op.
+func (a *Admin) Close() error {
+	a.mu.Lock()
+	if a.closed || a.ln == nil {
+		a.closed = true
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	srv, ln, done := a.srv, a.ln, a.done
+	a.mu.Unlock()
+
+	_ = srv.Close() // "not serving" if Serve has not set its listener yet
+	err := ln.Close()
+	<-done
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("daemon: admin port close: %w", err)
+	}
+	return nil
+}
+
+// Clients returns the connections open now and the connections accepted
+// since Start (refused ones not counted).
+func (a *Admin) Clients() (connected, total int64) {
+	return a.connected.Load(), a.total.Load()
+}
+
+// adminSession is one connection's state.
+type adminSession struct {
+	authed bool
+	name   string // CLIENT SETNAME, copied out of redcon's buffer
+}
+
+func (a *Admin) accept(c redcon.Conn) bool {
+	// accept runs on redcon's single accept goroutine, so the check and the
+	// increment below cannot interleave with another accept.
+	if max := a.opts.MaxClients; max > 0 && a.connected.Load() >= int64(max) {
+		a.log.Warn("admin connection refused: max_clients reached",
+			zap.String("client", c.RemoteAddr()), zap.Int("max_clients", max))
+		c.WriteError(adminErrMaxClients) // flushed by redcon's Close
+		return false
+	}
+	a.connected.Add(1)
+	a.total.Add(1)
+	c.SetContext(&adminSession{authed: a.opts.RequirePass == ""})
+	a.log.Debug("admin connection", zap.String("client", c.RemoteAddr()))
+	return true
+}
+
+func (a *Admin) closedConn(c redcon.Conn, err error) {
+	a.connected.Add(-1)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		a.log.Debug("admin connection closed", zap.String("client", c.RemoteAddr()), zap.Error(err))
+	}
+}
+
+func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
+	if nc, ok := c.NetConn().(*adminConn); ok {
+		nc.pending = 0 // a command is complete
+	}
+	sess, _ := c.Context().(*adminSession)
+	if sess == nil || len(cmd.Args) == 0 {
+		return
+	}
+	args := cmd.Args
+	ac := a.cmds[strings.ToLower(string(args[0]))]
+	if ac == nil {
+		// The name is not logged: it may be a password typed by mistake.
+		a.refused(c, "unknown command", zap.Int("name_len", len(args[0])))
+		c.WriteError(adminUnknownCommand(args))
+		return
+	}
+	if ac.subs != nil && len(args) >= 2 {
+		sub := ac.subs[strings.ToLower(string(args[1]))]
+		if sub == nil {
+			a.refused(c, "unknown subcommand", zap.String("cmd", ac.name))
+			c.WriteError(adminUnknownSubcommand(args))
+			return
+		}
+		ac = sub
+	}
+	if !ac.arityOK(len(args)) {
+		a.refused(c, "wrong number of arguments", zap.String("cmd", ac.fullName()))
+		c.WriteError("ERR wrong number of arguments for '" + ac.fullName() + "' command")
+		return
+	}
+	if !sess.authed && !ac.noAuth {
+		a.refused(c, "not authenticated", zap.String("cmd", ac.fullName()))
+		c.WriteError(adminErrNoAuth)
+		return
+	}
+	if ac.run == nil { // a container without a subcommand: nothing to run
+		return
+	}
+	if ce := a.log.Check(zap.DebugLevel, "admin command"); ce != nil {
+		ce.Write(zap.String("cmd", ac.fullName()), zap.String("client", c.RemoteAddr()))
+	}
+	ac.run(c, args, sess)
+}
+
+// refused logs, at debug level, a command answered with an error before it
+// ran. Arguments are never logged (AUTH's is a password).
+func (a *Admin) refused(c redcon.Conn, reason string, f zap.Field) {
+	if ce := a.log.Check(zap.DebugLevel, "admin command refused"); ce != nil {
+		ce.Write(zap.String("reason", reason), f, zap.String("client", c.RemoteAddr()))
+	}
+}
+
+// adminUnknownCommand words the reply to an unknown command exactly as
+// Redis 7 (server.c, processCommand): the name cut at 128 bytes, then
+// quoted arguments while the list is under 128 bytes, each cut to fit; C
+// strings, so each stops at a NUL byte; CR and LF become spaces.
+func adminUnknownCommand(args [][]byte) string {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.WriteString(adminCString(args[0], 128))
+	b.WriteString("', with args beginning with: ")
+	n := 0
+	for _, arg := range args[1:] {
+		if n >= 128 {
+			break
+		}
+		s := adminCString(arg, 128-n)
+		b.WriteByte('\'')
+		b.WriteString(s)
+		b.WriteString("' ")
+		n += len(s) + 3
+	}
+	return adminNoNewlines(b.String())
+}
+
+// adminUnknownSubcommand words an unknown subcommand as Redis 7:
+// "ERR unknown subcommand 'x'. Try CLIENT HELP."
+func adminUnknownSubcommand(args [][]byte) string {
+	return adminNoNewlines("ERR unknown subcommand '" + adminCString(args[1], 128) +
+		"'. Try " + strings.ToUpper(adminCString(args[0], math.MaxInt)) + " HELP.")
+}
+
+// adminCString is printf's "%.*s" of b: up to the first NUL, at most max
+// bytes.
+func adminCString(b []byte, max int) string {
+	if i := slices.Index(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	if len(b) > max {
+		b = b[:max]
+	}
+	return string(b)
+}
+
+func adminNoNewlines(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// snapshot returns what INFO renders: the owner's snapshot with the
+// Clients section and the port filled in here.
+func (a *Admin) snapshot() *Snapshot {
+	var s Snapshot
+	if a.opts.Snapshot != nil {
+		if p := a.opts.Snapshot(); p != nil {
+			s = *p // shallow: slices and maps are only read
+		}
+	}
+	connected, total := a.Clients()
+	s.Clients = ClientsInfo{
+		Connected:     connected,
+		MaxClients:    int64(max(a.opts.MaxClients, 0)),
+		TotalReceived: total,
+	}
+	if s.Server.TCPPort == 0 {
+		if _, p, err := net.SplitHostPort(a.Addr()); err == nil {
+			s.Server.TCPPort, _ = strconv.Atoi(p)
+		}
+	}
+	return &s
+}
+
+func (a *Admin) cmdPing(c redcon.Conn, args [][]byte, _ *adminSession) {
+	if len(args) > 2 {
+		c.WriteError("ERR wrong number of arguments for 'ping' command")
+		return
+	}
+	if len(args) == 2 {
+		c.WriteBulk(args[1])
+		return
+	}
+	c.WriteString("PONG")
+}
+
+func (a *Admin) cmdEcho(c redcon.Conn, args [][]byte, _ *adminSession) {
+	c.WriteBulk(args[1])
+}
+
+func (a *Admin) cmdInfo(c redcon.Conn, args [][]byte, _ *adminSession) {
+	sections := make([]string, 0, len(args)-1)
+	for _, s := range args[1:] {
+		sections = append(sections, string(s))
+	}
+	c.WriteBulkString(RenderInfo(a.snapshot(), sections))
+}
+
+func (a *Admin) cmdAuth(c redcon.Conn, args [][]byte, sess *adminSession) {
+	if len(args) > 3 {
+		c.WriteError(adminErrSyntax)
+		return
+	}
+	user, pass := []byte("default"), args[len(args)-1]
+	if len(args) == 3 {
+		user = args[1]
+	}
+	if a.opts.RequirePass == "" {
+		// Like Redis's "default" user with nopass: any password for
+		// "default", nothing for anyone else.
+		switch {
+		case len(args) == 2:
+			c.WriteError(adminErrNoPassword)
+		case string(user) == "default":
+			c.WriteString("OK")
+		default:
+			c.WriteError(adminErrWrongPass)
+		}
+		return
+	}
+	userOK := subtle.ConstantTimeCompare(user, []byte("default")) == 1
+	passOK := subtle.ConstantTimeCompare(pass, []byte(a.opts.RequirePass)) == 1
+	if !userOK || !passOK {
+		a.log.Warn("admin AUTH failed", zap.String("client", c.RemoteAddr()))
+		c.WriteError(adminErrWrongPass)
+		return
+	}
+	sess.authed = true
+	c.WriteString("OK")
+}
+
+func (a *Admin) cmdQuit(c redcon.Conn, _ [][]byte, _ *adminSession) {
+	c.WriteString("OK")
+	c.ReadPipeline() // drop what was pipelined after QUIT, as Redis does
+	_ = c.Close()    // flushes +OK first
+}
+
+// cmdShutdown is RMT's SHUTDOWN [seconds|asap].
+func (a *Admin) cmdShutdown(c redcon.Conn, args [][]byte, _ *adminSession) {
+	if len(args) > 2 {
+		c.WriteError(adminErrSyntax)
+		return
+	}
+	wait := adminDefaultShutdownWait
+	if len(args) == 2 {
+		arg := string(args[1])
+		switch {
+		case strings.EqualFold(arg, "asap"):
+			wait = 0
+		case adminIsDigits(arg):
+			n, err := strconv.ParseInt(arg, 10, 64)
+			if err != nil || n > math.MaxInt64/int64(time.Second) {
+				c.WriteError(adminErrSyntax)
+				return
+			}
+			wait = time.Duration(n) * time.Second
+		default:
+			c.WriteError(adminErrSyntax)
+			return
+		}
+	}
+	if a.opts.Shutdown == nil {
+		c.WriteError("ERR SHUTDOWN is not available on this admin port")
+		return
+	}
+	asap := wait == 0
+	a.log.Info("SHUTDOWN requested", zap.String("client", c.RemoteAddr()),
+		zap.Duration("wait", wait), zap.Bool("asap", asap))
+	c.WriteString("OK")
+	if w := redcon.BaseWriter(c); w != nil {
+		_ = w.Flush() // the client has its +OK before the daemon stops
+	}
+	a.opts.Shutdown(wait, asap)
+}
+
+func adminIsDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Admin) cmdClientSetname(c redcon.Conn, args [][]byte, sess *adminSession) {
+	if slices.ContainsFunc(args[2], func(b byte) bool { return b <= ' ' || b > '~' }) {
+		c.WriteError("ERR Client names cannot contain spaces, newlines or special characters.")
+		return
+	}
+	sess.name = string(args[2]) // a copy: args alias redcon's buffer
+	c.WriteString("OK")
+}
+
+func (a *Admin) cmdClientGetname(c redcon.Conn, _ [][]byte, sess *adminSession) {
+	if sess.name == "" {
+		c.WriteNull()
+		return
+	}
+	c.WriteBulkString(sess.name)
+}
+
+func (a *Admin) cmdClientSetinfo(c redcon.Conn, _ [][]byte, _ *adminSession) {
+	c.WriteString("OK") // lib-name / lib-ver: accepted, not kept
+}
+
+// adminListener gives every accepted connection an input cap.
+type adminListener struct{ net.Listener }
+
+func (l adminListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &adminConn{Conn: c}, nil
+}
+
+// adminConn counts the bytes read since the last complete command and fails
+// the read past adminMaxInput, which makes redcon close the connection. Read
+// and the reset in Admin.handle run on the same goroutine.
+type adminConn struct {
+	net.Conn
+	pending int
+}
+
+var errAdminInputTooLong = errors.New("daemon: admin connection sent over 1 MiB without completing a command")
+
+func (c *adminConn) Read(p []byte) (int, error) {
+	if c.pending >= adminMaxInput {
+		return 0, errAdminInputTooLong
+	}
+	n, err := c.Conn.Read(p)
+	c.pending += n
+	return n, err
+}
+
+// adminCommand is one row of the command table: what COMMAND reports and
+// what the dispatcher checks before running it.
+type adminCommand struct {
+	name   string   // lower case
+	parent string   // container's name for a subcommand, else ""
+	arity  int      // Redis's convention: n exact, -n at least n (name included)
+	flags  []string // COMMAND's flags
+	acl    []string // COMMAND's ACL categories
+	noAuth bool     // allowed before AUTH
+	run    func(c redcon.Conn, args [][]byte, sess *adminSession)
+	subs   map[string]*adminCommand // by lower-case name; nil if none
+}
+
+func (ac *adminCommand) fullName() string {
+	if ac.parent != "" {
+		return ac.parent + "|" + ac.name
+	}
+	return ac.name
+}
+
+func (ac *adminCommand) arityOK(n int) bool {
+	if ac.arity >= 0 {
+		return n == ac.arity
+	}
+	return n >= -ac.arity
+}
+
+// commandTable is every command the admin port serves, the single list
+// both the dispatcher and COMMAND read. HELLO is deliberately absent: its
+// "unknown command" error makes clients fall back to RESP2, as with Redis
+// before 6.
+func (a *Admin) commandTable() []*adminCommand {
+	sub := func(parent string, cmds ...*adminCommand) map[string]*adminCommand {
+		m := make(map[string]*adminCommand, len(cmds))
+		for _, c := range cmds {
+			c.parent = parent
+			m[c.name] = c
+		}
+		return m
+	}
+	conn := []string{"@connection"}
+	return []*adminCommand{
+		{name: "auth", arity: -2, noAuth: true, run: a.cmdAuth, acl: []string{"@fast", "@connection"},
+			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
+		{name: "client", arity: -2, flags: []string{"sentinel"}, acl: nil, subs: sub("client",
+			&adminCommand{name: "getname", arity: 2, run: a.cmdClientGetname, acl: []string{"@slow", "@connection"},
+				flags: []string{"noscript", "loading", "stale"}},
+			&adminCommand{name: "setinfo", arity: 4, run: a.cmdClientSetinfo, acl: []string{"@slow", "@connection"},
+				flags: []string{"noscript", "loading", "stale", "allow_busy"}},
+			&adminCommand{name: "setname", arity: 3, run: a.cmdClientSetname, acl: []string{"@slow", "@connection"},
+				flags: []string{"noscript", "loading", "stale", "allow_busy"}},
+		)},
+		{name: "command", arity: -1, run: a.cmdCommand, acl: []string{"@slow", "@connection"},
+			flags: []string{"loading", "stale", "sentinel"}, subs: sub("command",
+				&adminCommand{name: "count", arity: 2, run: a.cmdCommandCount, acl: []string{"@slow", "@connection"},
+					flags: []string{"loading", "stale", "sentinel"}},
+				&adminCommand{name: "docs", arity: -2, run: a.cmdCommandDocs, acl: []string{"@slow", "@connection"},
+					flags: []string{"loading", "stale", "sentinel"}},
+				&adminCommand{name: "info", arity: -2, run: a.cmdCommandInfo, acl: []string{"@slow", "@connection"},
+					flags: []string{"loading", "stale", "sentinel"}},
+			)},
+		{name: "echo", arity: 2, run: a.cmdEcho, acl: []string{"@fast", "@connection"}, flags: []string{"fast"}},
+		{name: "info", arity: -1, run: a.cmdInfo, acl: []string{"@slow", "@dangerous"},
+			flags: []string{"loading", "stale", "sentinel"}},
+		{name: "ping", arity: -1, run: a.cmdPing, acl: []string{"@fast", "@connection"}, flags: []string{"fast", "sentinel"}},
+		{name: "quit", arity: -1, noAuth: true, run: a.cmdQuit, acl: conn,
+			flags: []string{"allow_busy", "noscript", "loading", "stale", "fast", "no_auth"}},
+		{name: "shutdown", arity: -1, run: a.cmdShutdown, acl: []string{"@admin", "@slow", "@dangerous"},
+			flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "sentinel", "allow_busy"}},
+	}
+}
+
+// sortedCommands returns the top-level commands by name.
+func (a *Admin) sortedCommands() []*adminCommand {
+	out := make([]*adminCommand, 0, len(a.cmds))
+	for _, c := range a.cmds {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y *adminCommand) int { return strings.Compare(x.name, y.name) })
+	return out
+}
+
+func (a *Admin) cmdCommand(c redcon.Conn, _ [][]byte, _ *adminSession) {
+	cmds := a.sortedCommands()
+	c.WriteArray(len(cmds))
+	for _, ac := range cmds {
+		adminWriteCommandInfo(c, ac)
+	}
+}
+
+func (a *Admin) cmdCommandCount(c redcon.Conn, _ [][]byte, _ *adminSession) {
+	c.WriteInt(len(a.cmds))
+}
+
+// cmdCommandDocs answers an empty array: interactive redis-cli 7 asks for
+// docs at start-up and stays quiet with none.
+func (a *Admin) cmdCommandDocs(c redcon.Conn, _ [][]byte, _ *adminSession) {
+	c.WriteArray(0)
+}
+
+func (a *Admin) cmdCommandInfo(c redcon.Conn, args [][]byte, _ *adminSession) {
+	names := args[2:]
+	if len(names) == 0 {
+		a.cmdCommand(c, args, nil)
+		return
+	}
+	c.WriteArray(len(names))
+	for _, n := range names {
+		if ac := a.cmds[strings.ToLower(string(n))]; ac != nil {
+			adminWriteCommandInfo(c, ac)
+		} else {
+			c.WriteNull()
+		}
+	}
+}
+
+// adminWriteCommandInfo writes one COMMAND entry in Redis 7's shape: name,
+// arity, flags, first key, last key, step, ACL categories, tips, key specs,
+// subcommands.
+func adminWriteCommandInfo(c redcon.Conn, ac *adminCommand) {
+	c.WriteArray(10)
+	c.WriteBulkString(ac.fullName())
+	c.WriteInt(ac.arity)
+	c.WriteArray(len(ac.flags))
+	for _, f := range ac.flags {
+		c.WriteString(f)
+	}
+	c.WriteInt(0)
+	c.WriteInt(0)
+	c.WriteInt(0)
+	c.WriteArray(len(ac.acl))
+	for _, f := range ac.acl {
+		c.WriteString(f)
+	}
+	c.WriteArray(0) // tips
+	c.WriteArray(0) // key specs: no command here takes a key
+	subs := make([]*adminCommand, 0, len(ac.subs))
+	for _, s := range ac.subs {
+		subs = append(subs, s)
+	}
+	slices.SortFunc(subs, func(x, y *adminCommand) int { return strings.Compare(x.name, y.name) })
+	c.WriteArray(len(subs))
+	for _, s := range subs {
+		adminWriteCommandInfo(c, s)
+	}
+}
