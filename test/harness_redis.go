@@ -40,6 +40,7 @@ type Redis struct {
 type RedisOption func(*redisConfig)
 
 type redisConfig struct {
+	cluster  bool
 	bin      string
 	lines    []string
 	rdb      string
@@ -66,6 +67,10 @@ func WithPassword(pass string) RedisOption { return func(c *redisConfig) { c.pas
 func WithACLUser(user, pass string) RedisOption {
 	return func(c *redisConfig) { c.aclUser, c.aclPass = user, pass }
 }
+
+// WithCluster enables cluster mode (cluster-enabled, nodes.conf in Dir, a free bus port).
+// StartCluster uses it; a lone node has no slots until CLUSTER ADDSLOTS.
+func WithCluster() RedisOption { return func(c *redisConfig) { c.cluster = true } }
 
 // WithBinary runs another redis-server (or valkey-server) binary than the one on PATH.
 func WithBinary(path string) RedisOption { return func(c *redisConfig) { c.bin = path } }
@@ -105,7 +110,11 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 			break
 		}
 		r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
-		if err = os.WriteFile(r.confPath, []byte(cfg.render(r.Port, dir)), 0o644); err != nil {
+		var conf string
+		if conf, err = cfg.render(r.Port, dir); err != nil {
+			break
+		}
+		if err = os.WriteFile(r.confPath, []byte(conf), 0o644); err != nil {
 			break
 		}
 		if err = r.start(); err == nil || !isBindErr(err) {
@@ -123,8 +132,16 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	return r
 }
 
-func (c *redisConfig) render(port int, dir string) string {
+func (c *redisConfig) render(port int, dir string) (string, error) {
 	var b strings.Builder
+	if c.cluster {
+		// The bus port defaults to port+10000, impossible above 55535: pick a free one.
+		bus, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\ncluster-node-timeout 5000\n", bus)
+	}
 	fmt.Fprintf(&b, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n", port, quoteConf(dir), quoteConf(filepath.Join(dir, "redis.log")))
 	b.WriteString("daemonize no\nsave \"\"\nappendonly no\nrepl-diskless-sync-delay 0\ndbfilename dump.rdb\n")
 	if c.password != "" {
@@ -140,7 +157,7 @@ func (c *redisConfig) render(port int, dir string) string {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // quoteConf quotes a value for redis.conf.

@@ -551,3 +551,45 @@ func TestDumpPaging(t *testing.T) {
 		t.Errorf("LSET deep in the list: %v", d)
 	}
 }
+
+// TestCluster: three masters cover every slot; each node owns exactly the slots NodeForSlot
+// says, keys written to NodeForKey are accepted, and the merged dump of the nodes equals a standalone server with the same keys.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t, 3)
+	single := StartRedis(t)
+	for i, r := range c.Nodes {
+		info := parseInfo(r.DoString(t, "CLUSTER", "INFO"))
+		if info["cluster_state"] != "ok" || info["cluster_known_nodes"] != "3" {
+			t.Fatalf("node %d: %v", i, info)
+		}
+	}
+	for _, slot := range []int{0, 5460, 5461, 10922, 16383} {
+		want := c.NodeForSlot(slot)
+		shards := c.Nodes[0].Do(t, "CLUSTER", "SLOTS").([]interface{})
+		owner := ""
+		for _, s := range shards {
+			s := s.([]interface{})
+			if int(s[0].(int64)) <= slot && slot <= int(s[1].(int64)) {
+				owner = fmt.Sprintf("127.0.0.1:%d", s[2].([]interface{})[1].(int64))
+			}
+		}
+		if owner != want.Addr {
+			t.Errorf("slot %d: owned by %s, NodeForSlot says %s", slot, owner, want.Addr)
+		}
+	}
+	for i := 0; i < 60; i++ {
+		k := fmt.Sprintf("key:%d", i)
+		c.NodeForKey(t, k).Do(t, "SET", k, i)
+		single.Do(t, "SET", k, i)
+	}
+	for i, r := range c.Nodes {
+		if n := r.Do(t, "DBSIZE").(int64); n < 5 {
+			t.Errorf("node %d holds %d of 60 keys", i, n)
+		}
+	}
+	CompareDatasets(t, c.Dump(t), single.Dump(t))
+	if _, err := Merge("twice", single.Dump(t), single.Dump(t)); err == nil {
+		t.Error("merging a dataset with itself: no error for duplicate keys")
+	}
+}
