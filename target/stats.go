@@ -11,6 +11,8 @@ type Stats struct {
 	Errors        map[string]uint64 // error replies by prefix (ERR, WRONGTYPE, OOM, ...) and "broken"
 	Skipped       map[string]uint64 // control, pubsub, expired_skipped, ...
 	Restored      uint64            // keys RESTOREd with an OK reply
+	Rewritten     uint64            // keys sent as native commands (Rewrite)
+	RewriteCmds   uint64            // native commands of rewritten keys answered without error
 	Expired       uint64            // keys skipped because their expiry had passed (expired_skipped)
 	Functions     uint64            // function libraries loaded
 	Retried       uint64            // RESTOREs resent after LOADING/BUSY/TRYAGAIN
@@ -22,13 +24,15 @@ type Stats struct {
 // Stats returns a snapshot of the writer's counters.
 func (s *Single) Stats() Stats {
 	st := Stats{
-		Addr:       s.opts.Conn.Addr,
-		Version:    s.info.Version,
-		RDBVersion: s.info.RDBVersion,
-		Restored:   s.restored.Load(),
-		Expired:    s.expired.Load(),
-		Functions:  s.functions.Load(),
-		Retried:    s.retried.Load(),
+		Addr:        s.opts.Conn.Addr,
+		Version:     s.info.Version,
+		RDBVersion:  s.info.RDBVersion,
+		Restored:    s.restored.Load(),
+		Rewritten:   s.rewritten.Load(),
+		RewriteCmds: s.rewriteReplies.Load(),
+		Expired:     s.expired.Load(),
+		Functions:   s.functions.Load(),
+		Retried:     s.retried.Load(),
 	}
 	for _, rc := range s.rdbConns {
 		st.Conns = append(st.Conns, rc.c.Stats())

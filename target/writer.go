@@ -14,9 +14,8 @@ import (
 	"github.com/rmt-project/rmt/rdb"
 )
 
-// ErrNeedsRewrite is returned by Restore for an entry the target cannot take as RESTORE: its RDB
-// version is newer than the target's, its value was too big to be held (Value nil), or it is
-// over BigKeyBytes. Such entries must go as native commands.
+// ErrNeedsRewrite is returned by Restore for a key whose value the decoder did not hold (Value
+// nil, over its raw limit): call Rewrite with a reader of the value's bytes.
 var ErrNeedsRewrite = errors.New("target: entry needs rewriting into native commands")
 
 // SingleOptions configure a writer to a single Redis server.
@@ -38,6 +37,7 @@ const (
 	kindFunction
 	kindOplog   // a data command of the stream: its reply moves the applied offset
 	kindOplogTx // MULTI and the commands it queues: only EXEC's reply moves the offset
+	kindRewrite // a native command of a rewritten key
 )
 
 // Reasons for skipped commands and keys, as counted in Stats.Skipped.
@@ -68,7 +68,7 @@ type Single struct {
 	oplogDB int
 	inTx    bool
 
-	restored, expired, functions, retried atomic.Uint64
+	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
 
 	mu        sync.Mutex // guards everything below
 	errs      map[string]uint64
@@ -149,8 +149,10 @@ func (s *Single) Info() ServerInfo { return s.info }
 
 // Restore queues one RDB entry: a key as RESTORE (skipped and counted when already expired), a
 // function library as FUNCTION LOAD; aux fields are ignored. The entry's slices are copied
-// before Restore returns. It returns ErrNeedsRewrite (wrapped) for keys RESTORE cannot carry,
-// and an error wrapping ErrBroken when a connection broke.
+// before Restore returns. Keys RESTORE cannot carry (an RDB version newer than the target's, a
+// value over BigKeyBytes) go through Rewrite. It returns ErrNeedsRewrite (wrapped) when the
+// value is not held (Rewrite then needs a reader), and an error wrapping ErrBroken when a
+// connection broke.
 func (s *Single) Restore(e *rdb.Entry) error {
 	switch e.Kind {
 	case rdb.KindKey:
@@ -165,15 +167,11 @@ func (s *Single) Restore(e *rdb.Entry) error {
 		return nil
 	}
 	switch {
-	case !s.restorable:
-		return fmt.Errorf("target %s: key %s: RDB version %d, target takes %d: %w",
-			s.opts.Conn.Addr, keyString(e.Key), s.opts.SourceRDBVersion, s.info.RDBVersion, ErrNeedsRewrite)
 	case e.Value == nil:
 		return fmt.Errorf("target %s: key %s: value of %d bytes not held: %w",
 			s.opts.Conn.Addr, keyString(e.Key), e.ValueLen, ErrNeedsRewrite)
-	case s.opts.BigKeyBytes > 0 && int64(len(e.Value)) > s.opts.BigKeyBytes:
-		return fmt.Errorf("target %s: key %s: value of %d bytes over big_key_bytes: %w",
-			s.opts.Conn.Addr, keyString(e.Key), len(e.Value), ErrNeedsRewrite)
+	case !s.restorable, s.opts.BigKeyBytes > 0 && int64(len(e.Value)) > s.opts.BigKeyBytes:
+		return s.Rewrite(e, nil)
 	}
 	rc := s.rdbConns[s.next]
 	s.next++
@@ -264,7 +262,7 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 		s.countErr(ReasonBroken, t, r.Err)
 	case KindError:
 		re := r.Err.(*ReplyError)
-		if re.Retryable() && t.Kind != kindSelect {
+		if re.Retryable() && (t.Kind == kindRestore || t.Kind == kindExpire || t.Kind == kindFunction) {
 			s.retried.Add(1)
 			s.mu.Lock()
 			s.retry = append(s.retry, retryReq{db: t.DB, kind: t.Kind, key: append([]byte(nil), t.Key...),
@@ -277,6 +275,8 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 		switch t.Kind {
 		case kindRestore:
 			s.restored.Add(1)
+		case kindRewrite:
+			s.rewriteReplies.Add(1)
 		case kindFunction:
 			s.functions.Add(1)
 		}
@@ -338,8 +338,9 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, retryMax)
-		for i, r := range retry {
-			rc := s.rdbConns[i%len(s.rdbConns)]
+		// One connection, in the order the refusals came: a PEXPIREAT must follow its RESTORE.
+		rc := s.rdbConns[0]
+		for _, r := range retry {
 			if err := rc.selectDB(ctx, r.db); err != nil {
 				return err
 			}

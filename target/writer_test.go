@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -34,7 +35,13 @@ func fillSource(t *testing.T, c radix.Client, db int) {
 	p.Append(radix.Cmd(nil, "ZADD", "zset", "1.5", "a", "-2", "b", "1e300", "c"))
 	p.Append(radix.Cmd(nil, "XADD", "stream", "1-1", "f", "v"))
 	p.Append(radix.Cmd(nil, "XADD", "stream", "2-1", "f", "w", "g", "x"))
+	p.Append(radix.Cmd(nil, "XADD", "stream", "3-0", "f", "gone"))
+	p.Append(radix.Cmd(nil, "XDEL", "stream", "3-0"))
 	p.Append(radix.Cmd(nil, "XGROUP", "CREATE", "stream", "grp", "1-1"))
+	p.Append(radix.Cmd(nil, "XGROUP", "CREATECONSUMER", "stream", "grp", "alice"))
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
+	p.Append(radix.Cmd(nil, "PEXPIREAT", "hash", exp))
+	p.Append(radix.Cmd(nil, "PEXPIREAT", "long", exp))
 	for i := range 1000 {
 		s := strconv.Itoa(i)
 		p.Append(radix.Cmd(nil, "RPUSH", "biglist", "elem-"+s))
@@ -107,7 +114,17 @@ func readBack(t *testing.T, addr string, db int) map[string]string {
 			if err := c.Do(ctx, radix.Cmd(&g, "XINFO", "GROUPS", k)); err != nil {
 				t.Fatal(err)
 			}
+			var info []any
+			if err := c.Do(ctx, radix.Cmd(&info, "XINFO", "STREAM", k)); err != nil {
+				t.Fatal(err)
+			}
 			vals = []string{fmt.Sprint(v), fmt.Sprint(g)}
+			for i := 0; i+1 < len(info); i += 2 {
+				switch fmt.Sprint(info[i]) {
+				case "length", "last-generated-id", "max-deleted-entry-id", "entries-added", "groups":
+					vals = append(vals, fmt.Sprint(info[i], "=", info[i+1]))
+				}
+			}
 		default:
 			t.Fatalf("key %q of type %s", k, typ)
 		}
@@ -116,8 +133,22 @@ func readBack(t *testing.T, addr string, db int) map[string]string {
 				t.Fatal(err)
 			}
 		}
+		if typ == "hash" {
+			var pairs []string
+			for i := 0; i+1 < len(vals); i += 2 {
+				pairs = append(pairs, vals[i]+"="+vals[i+1])
+			}
+			vals = pairs
+		}
 		if typ == "set" || typ == "hash" {
-			slices.Sort(vals) // order is not part of the value (hash pairs sorted as items: fine for a comparison)
+			slices.Sort(vals) // order is not part of the value
+		}
+		var pexp int64
+		if err := c.Do(ctx, radix.Cmd(&pexp, "PEXPIRETIME", k)); err != nil {
+			t.Fatal(err)
+		}
+		if pexp != -1 {
+			vals = append(vals, "pexpiretime="+strconv.FormatInt(pexp, 10))
 		}
 		out[k] = typ + ":" + strings.Join(vals, "\x01")
 	}
@@ -140,13 +171,26 @@ func newSingle(t *testing.T, addr string, o SingleOptions) *Single {
 
 func TestRestoreRoundTrip(t *testing.T) {
 	src := startRedis(t)
-	dst := startRedis(t)
 	sc := client(t, src.Addr)
 	dbs := []int{0, 5, 1}
 	for _, db := range dbs {
 		fillSource(t, sc, db)
 	}
-	w := newSingle(t, dst.Addr, SingleOptions{Conns: 3, Conn: Options{Window: 4, WindowBytes: 4096}})
+	for _, tc := range []struct {
+		name    string
+		opts    SingleOptions
+		rewrite bool
+	}{
+		{"restore", SingleOptions{Conns: 3, Conn: Options{Window: 4, WindowBytes: 4096}}, false},
+		{"rewrite", SingleOptions{Conns: 2, BigKeyBytes: 1}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { roundTrip(t, src, dbs, tc.opts, tc.rewrite) })
+	}
+}
+
+func roundTrip(t *testing.T, src *testServer, dbs []int, o SingleOptions, rewrite bool) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, o)
 	if si := w.Info(); si.RDBVersion != 10 || !si.AbsTTL || !si.Functions {
 		t.Fatalf("target info %+v", si)
 	}
@@ -168,6 +212,13 @@ func TestRestoreRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			entryFromDump(t, &e, db, k, payload)
+			var pexp int64
+			if err := c.Do(ctx, radix.Cmd(&pexp, "PEXPIRETIME", k)); err != nil {
+				t.Fatal(err)
+			}
+			if pexp > 0 {
+				e.ExpireMs = pexp
+			}
 			if err := w.Restore(&e); err != nil {
 				t.Fatalf("Restore %q: %v", k, err)
 			}
@@ -183,8 +234,12 @@ func TestRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := w.Stats()
-	if st.Restored != uint64(n) || len(st.Errors) != 0 {
-		t.Fatalf("restored %d of %d, errors %v (%s)", st.Restored, n, st.Errors, st.LastError)
+	restored := st.Restored
+	if rewrite {
+		restored = st.Rewritten
+	}
+	if restored != uint64(n) || len(st.Errors) != 0 {
+		t.Fatalf("restored %d of %d, errors %v (%s)", restored, n, st.Errors, st.LastError)
 	}
 	for _, db := range dbs {
 		want, got := readBack(t, src.Addr, db), readBack(t, dst.Addr, db)
@@ -193,7 +248,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 		}
 		for k, v := range want {
 			if got[k] != v {
-				t.Errorf("db %d key %q: got %.80q, want %.80q", db, k, got[k], v)
+				t.Errorf("db %d key %q: got %.300q, want %.300q", db, k, got[k], v)
 			}
 		}
 		if len(got) != len(want) {
@@ -248,25 +303,39 @@ func TestRestoreNeedsRewrite(t *testing.T) {
 	dst := startRedis(t)
 	newer := newSingle(t, dst.Addr, SingleOptions{SourceRDBVersion: 11})
 	same := newSingle(t, dst.Addr, SingleOptions{BigKeyBytes: 10})
-	big := stringEntry(0, "big", strings.Repeat("x", 20), 0)
-	held := stringEntry(0, "nil", "v", 0)
+	held := stringEntry(0, "nil", "held-elsewhere", 0)
+	raw := held.Value
 	held.Value = nil
-	tests := []struct {
-		name string
-		w    *Single
-		e    *rdb.Entry
-	}{
-		{"newer rdb version", newer, stringEntry(0, "k", "v", 0)},
-		{"value not held", same, held},
-		{"over big_key_bytes", same, big},
+	// Keys RESTORE cannot carry but whose bytes are held are rewritten by Restore itself.
+	if err := newer.Restore(stringEntry(0, "newer", "v", 0)); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		if err := tc.w.Restore(tc.e); !errors.Is(err, ErrNeedsRewrite) {
-			t.Errorf("%s: %v, want ErrNeedsRewrite", tc.name, err)
-		}
+	if err := same.Restore(stringEntry(0, "big", strings.Repeat("x", 20), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := same.Restore(held); !errors.Is(err, ErrNeedsRewrite) {
+		t.Fatalf("value not held: %v, want ErrNeedsRewrite", err)
+	}
+	if err := same.Rewrite(held, bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
 	}
 	if err := same.Restore(stringEntry(0, "small", "v", 0)); err != nil {
 		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, w := range []*Single{newer, same} {
+		if err := w.WaitRDB(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := newer.Stats(), same.Stats(); a.Rewritten != 1 || b.Rewritten != 2 || b.Restored != 1 {
+		t.Fatalf("rewritten %d and %d, restored %d", a.Rewritten, b.Rewritten, b.Restored)
+	}
+	got := readBack(t, dst.Addr, 0)
+	want := map[string]string{"newer": "string:v", "big": "string:" + strings.Repeat("x", 20),
+		"nil": "string:held-elsewhere", "small": "string:v"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
 

@@ -1,0 +1,242 @@
+package target
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/rmt-project/rmt/rdb"
+)
+
+// Limits of one native command of a rewrite: so many elements or so many bytes, whichever first.
+const (
+	rewriteChunkElems = 512
+	rewriteChunkBytes = 1 << 20
+)
+
+// Rewrite sends one key as native commands instead of RESTORE: DEL, then SET / RPUSH / SADD /
+// ZADD / HSET in chunks (XADD, XSETID, XGROUP for streams), then PEXPIREAT. It reads the value
+// element by element from value, the raw value bytes after the type byte (the file section
+// Entry.ValueOffset/ValueLen name), or from e.Value when value is nil; so a value of any size
+// goes through bounded memory. Every command of the key goes on one connection, in order.
+func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
+	if e.Kind != rdb.KindKey {
+		return nil
+	}
+	if e.ExpireMs > 0 && e.ExpireMs <= s.now().UnixMilli() {
+		s.expired.Add(1)
+		return nil
+	}
+	if value == nil {
+		if e.Value == nil {
+			return fmt.Errorf("target %s: rewrite key %s: no value bytes", s.opts.Conn.Addr, keyString(e.Key))
+		}
+		value = bytes.NewReader(e.Value)
+	}
+	kind := rdb.TypeName(e.Type)
+	if kind == "" || kind == "module" {
+		s.countSkip("unsupported_type")
+		return fmt.Errorf("target %s: rewrite key %s: value type %d cannot be written as commands",
+			s.opts.Conn.Addr, keyString(e.Key), e.Type)
+	}
+	rc := s.rdbConns[s.next]
+	s.next = (s.next + 1) % len(s.rdbConns)
+	if err := rc.selectDB(s.ctx, e.DB); err != nil {
+		return err
+	}
+	rw := rewriter{s: s, rc: rc, key: e.Key, db: e.DB}
+	if err := rw.send("DEL"); err != nil {
+		return err
+	}
+	vr := rdb.NewValueReader(e.Type, value)
+	var el rdb.Element
+	for {
+		err := vr.Next(&el)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("target %s: rewrite key %s: %w", s.opts.Conn.Addr, keyString(e.Key), err)
+		}
+		if err := rw.element(kind, &el); err != nil {
+			return err
+		}
+	}
+	if err := rw.flush(); err != nil {
+		return err
+	}
+	if kind == "stream" {
+		if err := rw.streamMeta(vr.Stream()); err != nil {
+			return err
+		}
+	}
+	if e.ExpireMs > 0 {
+		if err := rw.send("PEXPIREAT", strconv.AppendInt(nil, e.ExpireMs, 10)); err != nil {
+			return err
+		}
+	}
+	s.rewritten.Add(1)
+	return nil
+}
+
+// rewriter accumulates the elements of one chunk as encoded bulks.
+type rewriter struct {
+	s       *Single
+	rc      *rdbConn
+	key     []byte
+	db      int
+	cmd     string
+	body    []byte
+	n       int
+	expires [][]byte // HPEXPIREAT commands for hash fields with a TTL, sent after their HSET
+}
+
+func (rw *rewriter) element(kind string, el *rdb.Element) error {
+	switch kind {
+	case "string":
+		return rw.send("SET", el.Member)
+	case "list":
+		return rw.add("RPUSH", el.Member)
+	case "set":
+		return rw.add("SADD", el.Member)
+	case "zset":
+		return rw.add("ZADD", formatScore(el.Score), el.Member)
+	case "hash":
+		if el.ExpireMs > 0 {
+			rw.expires = append(rw.expires, bytes.Clone(el.Member), strconv.AppendInt(nil, el.ExpireMs, 10))
+		}
+		return rw.add("HSET", el.Member, el.Value)
+	case "stream":
+		if err := rw.flush(); err != nil {
+			return err
+		}
+		args := make([][]byte, 0, 1+len(el.Fields))
+		args = append(args, []byte(el.ID.String()))
+		args = append(args, el.Fields...)
+		return rw.send("XADD", args...)
+	}
+	return nil
+}
+
+func formatScore(f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return []byte("inf")
+	case math.IsInf(f, -1):
+		return []byte("-inf")
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64)
+}
+
+// add appends one element (one or two arguments) to the chunk of cmd, sending the chunk when full.
+func (rw *rewriter) add(cmd string, args ...[]byte) error {
+	rw.cmd = cmd
+	for _, a := range args {
+		rw.body = appendBulk(rw.body, a)
+	}
+	rw.n += len(args)
+	if rw.n >= rewriteChunkElems*len(args) || len(rw.body) >= rewriteChunkBytes {
+		return rw.flush()
+	}
+	return nil
+}
+
+// flush sends the pending chunk, then the field expiries it set.
+func (rw *rewriter) flush() error {
+	if rw.n > 0 {
+		buf, err := rw.rc.c.Begin(rw.s.ctx)
+		if err != nil {
+			return err
+		}
+		buf = appendArrayHeader(buf, 2+rw.n)
+		buf = appendBulkString(buf, rw.cmd)
+		buf = appendBulk(buf, rw.key)
+		buf = append(buf, rw.body...)
+		rw.rc.c.Commit(buf, Tag{DB: rw.db, Kind: kindRewrite, Key: rw.key})
+		rw.body, rw.n = rw.body[:0], 0
+	}
+	for i := 0; i+1 < len(rw.expires); i += 2 {
+		if err := rw.send("HPEXPIREAT", rw.expires[i+1], []byte("FIELDS"), []byte("1"), rw.expires[i]); err != nil {
+			return err
+		}
+	}
+	rw.expires = rw.expires[:0]
+	return nil
+}
+
+// send sends one command on the key: cmd key args...
+func (rw *rewriter) send(cmd string, args ...[]byte) error {
+	buf, err := rw.rc.c.Begin(rw.s.ctx)
+	if err != nil {
+		return err
+	}
+	buf = appendArrayHeader(buf, 2+len(args))
+	buf = appendBulkString(buf, cmd)
+	buf = appendBulk(buf, rw.key)
+	for _, a := range args {
+		buf = appendBulk(buf, a)
+	}
+	rw.rc.c.Commit(buf, Tag{DB: rw.db, Kind: kindRewrite, Key: rw.key})
+	return nil
+}
+
+// streamMeta recreates what a stream holds besides entries: its last ID and counters (XSETID),
+// its consumer groups and their consumers. Pending entries lists cannot be rebuilt without
+// re-delivering entries; they are counted as skipped.
+func (rw *rewriter) streamMeta(m *rdb.StreamMeta) error {
+	if m == nil {
+		return nil
+	}
+	if m.Length == 0 {
+		// XSETID needs the key: create it with one entry and delete that entry.
+		if err := rw.send("XADD", []byte("0-1"), []byte("x"), []byte("x")); err != nil {
+			return err
+		}
+		if err := rw.send("XDEL", []byte("0-1")); err != nil {
+			return err
+		}
+	}
+	args := [][]byte{[]byte(m.LastID.String())}
+	if rw.s.info.Major >= 7 {
+		args = append(args, []byte("ENTRIESADDED"), strconv.AppendUint(nil, m.EntriesAdded, 10),
+			[]byte("MAXDELETEDID"), []byte(m.MaxDeletedID.String()))
+	}
+	if err := rw.send("XSETID", args...); err != nil {
+		return err
+	}
+	for _, g := range m.Groups {
+		args := [][]byte{[]byte("CREATE"), rw.key, g.Name, []byte(g.LastID.String())}
+		if rw.s.info.Major >= 7 && g.EntriesRead >= 0 {
+			args = append(args, []byte("ENTRIESREAD"), strconv.AppendInt(nil, g.EntriesRead, 10))
+		}
+		if err := rw.sendRaw("XGROUP", args...); err != nil {
+			return err
+		}
+		for _, c := range g.Consumers {
+			if err := rw.sendRaw("XGROUP", []byte("CREATECONSUMER"), rw.key, g.Name, c.Name); err != nil {
+				return err
+			}
+		}
+		if len(g.PEL) > 0 {
+			rw.s.countSkip("stream_pel")
+		}
+	}
+	return nil
+}
+
+// sendRaw sends cmd args... (the key is among args).
+func (rw *rewriter) sendRaw(cmd string, args ...[]byte) error {
+	buf, err := rw.rc.c.Begin(rw.s.ctx)
+	if err != nil {
+		return err
+	}
+	buf = appendArrayHeader(buf, 1+len(args))
+	buf = appendBulkString(buf, cmd)
+	for _, a := range args {
+		buf = appendBulk(buf, a)
+	}
+	rw.rc.c.Commit(buf, Tag{DB: rw.db, Kind: kindRewrite, Key: rw.key})
+	return nil
+}
