@@ -31,6 +31,7 @@ var ErrProtocol = errors.New("protocol error")
 // Error is the error of a Reader: what went wrong, at which byte offset of its input (counted
 // from the reader's start), and the bytes found there.
 type Error struct {
+	File    string // the file read, when the reader reads one (see OpenFile)
 	What    string
 	Offset  int64
 	Snippet []byte // the offending input, at most 32 bytes
@@ -38,7 +39,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("aof: %s at offset %d: %q", e.What, e.Offset, e.Snippet)
+	s := "aof: "
+	if e.File != "" {
+		s += e.File + ": "
+	}
+	s += fmt.Sprintf("%s at offset %d: %q", e.What, e.Offset, e.Snippet)
 	if e.Err != nil && e.Err != ErrProtocol {
 		s += ": " + e.Err.Error()
 	}
@@ -59,6 +64,12 @@ type Reader struct {
 	maxArgs int
 	maxBulk int64
 	err     error // sticky
+
+	// Set by File: the file's name and the offset of the reader's first byte in it (for
+	// errors), and whether '#' annotation lines between commands are skipped.
+	file        string
+	base        int64
+	annotations bool
 }
 
 // NewReader returns a Reader of r with the default limits.
@@ -121,6 +132,11 @@ func (r *Reader) next(c *Command) error {
 	}
 	r.raw = r.raw[:0]
 	r.bounds = r.bounds[:0]
+	if r.annotations {
+		if err := r.skipAnnotations(); err != nil {
+			return err
+		}
+	}
 	start := r.off
 
 	line, err := r.line(start, '*')
@@ -171,6 +187,27 @@ func (r *Reader) next(c *Command) error {
 	return nil
 }
 
+// skipAnnotations skips the '#' lines Redis 7 writes between the commands of an AOF file
+// (aof-timestamp-enabled), counting their bytes in the offset.
+func (r *Reader) skipAnnotations() error {
+	for {
+		b, err := r.br.Peek(1)
+		if err != nil || b[0] != '#' {
+			return nil // errors come again from the next read
+		}
+		line, err := r.br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			return r.protoErr("annotation line too long", r.off, line)
+		case err == io.EOF:
+			return &Error{What: "truncated annotation", Offset: r.base + r.off, Snippet: snippet(line), Err: io.ErrUnexpectedEOF, File: r.file}
+		case err != nil:
+			return &Error{What: "read error", Offset: r.base + r.off, Snippet: snippet(line), Err: err, File: r.file}
+		}
+		r.off += int64(len(line))
+	}
+}
+
 // line reads one header line that starts with want and ends in CRLF. It returns the bufio slice,
 // valid until the next read. At the command's first byte a clean EOF is io.EOF.
 func (r *Reader) line(start int64, want byte) ([]byte, error) {
@@ -188,7 +225,7 @@ func (r *Reader) line(start int64, want byte) ([]byte, error) {
 		case err == bufio.ErrBufferFull:
 			return nil, r.protoErr("header line too long", at, line)
 		default:
-			return nil, &Error{What: "read error", Offset: at, Snippet: snippet(line), Err: err}
+			return nil, &Error{What: "read error", Offset: r.base + at, Snippet: snippet(line), Err: err, File: r.file}
 		}
 	}
 	if len(line) > maxLineBytes {
@@ -217,7 +254,7 @@ func (r *Reader) bulk(start, size int64) error {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				return r.truncated(start, nil)
 			}
-			return &Error{What: "read error", Offset: start + int64(len(r.raw)), Err: err}
+			return &Error{What: "read error", Offset: r.base + start + int64(len(r.raw)), Err: err, File: r.file}
 		}
 		size -= step
 	}
@@ -231,11 +268,11 @@ func (r *Reader) truncated(start int64, extra []byte) error {
 	if len(s) < snippetBytes {
 		s = append(s[:len(s):len(s)], extra...)
 	}
-	return &Error{What: "truncated command", Offset: start, Snippet: snippet(s), Err: io.ErrUnexpectedEOF}
+	return &Error{What: "truncated command", Offset: r.base + start, Snippet: snippet(s), Err: io.ErrUnexpectedEOF, File: r.file}
 }
 
 func (r *Reader) protoErr(what string, at int64, b []byte) error {
-	return &Error{What: what, Offset: at, Snippet: snippet(b), Err: ErrProtocol}
+	return &Error{What: what, Offset: r.base + at, Snippet: snippet(b), Err: ErrProtocol, File: r.file}
 }
 
 func snippet(b []byte) []byte {

@@ -181,8 +181,8 @@ var keyCases = []string{
 	"zunionstore d 2 a b",
 }
 
-// splitArgs splits a case on spaces; `""` is an empty argument.
-func splitArgs(s string) []string {
+// splitCase splits a case on spaces; `""` is an empty argument.
+func splitCase(s string) []string {
 	f := strings.Fields(s)
 	for i, a := range f {
 		if a == `""` {
@@ -235,7 +235,7 @@ func ourKeys(args []string) []string {
 func TestKeysAgainstRedis(t *testing.T) {
 	rc := startRedis(t)
 	for _, line := range keyCases {
-		args := splitArgs(line)
+		args := splitCase(line)
 		want, err := getKeys(t, rc, args)
 		if err != nil {
 			t.Fatal(err)
