@@ -282,3 +282,28 @@ func TestBeginCancelled(t *testing.T) {
 		t.Fatalf("replies %d, want 2", st.Replies)
 	}
 }
+
+func TestReplyTimeout(t *testing.T) {
+	srv := startRedis(t, "--enable-debug-command", "yes")
+	ctx := context.Background()
+	c, err := Dial(ctx, Options{Addr: srv.Addr, Timeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Idle longer than Timeout with nothing in flight: the connection must stay usable.
+	if _, err := c.Do(ctx, "PING"); err != nil {
+		t.Fatal(err)
+	}
+	<-time.After(400 * time.Millisecond)
+	if _, err := c.Do(ctx, "PING"); err != nil {
+		t.Fatalf("PING after idling: %v", err)
+	}
+	// A reply slower than Timeout breaks it.
+	if err := c.Send(ctx, Tag{}, []byte("DEBUG"), []byte("SLEEP"), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Drain(ctx); !errors.Is(err, ErrBroken) || !containsStr(err.Error(), "no reply within") {
+		t.Fatalf("Drain: %v, want a reply timeout", err)
+	}
+}

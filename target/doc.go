@@ -7,7 +7,10 @@
 //
 //	w, err := target.NewSingle(ctx, target.SingleOptions{Conn: target.Options{Addr: "127.0.0.1:6379"}})
 //	for dec.Next(&e) == nil {
-//		if err := w.Restore(&e); err != nil { ... } // errors.Is(err, target.ErrNeedsRewrite)
+//		err := w.Restore(&e)            // RESTORE, or native commands when RESTORE cannot carry it
+//		if errors.Is(err, target.ErrNeedsRewrite) {
+//			err = w.Rewrite(&e, valueReader) // a value the decoder did not hold, read element by element
+//		}
 //	}
 //	err = w.WaitRDB(ctx)                // every RESTORE reply is in
 //	for cmd, end := range oplog {

@@ -41,6 +41,11 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 		return fmt.Errorf("target %s: rewrite key %s: value type %d cannot be written as commands",
 			s.opts.Conn.Addr, keyString(e.Key), e.Type)
 	}
+	if s.retryBig.Load() {
+		if err := s.WaitRDB(s.ctx); err != nil {
+			return err
+		}
+	}
 	rc := s.rdbConns[s.next]
 	s.next = (s.next + 1) % len(s.rdbConns)
 	if err := rc.selectDB(s.ctx, e.DB); err != nil {

@@ -52,6 +52,11 @@ const (
 
 // Single writes to a `single` target: RESTOREs over several connections for the RDB phase, then
 // the oplog in order over one pipelined connection.
+//
+// Restore, Rewrite, Function and WaitRDB are called from one goroutine; StartOplog, Apply,
+// Reconnect and WaitOplog from one goroutine (the same or another, once WaitRDB returned);
+// Stats, Applied and Info from any goroutine.
+
 type Single struct {
 	opts SingleOptions
 	ctx  context.Context
@@ -69,12 +74,15 @@ type Single struct {
 	inTx    bool
 
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
+	retryBig                                                         atomic.Bool // the retry list holds more than retryLimit bytes
+	retryLimit                                                       int64
 
 	mu        sync.Mutex // guards everything below
 	errs      map[string]uint64
 	skipped   map[string]uint64
 	lastErr   string
 	retry     []retryReq
+	retryLen  int64 // bytes held in retry
 	applied   int64
 	appliedDB int
 	pending   int // oplog requests sent and not yet answered
@@ -115,6 +123,10 @@ func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
 		now:     o.Now,
 		errs:    make(map[string]uint64),
 		skipped: make(map[string]uint64),
+	}
+	s.retryLimit = o.Conn.WindowBytes
+	if s.retryLimit <= 0 {
+		s.retryLimit = 16 << 20
 	}
 	for i := range o.Conns {
 		co := o.Conn
@@ -172,6 +184,12 @@ func (s *Single) Restore(e *rdb.Entry) error {
 			s.opts.Conn.Addr, keyString(e.Key), e.ValueLen, ErrNeedsRewrite)
 	case !s.restorable, s.opts.BigKeyBytes > 0 && int64(len(e.Value)) > s.opts.BigKeyBytes:
 		return s.Rewrite(e, nil)
+	}
+	if s.retryBig.Load() {
+		// Refused requests are held for resending: bound them by resending now.
+		if err := s.WaitRDB(s.ctx); err != nil {
+			return err
+		}
 	}
 	rc := s.rdbConns[s.next]
 	s.next++
@@ -267,6 +285,8 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 			s.mu.Lock()
 			s.retry = append(s.retry, retryReq{db: t.DB, kind: t.Kind, key: append([]byte(nil), t.Key...),
 				cmd: append([]byte(nil), t.Cmd...), reason: re.Prefix})
+			s.retryLen += int64(len(t.Cmd) + len(t.Key))
+			s.retryBig.Store(s.retryLen > s.retryLimit)
 			s.mu.Unlock()
 			return
 		}
@@ -301,7 +321,7 @@ func (s *Single) countSkip(reason string) {
 // Retry policy for LOADING, BUSY and TRYAGAIN replies during the RDB phase (RESTORE ... REPLACE
 // is idempotent, so sending it again is safe).
 const (
-	retryAttempts = 20
+	retryAttempts = 200 // about 6.5 minutes: a big target can stay LOADING that long
 	retryFirst    = 50 * time.Millisecond
 	retryMax      = 2 * time.Second
 )
@@ -319,7 +339,8 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		retry := s.retry
-		s.retry = nil
+		s.retry, s.retryLen = nil, 0
+		s.retryBig.Store(false)
 		s.mu.Unlock()
 		if len(retry) == 0 {
 			return nil

@@ -521,3 +521,53 @@ func TestApplyReconnect(t *testing.T) {
 		t.Fatalf("oplog conn after reconnect: %+v", oc)
 	}
 }
+
+func TestRestoreRetriesBusy(t *testing.T) {
+	dst := startRedis(t, "--busy-reply-threshold", "20")
+	ctx := context.Background()
+	w := newSingle(t, dst.Addr, SingleOptions{Conns: 2})
+	// A script that never ends makes the server answer BUSY to everything else.
+	busy, err := Dial(ctx, Options{Addr: dst.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	if err := busy.Send(ctx, Tag{}, []byte("EVAL"), []byte("while true do end"), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, dst.Addr)
+	if err := waitFor(5*time.Second, func() error {
+		err := c.Do(ctx, radix.Cmd(nil, "PING"))
+		if err == nil {
+			return errors.New("not busy yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	for i := range n {
+		if err := w.Restore(stringEntry(0, "k"+strconv.Itoa(i), "v", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitFor(5*time.Second, func() error {
+		if w.Stats().Retried < n {
+			return errors.New("no BUSY replies yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, c, nil, "SCRIPT", "KILL")
+	if err := w.WaitRDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	if st.Restored != n || len(st.Errors) != 0 {
+		t.Fatalf("restored %d, errors %v (%s)", st.Restored, st.Errors, st.LastError)
+	}
+	if got := readBack(t, dst.Addr, 0); len(got) != n {
+		t.Fatalf("%d keys, want %d", len(got), n)
+	}
+}
