@@ -243,6 +243,58 @@ func TestWriterRate(t *testing.T) {
 	}
 }
 
+// TestWriterReconnect: with Reconnect the writer survives a restart of its server and goes on
+// writing; without it, the lost connection is an error.
+func TestWriterReconnect(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t)
+	w := StartWriter(t, r.Addr, WriterOptions{Reconnect: true, Rate: 5000, Keys: 50})
+	atLeast := func(n int64) func() error {
+		return func() error {
+			if w.Ops() < n {
+				return fmt.Errorf("writer at %d commands, want %d", w.Ops(), n)
+			}
+			return nil
+		}
+	}
+	WaitFor(t, 10*time.Second, atLeast(200))
+	t0 := time.Now()
+	r.Restart(t)
+	t.Logf("restart %v", time.Since(t0))
+	WaitFor(t, 10*time.Second, atLeast(w.Ops()+200))
+	t.Logf("writing again %v", time.Since(t0))
+	st := w.Stop()
+	if st.Errors != 0 || st.Reconnects < 1 {
+		t.Errorf("writer across a restart: %v", st)
+	}
+	if n := r.Do(t, "DBSIZE").(int64); n == 0 {
+		t.Error("nothing written after the restart")
+	}
+
+	r2 := StartRedis(t)
+	ft := &fakeTB{TB: t}
+	w2 := StartWriter(ft, r2.Addr, WriterOptions{Keys: 50})
+	WaitFor(t, 10*time.Second, func() error {
+		if w2.Ops() == 0 {
+			return errors.New("second writer idle")
+		}
+		return nil
+	})
+	r2.Kill()
+	WaitFor(t, 10*time.Second, func() error {
+		select {
+		case <-w2.Done():
+			return nil
+		default:
+			return errors.New("writer still running after its server was killed")
+		}
+	})
+	st2 := w2.Stop()
+	if st2.Errors == 0 || st2.Reconnects != 0 || !ft.errored() {
+		t.Errorf("writer without Reconnect after Kill: %v, test failed: %v", st2, ft.errored())
+	}
+}
+
 // TestRestartKeepsPort: Restart comes back on the same port and directory, with a new process,
 // and reloads the RDB it was given.
 func TestRestartKeepsPort(t *testing.T) {
@@ -391,11 +443,24 @@ func TestNutcracker(t *testing.T) {
 	}
 }
 
-// fakeTB records a Fatalf and ends its goroutine, as testing does.
+// fakeTB records a Fatalf and ends its goroutine, as testing does, and records Errorf.
 type fakeTB struct {
 	testing.TB
-	mu    sync.Mutex
-	fatal string
+	mu     sync.Mutex
+	fatal  string
+	errors []string
+}
+
+func (f *fakeTB) Errorf(format string, args ...interface{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeTB) errored() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.errors) > 0
 }
 
 func (f *fakeTB) Helper() {}

@@ -28,6 +28,10 @@ type WriterOptions struct {
 	// Twemproxy writes through nutcracker: db 0 only, no SELECT, and no stream commands
 	// (nutcracker closes the connection on XADD).
 	Twemproxy bool
+	// Reconnect makes the writer survive its server going away (killed, restarted, failed
+	// over): an I/O error is counted in Reconnects instead of Errors, and the writer dials
+	// again every 50 ms until it gets through or is stopped.
+	Reconnect bool
 }
 
 // WriterStats counts what a writer did.
@@ -35,8 +39,11 @@ type WriterStats struct {
 	Ops       map[string]int64 // commands sent, by name (SELECT included)
 	Total     int64            // all commands sent
 	Tolerated int64            // expected error replies: BUSYGROUP, NOGROUP
-	Errors    int64            // any other error reply or I/O error
+	Errors    int64            // any other error reply, or an I/O error without Reconnect
 	LastError string           // the last of those
+	// Reconnects counts I/O errors survived with Reconnect; the commands of a round trip cut
+	// short by one may or may not have run.
+	Reconnects int64
 }
 
 // Writer is a goroutine writing a mix of commands to a server: SET, APPEND, INCR, HSET, HDEL,
@@ -80,6 +87,10 @@ func StartWriter(t testing.TB, addr string, opts WriterOptions) *Writer {
 	return w
 }
 
+// Done is closed when the writer's goroutine has ended: after Stop, or on its own after an
+// I/O error without Reconnect.
+func (w *Writer) Done() <-chan struct{} { return w.done }
+
 // Ops returns how many commands the writer has sent so far; safe while it runs.
 func (w *Writer) Ops() int64 { return w.total.Load() }
 
@@ -116,7 +127,7 @@ func (s WriterStats) String() string {
 		}
 		fmt.Fprintf(&b, "%s=%d", n, s.Ops[n])
 	}
-	fmt.Fprintf(&b, "), %d tolerated errors, %d errors", s.Tolerated, s.Errors)
+	fmt.Fprintf(&b, "), %d tolerated errors, %d errors, %d reconnects", s.Tolerated, s.Errors, s.Reconnects)
 	return b.String()
 }
 
@@ -162,7 +173,11 @@ func (r *reply) UnmarshalRESP(br resp.BufferedReader, o *resp.Opts) error {
 
 func (w *Writer) run(ctx context.Context, c radix.Conn) {
 	defer close(w.done)
-	defer c.Close()
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
 	st := &writerState{rng: rand.New(rand.NewPCG(w.opts.Seed, w.opts.Seed^0x9e3779b97f4a7c15)), db: -1,
 		pending: map[string][]string{}}
 	var tick *time.Ticker
@@ -187,14 +202,45 @@ func (w *Writer) run(ctx context.Context, c radix.Conn) {
 		} else if ctx.Err() != nil {
 			return
 		}
-		if !w.roundTrip(ctx, c, st, n) {
+		ok, ioErr := w.roundTrip(ctx, c, st, n)
+		if ok {
+			continue
+		}
+		if ioErr == nil || !w.opts.Reconnect {
 			return
+		}
+		w.stats.Reconnects++
+		w.stats.LastError = ioErr.Error()
+		c.Close()
+		if c = w.redial(ctx); c == nil {
+			return
+		}
+		st.db = -1 // a new connection starts in db 0
+	}
+}
+
+// redial dials the server every 50 ms until it answers or ctx is done (then nil).
+func (w *Writer) redial(ctx context.Context) radix.Conn {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := (radix.Dialer{AuthUser: w.opts.User, AuthPass: w.opts.Password}).Dial(dctx, "tcp", w.addr)
+		cancel()
+		if err == nil {
+			return c
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
 	}
 }
 
-// roundTrip sends about n commands in one pipeline and checks every reply; false: stop.
-func (w *Writer) roundTrip(ctx context.Context, c radix.Conn, st *writerState, n int) bool {
+// roundTrip sends about n commands in one pipeline and checks every reply. It returns false
+// when the writer should stop or reconnect, with the I/O error if there was one.
+func (w *Writer) roundTrip(ctx context.Context, c radix.Conn, st *writerState, n int) (bool, error) {
 	var cmds [][]string
 	for len(cmds) < n {
 		db := st.db
@@ -219,12 +265,14 @@ func (w *Writer) roundTrip(ctx context.Context, c radix.Conn, st *writerState, n
 	}
 	err := c.Do(ctx, p)
 	if ctx.Err() != nil {
-		return false // stopping: the replies in flight do not matter
+		return false, nil // stopping: the replies in flight do not matter
 	}
 	if err != nil {
-		w.stats.Errors++
-		w.stats.LastError = err.Error()
-		return false // the connection is unusable
+		if !w.opts.Reconnect {
+			w.stats.Errors++
+			w.stats.LastError = err.Error()
+		}
+		return false, err // the connection is unusable
 	}
 	for _, cmd := range cmds {
 		w.stats.Ops[cmd[0]]++
@@ -246,7 +294,7 @@ func (w *Writer) roundTrip(ctx context.Context, c radix.Conn, st *writerState, n
 			st.remember(r)
 		}
 	}
-	return true
+	return true, nil
 }
 
 // remember keeps (a bounded number of) the IDs an XREADGROUP returned, for a later XACK.
