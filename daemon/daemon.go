@@ -1,0 +1,174 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/conf"
+)
+
+// Options are what a Daemon needs besides its config.
+type Options struct {
+	Logger     *zap.Logger
+	ConfigFile string // shown in INFO
+	Version    string // shown in INFO
+}
+
+// Daemon runs one migration job: a node job per source node, and the admin port.
+type Daemon struct {
+	cfg   *conf.Config
+	opts  Options
+	log   *zap.Logger
+	start time.Time
+
+	admin    *Admin
+	nodes    []*nodeJob
+	shutdown chan shutdownRequest
+}
+
+type shutdownRequest struct {
+	wait time.Duration
+	asap bool
+}
+
+// New checks that the job is one this build can run and prepares it; Run starts it.
+func New(cfg *conf.Config, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	switch cfg.Source.Type {
+	case conf.TypeSingle, conf.TypeRDBFile:
+	default:
+		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
+	}
+	if cfg.Target.Type != conf.TypeSingle {
+		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
+	}
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
+	for _, server := range cfg.Source.Servers {
+		d.nodes = append(d.nodes, newNodeJob(d, server))
+	}
+	return d, nil
+}
+
+// Run serves the admin port and migrates until ctx is cancelled, SHUTDOWN arrives, or (file
+// sources) everything is applied. It returns nil after a clean stop.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.cfg.Common.Dir, 0o755); err != nil {
+		return fmt.Errorf("dir %s: %w", d.cfg.Common.Dir, err)
+	}
+	d.admin = NewAdmin(AdminOptions{
+		Addr:        d.cfg.Common.Listen,
+		RequirePass: d.cfg.Common.RequirePass,
+		MaxClients:  d.cfg.Common.MaxClients,
+		Snapshot:    d.Snapshot,
+		Shutdown:    d.Shutdown,
+		Logger:      d.log.Named("admin"),
+	})
+	if err := d.admin.Start(); err != nil {
+		return fmt.Errorf("admin port %s: %w", d.cfg.Common.Listen, err)
+	}
+	defer d.admin.Close()
+	d.log.Info("rmtd started", zap.String("admin", d.admin.Addr()), zap.String("source", d.cfg.Source.Type),
+		zap.Strings("source_servers", d.cfg.Source.Servers), zap.String("target", d.cfg.Target.Type),
+		zap.Strings("target_servers", d.cfg.Target.Servers))
+
+	jobCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(d.nodes))
+	done := make(chan struct{})
+	for i, j := range d.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = j.run(jobCtx)
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+
+	select {
+	case <-ctx.Done():
+		d.log.Info("stopping on signal")
+	case req := <-d.shutdown:
+		if !req.asap {
+			d.drain(req.wait)
+		}
+		d.log.Info("stopping on SHUTDOWN")
+	case <-done:
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		d.log.Info("every source is applied; exiting")
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// Shutdown asks Run to stop: after up to wait for what is spooled to reach the target, or at once.
+func (d *Daemon) Shutdown(wait time.Duration, asap bool) {
+	select {
+	case d.shutdown <- shutdownRequest{wait: wait, asap: asap}:
+	default:
+	}
+}
+
+// drain waits until every node has applied what it had received when called, or wait has passed.
+func (d *Daemon) drain(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	goal := make([]int64, len(d.nodes))
+	for i, j := range d.nodes {
+		goal[i] = j.received()
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		caught := true
+		for i, j := range d.nodes {
+			if j.applied() < goal[i] {
+				caught = false
+			}
+		}
+		if caught {
+			return
+		}
+		<-tick.C
+	}
+	d.log.Warn("shutdown: stopped waiting for queued data", zap.Duration("waited", wait))
+}
+
+// AdminAddr is the admin port's bound address (useful with listen 127.0.0.1:0).
+func (d *Daemon) AdminAddr() string {
+	if d.admin == nil {
+		return ""
+	}
+	return d.admin.Addr()
+}
+
+// nodeDir is where a source node keeps its RDB files, spool and checkpoint: dir/<host>_<port>.
+func nodeDir(root, server string) string {
+	r := strings.NewReplacer(":", "_", "/", "_", " ", "_")
+	return filepath.Join(root, r.Replace(server))
+}
+
+// listenPort is the admin port number, which the links announce with REPLCONF listening-port.
+func listenPort(listen string) int {
+	_, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}

@@ -1,0 +1,410 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/rdb"
+	"github.com/rmt-project/rmt/source"
+	"github.com/rmt-project/rmt/target"
+)
+
+// phase is where one source node's migration stands.
+type phase int32
+
+const (
+	phaseSync       phase = iota // waiting for the source's RDB
+	phaseRDBLoading              // loading the RDB into the target
+	phaseOplog                   // replaying the stream
+	phaseDone                    // a file source, fully applied
+	phaseFailed                  // a file source that could not be applied
+)
+
+func (p phase) String() string {
+	switch p {
+	case phaseSync:
+		return "sync"
+	case phaseRDBLoading:
+		return "rdb"
+	case phaseOplog:
+		return "oplog"
+	case phaseDone:
+		return "done"
+	case phaseFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// nodeJob migrates one source node (a master, or one RDB file) into the target.
+type nodeJob struct {
+	d      *Daemon
+	server string
+	dir    string
+	log    *zap.Logger
+	link   *source.Link // nil for file sources
+
+	phase       atomic.Int32
+	rdbLoads    atomic.Int64 // snapshots completely loaded
+	rdbSize     atomic.Int64 // size of the snapshot being loaded
+	rdbDecoded  atomic.Int64 // bytes of it decoded so far
+	rdbVersion  atomic.Int64
+	loadStarted atomic.Int64 // unix ms
+	loadEnded   atomic.Int64 // unix ms
+	recvCmds    atomic.Int64 // commands read from the spool
+	recvBytes   atomic.Int64 // bytes of them
+	behindSince atomic.Int64 // unix ms since applied < received; 0 when caught up
+
+	mu      sync.Mutex
+	writer  *target.Single
+	lastErr string
+	errs    map[string]int64 // this job's own failures by reason
+}
+
+func newNodeJob(d *Daemon, server string) *nodeJob {
+	j := &nodeJob{d: d, server: server, dir: nodeDir(d.cfg.Common.Dir, server), errs: map[string]int64{},
+		log: d.log.With(zap.String("node", server))}
+	if conf.IsFile(d.cfg.Source.Type) {
+		return j
+	}
+	user, pass := d.cfg.Source.Auth()
+	j.link = source.NewLink(source.LinkOptions{
+		Addr:          server,
+		Username:      user,
+		Password:      pass,
+		Timeout:       d.cfg.Source.Timeout,
+		Dir:           j.dir,
+		ListeningPort: listenPort(d.cfg.Common.Listen),
+		MaxSpoolBytes: d.cfg.Common.MaxSpoolBytes,
+		Logger:        d.log.Named("link"),
+	})
+	return j
+}
+
+func (j *nodeJob) run(ctx context.Context) error {
+	if err := os.MkdirAll(j.dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", j.server, err)
+	}
+	if j.link == nil {
+		return j.runFile(ctx)
+	}
+	linkDone := make(chan error, 1)
+	go func() { linkDone <- j.link.Run(ctx) }()
+	defer j.link.Close()
+
+	var stopMigrate context.CancelFunc
+	migrateDone := make(chan struct{})
+	close(migrateDone)
+	stop := func() {
+		if stopMigrate != nil {
+			stopMigrate()
+		}
+		<-migrateDone
+	}
+	trim := time.NewTicker(time.Second)
+	defer trim.Stop()
+	events := j.link.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			<-linkDone
+			return nil
+		case err := <-linkDone:
+			stop()
+			if ctx.Err() != nil || err == nil {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", j.server, err)
+		case <-trim.C:
+			j.trimSpool()
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			switch ev := ev.(type) {
+			case source.FullSync:
+				// A new snapshot replaces whatever was being loaded or replayed.
+				stop()
+				mctx, cancel := context.WithCancel(ctx)
+				stopMigrate = cancel
+				migrateDone = make(chan struct{})
+				go func(done chan struct{}) {
+					defer close(done)
+					j.migrate(mctx, ev.RDBPath, ev.Offset)
+				}(migrateDone)
+			case source.Disconnected:
+				j.log.Warn("source link lost; reconnecting", zap.Error(ev.Err))
+			}
+		}
+	}
+}
+
+// migrate loads the snapshot at path, then replays the spooled stream from offset for as long
+// as ctx lives, reconnecting to the target when it goes away.
+func (j *nodeJob) migrate(ctx context.Context, path string, offset int64) {
+	bo := newBackoff()
+	var w *target.Single
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+	for {
+		var err error
+		w, err = j.loadRDB(ctx, path)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		j.fail("rdb_load", err)
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		j.log.Warn("cannot remove the loaded RDB", zap.String("file", path), zap.Error(err))
+	}
+	j.phase.Store(int32(phaseOplog))
+	from, db := offset, 0
+	bo.reset()
+	if err := w.StartOplog(ctx, from, db); err != nil {
+		j.fail("target_conn", err)
+	}
+	for ctx.Err() == nil {
+		err := j.replay(ctx, w, from)
+		if ctx.Err() != nil {
+			return
+		}
+		j.fail("target_conn", err)
+		for ctx.Err() == nil {
+			if !bo.wait(ctx) {
+				return
+			}
+			var rerr error
+			if from, db, rerr = w.Reconnect(ctx); rerr == nil {
+				j.log.Info("target reconnected; resending the stream", zap.Int64("from", from), zap.Int("db", db))
+				bo.reset()
+				break
+			}
+			j.fail("target_conn", rerr)
+		}
+	}
+}
+
+// loadRDB sends every key of the snapshot at path to the target and waits for every reply. It
+// returns the writer, ready for the oplog.
+func (j *nodeJob) loadRDB(ctx context.Context, path string) (*target.Single, error) {
+	j.phase.Store(int32(phaseRDBLoading))
+	j.loadStarted.Store(time.Now().UnixMilli())
+	j.loadEnded.Store(0)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil {
+		j.rdbSize.Store(st.Size())
+	}
+	dec := rdb.NewDecoder(f)
+	dec.SetMaxRaw(j.d.cfg.Common.BigKeyBytes)
+	var w *target.Single
+	ok := false
+	defer func() {
+		if !ok && w != nil {
+			w.Close()
+		}
+	}()
+	var e rdb.Entry
+	for {
+		err := dec.Next(&e)
+		j.rdbDecoded.Store(dec.Offset())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if w == nil {
+			j.rdbVersion.Store(int64(dec.Version()))
+			if w, err = j.newWriter(ctx, dec.Version()); err != nil {
+				return nil, err
+			}
+		}
+		if e.Kind != rdb.KindKey && e.Kind != rdb.KindFunction {
+			continue
+		}
+		err = w.Restore(&e)
+		if errors.Is(err, target.ErrNeedsRewrite) {
+			err = w.Rewrite(&e, io.NewSectionReader(f, e.ValueOffset, e.ValueLen))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: key %s: %w", path, cmdjobQuote(string(e.Key)), err)
+		}
+	}
+	if w == nil { // an RDB with no entry at all
+		if w, err = j.newWriter(ctx, dec.Version()); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.WaitRDB(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	j.rdbLoads.Add(1)
+	j.loadEnded.Store(time.Now().UnixMilli())
+	st := w.Stats()
+	j.log.Info("RDB loaded", zap.String("file", path), zap.Uint64("keys", st.Restored+st.Rewritten),
+		zap.Uint64("expired_skipped", st.Expired),
+		zap.Duration("took", time.Duration(j.loadEnded.Load()-j.loadStarted.Load())*time.Millisecond))
+	return w, nil
+}
+
+// replay applies the spooled stream after offset `from` until ctx ends or the target connection
+// breaks.
+func (j *nodeJob) replay(ctx context.Context, w *target.Single, from int64) error {
+	sr, err := j.link.Spool().NewReader(ctx, from)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	r := aof.NewReader(bufio.NewReaderSize(sr, 256<<10))
+	var cmd aof.Command
+	end := from
+	for {
+		if err := r.Next(&cmd); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("spool of %s at offset %d: %w", j.server, end, err)
+		}
+		end += cmd.N
+		j.recvCmds.Add(1)
+		j.recvBytes.Add(cmd.N)
+		if err := w.Apply(&cmd, end); err != nil {
+			return err
+		}
+	}
+}
+
+// newWriter connects a writer for this node on the target and makes it the one Stats reports.
+func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (*target.Single, error) {
+	cfg := j.d.cfg
+	user, pass := cfg.Target.Auth()
+	w, err := target.NewSingle(ctx, target.SingleOptions{
+		Conn: target.Options{
+			Addr:     cfg.Target.Servers[0],
+			Username: user,
+			Password: pass,
+			Timeout:  cfg.Target.Timeout,
+			Logger:   j.log.Named("target"),
+		},
+		Conns:            threads(cfg.Common.Threads),
+		SourceRDBVersion: rdbVersion,
+		BigKeyBytes:      cfg.Common.BigKeyBytes,
+		Logger:           j.log.Named("target"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)
+	}
+	j.mu.Lock()
+	j.writer = w
+	j.mu.Unlock()
+	return w, nil
+}
+
+func (j *nodeJob) currentWriter() *target.Single {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.writer
+}
+
+func (j *nodeJob) fail(reason string, err error) {
+	j.log.Error("node job error", zap.String("reason", reason), zap.Error(err))
+	j.mu.Lock()
+	j.lastErr = err.Error()
+	j.errs[reason]++
+	j.mu.Unlock()
+}
+
+// trimSpool drops the spool segments the target has fully applied.
+func (j *nodeJob) trimSpool() {
+	if phase(j.phase.Load()) != phaseOplog {
+		return
+	}
+	if sp := j.link.Spool(); sp != nil {
+		if err := sp.Trim(j.applied()); err != nil {
+			j.log.Warn("spool trim", zap.Error(err))
+		}
+	}
+}
+
+// runFile loads one RDB file source into the target.
+func (j *nodeJob) runFile(ctx context.Context) error {
+	w, err := j.loadRDB(ctx, j.server)
+	if err != nil {
+		j.phase.Store(int32(phaseFailed))
+		j.fail("rdb_load", err)
+		return err
+	}
+	w.Close()
+	j.phase.Store(int32(phaseDone))
+	return nil
+}
+
+func (j *nodeJob) received() int64 {
+	if j.link == nil {
+		return 0
+	}
+	return j.link.Stats().ReceivedOffset
+}
+
+func (j *nodeJob) applied() int64 {
+	if w := j.currentWriter(); w != nil && phase(j.phase.Load()) == phaseOplog {
+		off, _ := w.Applied()
+		return off
+	}
+	return 0
+}
+
+// backoff waits longer after each failure, from 100 ms to 5 s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
+
+func (b *backoff) reset() { b.d = 100 * time.Millisecond }
+
+func (b *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	if b.d *= 2; b.d > 5*time.Second {
+		b.d = 5 * time.Second
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func threads(n int) int {
+	if n <= 0 {
+		return 4
+	}
+	return n
+}

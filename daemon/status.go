@@ -1,0 +1,151 @@
+package daemon
+
+import (
+	"time"
+
+	"github.com/rmt-project/rmt/target"
+)
+
+// Snapshot gathers every component's Stats into one value for INFO. It takes no lock of the data
+// path: links, writers and node jobs hand out copies.
+func (d *Daemon) Snapshot() *Snapshot {
+	now := time.Now()
+	s := &Snapshot{
+		Server:  CurrentServerInfo(d.opts.Version, d.opts.ConfigFile, listenPort(d.AdminAddr()), d.start),
+		Memory:  CurrentMemory(),
+		Group:   GroupInfo{SourceNodes: len(d.nodes), TargetNodes: len(d.cfg.Target.Servers)},
+		Errors:  map[string]int64{},
+		Skipped: map[string]int64{},
+	}
+	allReceived, allParsed := true, true
+	minPhase := phaseDone
+	for _, j := range d.nodes {
+		src, tgt := j.status(now)
+		s.Sources = append(s.Sources, src.node)
+		if tgt != nil {
+			s.Targets = append(s.Targets, targetNode(tgt))
+			for reason, n := range tgt.Errors {
+				s.Errors[reason] += int64(n)
+			}
+			for reason, n := range tgt.Skipped {
+				s.Skipped[reason] += int64(n)
+			}
+			s.Progress.KeysRestored += int64(tgt.Restored + tgt.Rewritten)
+			s.Progress.ExpiredSkipped += int64(tgt.Expired)
+			for _, c := range tgt.Conns {
+				s.Stats.TotalMsgsSent += int64(c.Sent)
+				s.Stats.TotalNetOutputBytes += int64(c.SentBytes)
+				s.Stats.TotalMsgsOutqueue += int64(c.InFlight)
+			}
+		}
+		for reason, n := range src.errs {
+			s.Errors[reason] += n
+		}
+		if src.received {
+			s.Stats.RDBReceivedCount++
+		} else {
+			allReceived = false
+		}
+		if src.parsed {
+			s.Stats.RDBParsedCount++
+		} else {
+			allParsed = false
+		}
+		s.Stats.TotalMsgsRecv += src.msgsRecv
+		s.Stats.TotalNetInputBytes += src.inputBytes
+		s.Stats.TotalMbufsInqueue += src.node.LagBytes / int64(max(d.cfg.Common.MbufSize, 1))
+		if src.phase < minPhase {
+			minPhase = src.phase
+		}
+	}
+	s.Stats.AllRDBReceived = allReceived && len(d.nodes) > 0
+	s.Stats.AllRDBParsed = allParsed && len(d.nodes) > 0
+	s.Progress.Phase = minPhase.String()
+	return s
+}
+
+// nodeStatus is one node job's part of a Snapshot.
+type nodeStatus struct {
+	node       SourceNode
+	phase      phase
+	received   bool // its RDB is on disk
+	parsed     bool // its RDB is loaded
+	msgsRecv   int64
+	inputBytes int64
+	errs       map[string]int64
+}
+
+func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
+	p := phase(j.phase.Load())
+	st := nodeStatus{phase: p, parsed: j.rdbLoads.Load() > 0, msgsRecv: j.recvCmds.Load()}
+	n := SourceNode{Addr: j.server, State: p.String()}
+	if j.link != nil {
+		ls := j.link.Stats()
+		n.State = p.String()
+		if p == phaseSync {
+			n.State = ls.State.String()
+		}
+		n.Replid = ls.Replid
+		n.ReceivedOffset = ls.ReceivedOffset
+		n.RDBBytes = ls.RDBBytes
+		n.RDBTotal = ls.RDBTotal
+		n.FullSyncs = ls.FullSyncs
+		n.PartialSyncs = ls.PartialSyncs
+		n.Reconnects = ls.Reconnects
+		n.LastError = ls.LastError
+		st.received = ls.FullSyncs > 0
+		st.inputBytes = ls.RDBBytes + j.recvBytes.Load()
+	} else {
+		n.RDBBytes = j.rdbDecoded.Load()
+		n.RDBTotal = j.rdbSize.Load()
+		st.received = true
+		st.inputBytes = n.RDBBytes
+	}
+	var ts *target.Stats
+	if w := j.currentWriter(); w != nil {
+		s := w.Stats()
+		ts = &s
+		n.RDBKeysLoaded = int64(s.Restored + s.Rewritten)
+		if p == phaseOplog {
+			n.AppliedOffset = s.AppliedOffset
+		}
+	}
+	if p == phaseOplog && n.ReceivedOffset > n.AppliedOffset {
+		n.LagBytes = n.ReceivedOffset - n.AppliedOffset
+		since := j.behindSince.Load()
+		if since == 0 {
+			j.behindSince.CompareAndSwap(0, now.UnixMilli())
+		} else {
+			n.LagMs = now.UnixMilli() - since
+		}
+	} else {
+		j.behindSince.Store(0)
+	}
+	j.mu.Lock()
+	if n.LastError == "" {
+		n.LastError = j.lastErr
+	}
+	st.errs = make(map[string]int64, len(j.errs))
+	for k, v := range j.errs {
+		st.errs[k] = v
+	}
+	j.mu.Unlock()
+	st.node = n
+	return st, ts
+}
+
+func targetNode(s *target.Stats) TargetNode {
+	t := TargetNode{Addr: s.Addr, State: "connected", LastError: s.LastError}
+	for _, c := range s.Conns {
+		t.Inflight += int64(c.InFlight)
+		t.InflightBytes += c.InFlightBytes
+		t.SentCmds += int64(c.Sent)
+		t.SentBytes += int64(c.SentBytes)
+		t.Replies += int64(c.Replies)
+		t.ErrorCount += int64(c.ErrorReplies)
+		if c.Broken {
+			t.State = "down"
+		}
+	}
+	return t
+}
