@@ -138,3 +138,66 @@ func (it *intsetIter) next() ([]byte, int64, bool, error) {
 	}
 	return nil, int64(binary.LittleEndian.Uint64(p)), true, nil
 }
+
+// lpAppendBacklen appends the back-length of an entry of l bytes (lpEncodeBacklen).
+func lpAppendBacklen(dst []byte, l int) []byte {
+	switch {
+	case l <= 127:
+		return append(dst, byte(l))
+	case l < 16383:
+		return append(dst, byte(l>>7), byte(l&127)|128)
+	case l < 2097151:
+		return append(dst, byte(l>>14), byte(l>>7&127)|128, byte(l&127)|128)
+	case l < 268435455:
+		return append(dst, byte(l>>21), byte(l>>14&127)|128, byte(l>>7&127)|128, byte(l&127)|128)
+	}
+	return append(dst, byte(l>>28), byte(l>>21&127)|128, byte(l>>14&127)|128, byte(l>>7&127)|128, byte(l&127)|128)
+}
+
+// lpAppendInt appends an integer entry in the smallest listpack encoding.
+func lpAppendInt(dst []byte, v int64) []byte {
+	start := len(dst)
+	switch {
+	case v >= 0 && v <= 127:
+		dst = append(dst, byte(v))
+	case v >= -4096 && v <= 4095:
+		u := uint64(v) & 0x1fff
+		dst = append(dst, 0xc0|byte(u>>8), byte(u))
+	case v >= -32768 && v <= 32767:
+		dst = append(dst, 0xf1)
+		dst = binary.LittleEndian.AppendUint16(dst, uint16(v))
+	case v >= -1<<23 && v < 1<<23:
+		dst = append(dst, 0xf2, byte(v), byte(v>>8), byte(v>>16))
+	case v >= -1<<31 && v < 1<<31:
+		dst = append(dst, 0xf3)
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(v))
+	default:
+		dst = append(dst, 0xf4)
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(v))
+	}
+	return lpAppendBacklen(dst, len(dst)-start)
+}
+
+// lpAppendString appends a string entry.
+func lpAppendString(dst, s []byte) []byte {
+	start := len(dst)
+	switch n := len(s); {
+	case n < 64:
+		dst = append(dst, 0x80|byte(n))
+	case n < 4096:
+		dst = append(dst, 0xe0|byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0xf0)
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	}
+	dst = append(dst, s...)
+	return lpAppendBacklen(dst, len(dst)-start)
+}
+
+// lpFinish turns entries (appended after a 6-byte placeholder at lp[0:6]) into a listpack.
+func lpFinish(lp []byte, count int) []byte {
+	lp = append(lp, 0xff)
+	binary.LittleEndian.PutUint32(lp, uint32(len(lp)))
+	binary.LittleEndian.PutUint16(lp[4:], uint16(min(count, 65535)))
+	return lp
+}
