@@ -519,35 +519,33 @@ func (a *Admin) commandTable() []*adminCommand {
 		}
 		return m
 	}
-	conn := []string{"@connection"}
+	// Flags and ACL categories as Redis 7.0's COMMAND INFO gives them.
+	var (
+		fastConn = []string{"@fast", "@connection"}
+		slowConn = []string{"@slow", "@connection"}
+		ls       = []string{"loading", "stale"}
+		nls      = []string{"noscript", "loading", "stale"}
+	)
 	return []*adminCommand{
-		{name: "auth", arity: -2, noAuth: true, run: a.cmdAuth, acl: []string{"@fast", "@connection"},
+		{name: "auth", arity: -2, noAuth: true, run: a.cmdAuth, acl: fastConn,
 			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
-		{name: "client", arity: -2, flags: []string{"sentinel"}, acl: nil, subs: sub("client",
-			&adminCommand{name: "getname", arity: 2, run: a.cmdClientGetname, acl: []string{"@slow", "@connection"},
-				flags: []string{"noscript", "loading", "stale"}},
-			&adminCommand{name: "setinfo", arity: 4, run: a.cmdClientSetinfo, acl: []string{"@slow", "@connection"},
-				flags: []string{"noscript", "loading", "stale", "allow_busy"}},
-			&adminCommand{name: "setname", arity: 3, run: a.cmdClientSetname, acl: []string{"@slow", "@connection"},
-				flags: []string{"noscript", "loading", "stale", "allow_busy"}},
+		{name: "client", arity: -2, acl: []string{"@slow"}, subs: sub("client",
+			&adminCommand{name: "getname", arity: 2, run: a.cmdClientGetname, acl: slowConn, flags: nls},
+			&adminCommand{name: "setinfo", arity: 4, run: a.cmdClientSetinfo, acl: slowConn, flags: nls},
+			&adminCommand{name: "setname", arity: 3, run: a.cmdClientSetname, acl: slowConn, flags: nls},
 		)},
-		{name: "command", arity: -1, run: a.cmdCommand, acl: []string{"@slow", "@connection"},
-			flags: []string{"loading", "stale", "sentinel"}, subs: sub("command",
-				&adminCommand{name: "count", arity: 2, run: a.cmdCommandCount, acl: []string{"@slow", "@connection"},
-					flags: []string{"loading", "stale", "sentinel"}},
-				&adminCommand{name: "docs", arity: -2, run: a.cmdCommandDocs, acl: []string{"@slow", "@connection"},
-					flags: []string{"loading", "stale", "sentinel"}},
-				&adminCommand{name: "info", arity: -2, run: a.cmdCommandInfo, acl: []string{"@slow", "@connection"},
-					flags: []string{"loading", "stale", "sentinel"}},
-			)},
-		{name: "echo", arity: 2, run: a.cmdEcho, acl: []string{"@fast", "@connection"}, flags: []string{"fast"}},
-		{name: "info", arity: -1, run: a.cmdInfo, acl: []string{"@slow", "@dangerous"},
-			flags: []string{"loading", "stale", "sentinel"}},
-		{name: "ping", arity: -1, run: a.cmdPing, acl: []string{"@fast", "@connection"}, flags: []string{"fast", "sentinel"}},
-		{name: "quit", arity: -1, noAuth: true, run: a.cmdQuit, acl: conn,
-			flags: []string{"allow_busy", "noscript", "loading", "stale", "fast", "no_auth"}},
+		{name: "command", arity: -1, run: a.cmdCommand, acl: slowConn, flags: ls, subs: sub("command",
+			&adminCommand{name: "count", arity: 2, run: a.cmdCommandCount, acl: slowConn, flags: ls},
+			&adminCommand{name: "docs", arity: -2, run: a.cmdCommandDocs, acl: slowConn, flags: ls},
+			&adminCommand{name: "info", arity: -2, run: a.cmdCommandInfo, acl: slowConn, flags: ls},
+		)},
+		{name: "echo", arity: 2, run: a.cmdEcho, acl: fastConn, flags: []string{"loading", "stale", "fast"}},
+		{name: "info", arity: -1, run: a.cmdInfo, acl: []string{"@slow", "@dangerous"}, flags: ls},
+		{name: "ping", arity: -1, run: a.cmdPing, acl: fastConn, flags: []string{"fast"}},
+		{name: "quit", arity: -1, noAuth: true, run: a.cmdQuit, acl: fastConn,
+			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
 		{name: "shutdown", arity: -1, run: a.cmdShutdown, acl: []string{"@admin", "@slow", "@dangerous"},
-			flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "sentinel", "allow_busy"}},
+			flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"}},
 	}
 }
 

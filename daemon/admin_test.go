@@ -17,6 +17,7 @@ import (
 
 	"github.com/mediocregopher/radix/v4"
 	"github.com/mediocregopher/radix/v4/resp/resp3"
+	"github.com/tidwall/redcon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -127,7 +128,12 @@ func (r *adminRaw) reply() string {
 }
 
 func (r *adminRaw) readValue(b *strings.Builder) error {
-	line, err := r.rd.ReadString('\n')
+	return adminReadValue(r.rd, b)
+}
+
+// adminReadValue reads one RESP2 value from rd into b.
+func adminReadValue(rd *bufio.Reader, b *strings.Builder) error {
+	line, err := rd.ReadString('\n')
 	b.WriteString(line)
 	if err != nil {
 		return err
@@ -148,12 +154,12 @@ func (r *adminRaw) readValue(b *strings.Builder) error {
 				return nil
 			}
 			buf := make([]byte, n+2)
-			_, err := io.ReadFull(r.rd, buf)
+			_, err := io.ReadFull(rd, buf)
 			b.Write(buf)
 			return err
 		}
 		for range max(n, 0) {
-			if err := r.readValue(b); err != nil {
+			if err := adminReadValue(rd, b); err != nil {
 				return err
 			}
 		}
@@ -385,6 +391,8 @@ func TestAdminRepliesLikeRedis(t *testing.T) {
 		{"AUTH", "default", "x"},
 		{"AUTH", "bob", "x"},
 		{"AUTH", "a", "b", "c"},
+		{"INFO", "nosuchsection"},
+		{"COMMAND", "INFO", "echo", "auth", "quit", "shutdown", "nosuch"},
 	}
 	guarded := [][]string{
 		{"PING"},
@@ -592,6 +600,13 @@ func TestAdminMaxClients(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Redis refuses the client over maxclients with the same bytes.
+	redisAddr := adminTestRedis(t, "--maxclients", "1")
+	adminTestRawDial(t, redisAddr).cmd("PING")
+	if got := adminTestRawDial(t, redisAddr).reply(); got != "-ERR max number of clients reached\r\n" {
+		t.Errorf("redis-server refuses with %q, not what the admin port sends", got)
+	}
+
 	c1.Close()
 	adminTestWaitFor(t, 5*time.Second, func() error {
 		if n, _ := a.Clients(); n != 1 {
@@ -697,6 +712,17 @@ func TestAdminShutdownCloses(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", a.Addr(), time.Second); err == nil {
 		c.Close()
 		t.Fatalf("admin port still accepts connections after Close")
+	}
+}
+
+// TestAdminHello checks that HELLO is refused as by Redis before 6, so
+// RESP3 clients fall back to RESP2.
+func TestAdminHello(t *testing.T) {
+	a := adminTestStart(t, AdminOptions{RequirePass: "x"})
+	r := adminTestRawDial(t, a.Addr())
+	want := "-ERR unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'default' 'x' \r\n"
+	if got := r.cmd("HELLO", "3", "AUTH", "default", "x"); got != want {
+		t.Fatalf("HELLO: %q, want %q", got, want)
 	}
 }
 
@@ -828,4 +854,82 @@ func TestAdminConcurrentInfo(t *testing.T) {
 	if n != 400 {
 		t.Fatalf("Snapshot called %d times, want 400", n)
 	}
+}
+
+// adminFakeConn is a redcon.Conn that records replies, for driving the
+// dispatcher without a socket. Methods it does not override panic (nil
+// embedded interface), which the fuzz target would report.
+type adminFakeConn struct {
+	redcon.Conn
+	buf    bytes.Buffer
+	w      *redcon.Writer
+	ctx    any
+	closed bool
+}
+
+func adminNewFakeConn() *adminFakeConn {
+	c := &adminFakeConn{}
+	c.w = redcon.NewWriter(&c.buf)
+	return c
+}
+
+func (c *adminFakeConn) RemoteAddr() string             { return "fake:1" }
+func (c *adminFakeConn) Close() error                   { c.closed = true; return c.w.Flush() }
+func (c *adminFakeConn) Context() any                   { return c.ctx }
+func (c *adminFakeConn) SetContext(v any)               { c.ctx = v }
+func (c *adminFakeConn) NetConn() net.Conn              { return nil }
+func (c *adminFakeConn) ReadPipeline() []redcon.Command { return nil }
+func (c *adminFakeConn) WriteString(s string)           { c.w.WriteString(s) }
+func (c *adminFakeConn) WriteBulk(b []byte)             { c.w.WriteBulk(b) }
+func (c *adminFakeConn) WriteBulkString(s string)       { c.w.WriteBulkString(s) }
+func (c *adminFakeConn) WriteInt(n int)                 { c.w.WriteInt(n) }
+func (c *adminFakeConn) WriteInt64(n int64)             { c.w.WriteInt64(n) }
+func (c *adminFakeConn) WriteError(s string)            { c.w.WriteError(s) }
+func (c *adminFakeConn) WriteArray(n int)               { c.w.WriteArray(n) }
+func (c *adminFakeConn) WriteNull()                     { c.w.WriteNull() }
+
+// FuzzAdminDispatch feeds arbitrary commands to the dispatcher, with and
+// without a password, and wants exactly one well-formed reply per command
+// (QUIT included), never a panic.
+func FuzzAdminDispatch(f *testing.F) {
+	seeds := []string{
+		"PING", "PING\xfehi", "ECHO", "ECHO\xfea\r\nb", "INFO", "INFO\xfeserver\xfeSTATS", "AUTH\xfes3cret",
+		"AUTH\xfedefault\xfes3cret", "AUTH\xfea\xfeb\xfec", "COMMAND", "COMMAND\xfeDOCS", "COMMAND\xfeINFO\xfeping\xfex",
+		"COMMAND\xfeCOUNT", "CLIENT", "CLIENT\xfeSETNAME\xfex", "CLIENT\xfeGETNAME", "CLIENT\xfeSETINFO\xfelib-name\xfex",
+		"QUIT", "SHUTDOWN", "SHUTDOWN\xfe3", "SHUTDOWN\xfeasap", "SHUTDOWN\xfe-1", "HELLO\xfe3", "\x00\xfe\x00",
+		"foo\xfe" + strings.Repeat("y", 300), "",
+	}
+	for _, s := range seeds {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, withPass bool) {
+		opts := AdminOptions{Snapshot: infoFixedSnapshot, Shutdown: func(time.Duration, bool) {}}
+		if withPass {
+			opts.RequirePass = "s3cret"
+		}
+		a := NewAdmin(opts)
+		c := adminNewFakeConn()
+		c.SetContext(&adminSession{authed: !withPass})
+		var args [][]byte
+		for _, p := range strings.Split(in, "\xfe") {
+			args = append(args, []byte(p))
+		}
+		a.handle(c, redcon.Command{Args: args})
+		if err := c.w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		out := c.buf.String()
+		rd := bufio.NewReader(strings.NewReader(out))
+		var b strings.Builder
+		if err := adminReadValue(rd, &b); err != nil {
+			t.Fatalf("%q: reply %q: %v", args, out, err)
+		}
+		if rest, _ := io.ReadAll(rd); len(rest) > 0 {
+			t.Fatalf("%q: more than one reply: %q", args, out)
+		}
+		if out[0] == '-' && strings.ContainsAny(out[:len(out)-2], "\r\n") {
+			t.Fatalf("%q: error reply spans lines: %q", args, out)
+		}
+	})
 }

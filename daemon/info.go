@@ -61,6 +61,7 @@ func RenderInfo(s *Snapshot, sections []string) string {
 	}
 	want := infoSelect(sections)
 	w := &infoWriter{}
+	w.b.Grow(2048 + 400*(len(s.Sources)+len(s.Targets)) + 40*(len(s.Errors)+len(s.Skipped)))
 	n := 0
 	for _, sec := range infoSections() {
 		if !want(sec.name) {

@@ -334,3 +334,47 @@ func BenchmarkRenderInfo(b *testing.B) {
 		_ = RenderInfo(s, nil)
 	}
 }
+
+// FuzzRenderInfo puts arbitrary text in every free-text field and wants INFO
+// to stay parseable: Redis framing, and node lines whose k=v fields are
+// exactly the documented ones.
+func FuzzRenderInfo(f *testing.F) {
+	f.Add("shard-a", "10.0.0.1:6379", "oplog", "read: timeout", "cross_slot", "/etc/rmt.yaml")
+	f.Add("a,b=c", "[::1]:1", "x\r\ny", "e\nrror,=:", "Wrong Type!", "c:\\conf\r\n")
+	f.Add("", "", "", "", "", "")
+	f.Add(strings.Repeat("n", 300), "host-without-port", "\x00\x7f", strings.Repeat(",", 1000), "\xff\xfe", "\r\n# Server")
+	f.Fuzz(func(t *testing.T, name, addr, state, lastErr, reason, confFile string) {
+		s := infoFixedSnapshot()
+		s.Server.ConfigFile = confFile
+		s.Server.Version = state
+		s.Sources[0].Name, s.Sources[0].Addr, s.Sources[0].State, s.Sources[0].LastError = name, addr, state, lastErr
+		s.Sources[1].Replid = reason
+		s.Targets[0].Addr, s.Targets[0].State, s.Targets[0].LastError = addr, state, lastErr
+		s.Errors[reason]++
+		s.Skipped[lastErr]++
+		s.Progress.Phase = name
+		secs := infoParse(t, RenderInfo(s, nil))
+		if len(secs) != 9 {
+			t.Fatalf("%d sections", len(secs))
+		}
+		wantFields := map[string]int{"source0": 16, "source1": 16, "target0": 10}
+		for _, sec := range secs[5:7] {
+			for _, k := range sec.keys {
+				n := len(strings.Split(sec.vals[k], ","))
+				if n != wantFields[k] {
+					t.Fatalf("%s has %d fields, want %d: %q", k, n, wantFields[k], sec.vals[k])
+				}
+				for _, kv := range strings.Split(sec.vals[k], ",") {
+					if strings.Count(kv, "=") != 1 {
+						t.Fatalf("%s: field %q", k, kv)
+					}
+				}
+			}
+		}
+		for _, k := range secs[7].keys {
+			if strings.Trim(k, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+				t.Fatalf("# Errors key %q", k)
+			}
+		}
+	})
+}
