@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -36,13 +37,32 @@ func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
 	s.applied, s.appliedDB = offset, db
 	s.pending = 0
 	s.hasSkip = false
+	s.stalled = false
 	s.mu.Unlock()
 	return nil
 }
 
 // Reconnect replaces a broken oplog connection with a new one that SELECTs the db of the applied
 // position, and returns that position: the caller resends the stream from offset.
+//
+// After ErrRetry it first waits a backoff (50 ms doubling up to 2 s over successive calls).
 func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error) {
+	s.mu.Lock()
+	stalled := s.stalled
+	s.mu.Unlock()
+	if stalled {
+		s.stalls++
+		tm := time.NewTimer(min(retryFirst<<min(s.stalls-1, 6), retryMax))
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			offset, db = s.Applied()
+			return offset, db, ctx.Err()
+		}
+	} else {
+		s.stalls = 0
+	}
 	if s.oplog != nil {
 		s.oplog.Close()
 	}
@@ -77,13 +97,20 @@ func isCmd(name []byte, cmd string) bool {
 // Apply forwards one command of the replication stream, exactly as its Raw bytes, on the ordered
 // oplog connection; end is the replication offset just after it. SELECT is tracked, MULTI/EXEC
 // pass unchanged, PING/REPLCONF (control) and PUBLISH/SPUBLISH (pubsub) are skipped and counted.
-// It returns an error wrapping ErrBroken when the oplog connection broke: Reconnect, then resend
-// from the offset it returns.
+// It returns an error wrapping ErrBroken when the oplog connection broke, or ErrRetry when the
+// target refused a command for now (LOADING, BUSY, TRYAGAIN): Reconnect, then resend from the
+// offset it returns.
 func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if s.oplog == nil {
 		if err := s.dialOplog(s.ctx, 0, 0); err != nil {
 			return err
 		}
+	}
+	s.mu.Lock()
+	stalled := s.stalled
+	s.mu.Unlock()
+	if stalled {
+		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, ErrRetry)
 	}
 	if len(cmd.Args) == 0 {
 		s.skip(SkipEmpty, cmd, end)
@@ -186,6 +213,10 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 		return
 	case KindError:
 		re := r.Err.(*ReplyError)
+		if re.Retryable() {
+			s.refused(t, re)
+			return
+		}
 		s.countErr(re.Prefix, t, re)
 	}
 	if r.NestedErrs > 0 {
@@ -198,6 +229,14 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 	}
 	s.mu.Lock()
 	s.pending--
+	if s.stalled {
+		// Applied after a refused command: a resend from Applied() runs it again.
+		s.errs[ReasonAfterRefusal]++
+		s.mu.Unlock()
+		s.log.Warn("command applied after a refused one; a resend repeats it",
+			zap.String("key", keyString(t.Key)), zap.Int64("offset", t.Offset))
+		return
+	}
 	if t.Kind != kindOplogTx {
 		s.applied, s.appliedDB = t.Offset, t.DB
 	}
@@ -208,6 +247,25 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 		s.hasSkip = false
 	}
 	s.mu.Unlock()
+}
+
+// refused freezes the applied position before a command the target refused for now (LOADING,
+// BUSY, TRYAGAIN): commands behind it cannot be reordered around it, so the stream is resent from
+// Applied() after Reconnect.
+func (s *Single) refused(t *Tag, re *ReplyError) {
+	s.mu.Lock()
+	s.pending--
+	first := !s.stalled
+	if first {
+		s.stalled = true
+		s.errs["retry_"+re.Prefix]++
+		s.lastErr = re.Msg
+	}
+	s.mu.Unlock()
+	if first {
+		s.log.Warn("target refused a command for now; the stream will be resent from the applied offset",
+			zap.String("reason", re.Prefix), zap.String("key", keyString(t.Key)), zap.Int64("offset", t.Offset))
+	}
 }
 
 // Applied returns the replication offset just after the last command whose reply came back (or

@@ -18,6 +18,10 @@ import (
 // nil, over its raw limit): call Rewrite with a reader of the value's bytes.
 var ErrNeedsRewrite = errors.New("target: entry needs rewriting into native commands")
 
+// ErrRetry is returned by Apply once the target refused an oplog command for now (LOADING, BUSY,
+// TRYAGAIN): the applied position stays before it; Reconnect and resend from Applied().
+var ErrRetry = errors.New("target: command refused for now; reconnect and resend from the applied offset")
+
 // SingleOptions configure a writer to a single Redis server.
 type SingleOptions struct {
 	Conn             Options // address, auth, TLS, window; OnReply and Name are set by Single
@@ -48,6 +52,9 @@ const (
 	SkipEmpty    = "empty"           // a command with no arguments
 	SkipFunction = "function_unsupported"
 	ReasonBroken = "broken" // requests failed by a broken connection (in Stats.Errors)
+	// ReasonAfterRefusal counts oplog commands applied behind a refused one (in Stats.Errors):
+	// the resend from Applied() runs them a second time.
+	ReasonAfterRefusal = "applied_after_refusal"
 )
 
 // Single writes to a `single` target: RESTOREs over several connections for the RDB phase, then
@@ -89,6 +96,8 @@ type Single struct {
 	skipEnd   int64
 	skipDB    int
 	hasSkip   bool
+	stalled   bool // an oplog command was refused for now: Apply returns ErrRetry
+	stalls    int  // successive Reconnects after a refusal (oplog goroutine only)
 }
 
 type rdbConn struct {

@@ -571,3 +571,67 @@ func TestRestoreRetriesBusy(t *testing.T) {
 		t.Fatalf("%d keys, want %d", len(got), n)
 	}
 }
+
+func TestApplyRefusedResends(t *testing.T) {
+	dst := startRedis(t, "--busy-reply-threshold", "20")
+	ctx := context.Background()
+	w := newSingle(t, dst.Addr, SingleOptions{})
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := Dial(ctx, Options{Addr: dst.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	if err := busy.Send(ctx, Tag{}, []byte("EVAL"), []byte("while true do end"), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, dst.Addr)
+	if err := waitFor(5*time.Second, func() error {
+		if c.Do(ctx, radix.Cmd(nil, "PING")) == nil {
+			return errors.New("not busy yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stream := []*aof.Command{rawCmd("SELECT", "6"), rawCmd("SET", "a", "1"), rawCmd("INCR", "n")}
+	apply := func(from int64) error {
+		var end int64
+		for _, cmd := range stream {
+			end += cmd.N
+			if end <= from {
+				continue
+			}
+			if err := w.Apply(cmd, end); err != nil {
+				return err
+			}
+		}
+		return w.WaitOplog(ctx)
+	}
+	if err := apply(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Apply(rawCmd("SET", "late", "1"), 1000); !errors.Is(err, ErrRetry) {
+		t.Fatalf("Apply after BUSY: %v, want ErrRetry", err)
+	}
+	if off, db := w.Applied(); off != 0 || db != 0 {
+		t.Fatalf("applied %d %d after refusal, want 0 0", off, db)
+	}
+	do(t, c, nil, "SCRIPT", "KILL")
+	off, db, err := w.Reconnect(ctx)
+	if err != nil || off != 0 || db != 0 {
+		t.Fatalf("Reconnect: %d %d %v", off, db, err)
+	}
+	if err := apply(off); err != nil {
+		t.Fatal(err)
+	}
+	got := readBack(t, dst.Addr, 6)
+	if got["a"] != "string:1" || got["n"] != "string:1" {
+		t.Fatalf("db 6: %v", got)
+	}
+	if st := w.Stats(); st.Errors["retry_BUSY"] != 1 || st.Errors[ReasonAfterRefusal] != 0 {
+		t.Fatalf("errors %v", st.Errors)
+	}
+}
