@@ -24,7 +24,7 @@ type fakeMaster struct {
 }
 
 type fakeConn struct {
-	t    *testing.T
+	t    testing.TB
 	c    net.Conn
 	cmds chan []string // commands sent by the link, in order
 }
@@ -342,5 +342,26 @@ func TestFakeMasterErrors(t *testing.T) {
 	})
 	if len(tmp) != 0 {
 		t.Fatalf("left %v", tmp)
+	}
+}
+
+// TestFakeMasterSpoolFull: when the spool reaches MaxSpoolBytes the link drops the connection
+// without losing a byte: the command that did not fit is asked for again by PSYNC.
+func TestFakeMasterSpoolFull(t *testing.T) {
+	l, fm := newFakeLink(t, LinkOptions{MaxSpoolBytes: 100})
+	runLink(t, l)
+	fc := fm.accept()
+	fc.handshake("PSYNC", "?", "-1")
+	c1, c2 := cmd("SET", "a", strings.Repeat("x", 40)), cmd("SET", "b", strings.Repeat("y", 40))
+	fc.write("+FULLRESYNC " + testReplid + " 0\r\n$0\r\n" + c1 + c2)
+	waitEvent[FullSync](t, l, 10*time.Second)
+	ev := waitEvent[Disconnected](t, l, 10*time.Second)
+	if !errors.Is(ev.Err, aof.ErrSpoolFull) || !strings.Contains(l.Stats().LastError, "spool full") {
+		t.Fatalf("event %v, stats %+v", ev.Err, l.Stats())
+	}
+	fc = fm.accept()
+	fc.handshake("PSYNC", testReplid, strconv.Itoa(len(c1)+1))
+	if got := spooled(t, l.Spool(), 0, len(c1)); string(got) != c1 {
+		t.Fatalf("spool holds %q", got)
 	}
 }

@@ -146,8 +146,8 @@ func (l *Link) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if streamed {
-			backoff = l.opts.BackoffMin
+		if streamed && !errors.Is(err, aof.ErrSpoolFull) {
+			backoff = l.opts.BackoffMin // a full spool stays full until the daemon trims it
 		}
 		l.update(func(s *LinkStats) { s.LastError = err.Error(); s.MasterLinkUp = false })
 		l.log.Error("replica link down; retrying", zap.Error(err), zap.Duration("backoff", backoff),

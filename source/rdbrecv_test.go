@@ -156,3 +156,32 @@ func TestSaveRDBAndCleanup(t *testing.T) {
 		t.Fatalf("tmp file left: %v", err)
 	}
 }
+
+// FuzzCopyUntilMark: whatever the payload and however the input is cut, the payload comes out
+// whole and the bytes after the mark stay in the reader.
+func FuzzCopyUntilMark(f *testing.F) {
+	f.Add([]byte("REDIS0010\xff12345678"), []byte("*0\r\n"), uint16(3), uint16(45))
+	f.Add([]byte{}, []byte{}, uint16(0), uint16(0))
+	f.Add(bytes.Repeat([]byte("ab"), 100), []byte("rest"), uint16(199), uint16(220))
+	mark := []byte(testReplid)
+	f.Fuzz(func(t *testing.T, payload, rest []byte, cut1, cut2 uint16) {
+		if bytes.Contains(append(bytes.Clone(payload), mark[:len(mark)-1]...), mark) {
+			return // a payload holding the mark is indistinguishable from its end
+		}
+		in := append(append(bytes.Clone(payload), mark...), rest...)
+		a, b := min(int(cut1), len(in)), min(int(cut2), len(in))
+		if a > b {
+			a, b = b, a
+		}
+		br := bufio.NewReaderSize(&chunkReader{chunks: [][]byte{in[:a], in[a:b], in[b:]}}, 16)
+		var out bytes.Buffer
+		var done atomic.Int64
+		if _, err := receiveRDB(br, &out, bulkHeader{Size: -1, Mark: mark}, &done); err != nil {
+			t.Fatal(err)
+		}
+		left, _ := io.ReadAll(br)
+		if !bytes.Equal(out.Bytes(), payload) || !bytes.Equal(left, rest) {
+			t.Fatalf("payload %q -> %q, rest %q -> %q", payload, out.Bytes(), rest, left)
+		}
+	})
+}

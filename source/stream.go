@@ -34,13 +34,17 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 		cmd      aof.Command
 		unsynced int64
 	)
+	// Whatever ends the stream, what was appended is made durable, so that the next PSYNC
+	// (which asks for End()+1) and the daemon agree with the disk.
+	defer func() {
+		if unsynced > 0 {
+			if err := sp.Sync(); err != nil {
+				l.log.Error("syncing the spool after the stream ended", zap.Error(err))
+			}
+		}
+	}()
 	for {
 		if err := r.Next(&cmd); err != nil {
-			if unsynced > 0 {
-				if serr := sp.Sync(); serr != nil {
-					l.log.Error("syncing the spool after the stream ended", zap.Error(serr))
-				}
-			}
 			return fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.opts.Addr, l.replid, base, err)
 		}
 		if err := sp.Append(cmd.Raw); err != nil {
