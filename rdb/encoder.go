@@ -20,11 +20,13 @@ type Encoder struct {
 	err     error
 	buf     []byte
 	lp      []byte
+	lzf     []byte
+	table   *lzfTable
 }
 
 // NewEncoder returns an encoder writing an RDB file of the given version (1 to 12) to w.
 func NewEncoder(w io.Writer, version int) *Encoder {
-	e := &Encoder{w: bufio.NewWriterSize(w, 64<<10), version: version}
+	e := &Encoder{w: bufio.NewWriterSize(w, 64<<10), version: version, table: new(lzfTable)}
 	if version < 1 || (version > MaxVersion && version != ValkeyVersion) {
 		e.err = fmt.Errorf("rdb: cannot write RDB version %d: %w", version, ErrUnsupported)
 	}
@@ -96,7 +98,7 @@ func (e *Encoder) WriteEntry(key []byte, v *Value, expireMs int64) error {
 		e.err = fmt.Errorf("rdb: key %s: %w", quoteKey(key), err)
 		return e.err
 	}
-	b = appendString(append(b, typ), key)
+	b = e.str(append(b, typ), key)
 	b, err = e.appendValue(b, typ, v)
 	if err != nil {
 		e.err = fmt.Errorf("rdb: key %s: %w", quoteKey(key), err)
@@ -113,7 +115,7 @@ func (e *Encoder) WriteEntry(key []byte, v *Value, expireMs int64) error {
 // AppendValue appends v in the encoding WriteEntry uses for the given RDB version and returns
 // its type byte: with DumpPayload, a RESTORE payload for a value built from commands.
 func AppendValue(dst []byte, v *Value, rdbVersion int) ([]byte, byte, error) {
-	e := Encoder{version: rdbVersion}
+	e := Encoder{version: rdbVersion, table: new(lzfTable)}
 	typ, err := e.valueType(v)
 	if err != nil {
 		return dst, 0, err
@@ -165,7 +167,7 @@ func (e *Encoder) valueType(v *Value) (byte, error) {
 func (e *Encoder) appendValue(b []byte, typ byte, v *Value) ([]byte, error) {
 	switch typ {
 	case TypeString:
-		return appendString(b, v.String), nil
+		return e.str(b, v.String), nil
 	case TypeList, TypeSet:
 		l := v.List
 		if typ == TypeSet {
@@ -173,12 +175,12 @@ func (e *Encoder) appendValue(b []byte, typ byte, v *Value) ([]byte, error) {
 		}
 		b = appendLen(b, uint64(len(l)))
 		for _, m := range l {
-			b = appendString(b, m)
+			b = e.str(b, m)
 		}
 	case TypeZSet, TypeZSet2:
 		b = appendLen(b, uint64(len(v.ZSet)))
 		for _, m := range v.ZSet {
-			b = appendString(b, m.Member)
+			b = e.str(b, m.Member)
 			if typ == TypeZSet2 {
 				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.Score))
 			} else {
@@ -188,7 +190,7 @@ func (e *Encoder) appendValue(b []byte, typ byte, v *Value) ([]byte, error) {
 	case TypeHash:
 		b = appendLen(b, uint64(len(v.Hash)))
 		for _, f := range v.Hash {
-			b = appendString(appendString(b, f.Field), f.Value)
+			b = e.str(e.str(b, f.Field), f.Value)
 		}
 	case TypeHashMetadata:
 		minExp := int64(math.MaxInt64)
@@ -204,7 +206,7 @@ func (e *Encoder) appendValue(b []byte, typ byte, v *Value) ([]byte, error) {
 			if f.ExpireMs != 0 {
 				ttl = uint64(f.ExpireMs-minExp) + 1
 			}
-			b = appendString(appendString(appendLen(b, ttl), f.Field), f.Value)
+			b = e.str(e.str(appendLen(b, ttl), f.Field), f.Value)
 		}
 	case TypeModule2:
 		return append(b, v.Module.Raw...), nil
@@ -240,7 +242,7 @@ func (e *Encoder) appendStream(b []byte, typ byte, s *Stream) []byte {
 		var key [16]byte
 		binary.BigEndian.PutUint64(key[:], master.ID.Ms)
 		binary.BigEndian.PutUint64(key[8:], master.ID.Seq)
-		b = appendString(b, key[:])
+		b = e.str(b, key[:])
 		lp := append(e.lp[:0], 0, 0, 0, 0, 0, 0)
 		nf := len(master.Fields) / 2
 		lp = lpAppendInt(lp, int64(len(chunk))) // count
@@ -280,7 +282,7 @@ func (e *Encoder) appendStream(b []byte, typ byte, s *Stream) []byte {
 			}
 		}
 		lp = lpFinish(lp, count)
-		b = appendString(b, lp)
+		b = e.str(b, lp)
 		e.lp = lp
 	}
 	b = appendLen(b, s.Length)
@@ -292,7 +294,7 @@ func (e *Encoder) appendStream(b []byte, typ byte, s *Stream) []byte {
 	}
 	b = appendLen(b, uint64(len(s.Groups)))
 	for _, g := range s.Groups {
-		b = appendString(b, g.Name)
+		b = e.str(b, g.Name)
 		b = appendLen(appendLen(b, g.LastID.Ms), g.LastID.Seq)
 		if typ >= TypeStreamListpacks2 {
 			b = appendLen(b, uint64(g.EntriesRead))
@@ -306,7 +308,7 @@ func (e *Encoder) appendStream(b []byte, typ byte, s *Stream) []byte {
 		}
 		b = appendLen(b, uint64(len(g.Consumers)))
 		for _, c := range g.Consumers {
-			b = appendString(b, c.Name)
+			b = e.str(b, c.Name)
 			b = binary.LittleEndian.AppendUint64(b, uint64(c.SeenTime))
 			if typ >= TypeStreamListpacks3 {
 				b = binary.LittleEndian.AppendUint64(b, uint64(c.ActiveTime))
@@ -346,6 +348,19 @@ func appendLen(b []byte, n uint64) []byte {
 		return binary.BigEndian.AppendUint32(append(b, len32Bit), uint32(n))
 	}
 	return binary.BigEndian.AppendUint64(append(b, len64Bit), n)
+}
+
+// str appends a string as Redis does with rdbcompression on: LZF-compressed when longer than 20
+// bytes and compressible, else plain.
+func (e *Encoder) str(b, s []byte) []byte {
+	if len(s) > 20 {
+		if c, ok := lzfCompress(e.lzf[:0], s, e.table); ok {
+			e.lzf = c
+			b = appendLen(append(b, 0xc0|encLZF), uint64(len(c)))
+			return append(appendLen(b, uint64(len(s))), c...)
+		}
+	}
+	return appendString(b, s)
 }
 
 // appendString appends a plain (length-prefixed) string.

@@ -59,22 +59,30 @@ func lzfDecompress(dst, src []byte, ulen int) ([]byte, error) {
 // reference yields at most 264 bytes.
 const lzfMaxExpansion = 89
 
+const lzfHashLog = 14
+
+// lzfTable is the compressor's hash table. It may be reused without clearing: a stale entry
+// only costs a failed comparison.
+type lzfTable [1 << lzfHashLog]int32
+
 // lzfCompress appends the LZF compression of src to dst. It returns dst unchanged and false when
-// the result would not be smaller than src (Redis then stores the string plain).
-func lzfCompress(dst, src []byte) ([]byte, bool) {
+// the result would not be smaller than src (Redis then stores the string plain). table may be
+// nil.
+func lzfCompress(dst, src []byte, table *lzfTable) ([]byte, bool) {
 	const (
-		hlog    = 14
-		maxOff  = 1 << 13
-		maxRef  = (1 << 8) + (1 << 3)
-		maxLit  = 1 << 5
-		hashLen = 1 << hlog
+		hlog   = lzfHashLog
+		maxOff = 1 << 13
+		maxRef = (1 << 8) + (1 << 3)
+		maxLit = 1 << 5
 	)
+	if table == nil {
+		table = new(lzfTable)
+	}
 	if len(src) < 4 {
 		return dst, false
 	}
 	base := len(dst)
 	limit := base + len(src) - 1 // must come out strictly smaller
-	var table [hashLen]int32     // positions+1; 0 means empty
 	hash := func(p int) uint32 {
 		v := uint32(src[p])<<16 | uint32(src[p+1])<<8 | uint32(src[p+2])
 		return (v * 2654435761) >> (32 - hlog)
@@ -88,7 +96,7 @@ func lzfCompress(dst, src []byte) ([]byte, bool) {
 		ref := int(table[h]) - 1
 		table[h] = int32(ip + 1)
 		off := ip - ref - 1
-		if ref >= 0 && off < maxOff &&
+		if ref >= 0 && ref < ip && off < maxOff &&
 			src[ref] == src[ip] && src[ref+1] == src[ip+1] && src[ref+2] == src[ip+2] {
 			n := 3 // matched length
 			maxN := min(len(src)-ip, maxRef)
