@@ -128,9 +128,9 @@ func (dm *dumper) dumpDB(db int) error {
 		if len(reply) != 2 {
 			return fmt.Errorf("SCAN: reply of %d elements", len(reply))
 		}
-		cursor = str(reply[0])
-		for _, k := range arr(reply[1]) {
-			if k := str(k); !seen[k] {
+		cursor = replyStr(reply[0])
+		for _, k := range replyArr(reply[1]) {
+			if k := replyStr(k); !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
 			}
@@ -218,9 +218,9 @@ func (dm *dumper) batch(keys []string, out map[string]*Value) error {
 func (dm *dumper) value(k string, v *Value, first interface{}) error {
 	switch v.Type {
 	case "string":
-		v.Str = str(first)
+		v.Str = replyStr(first)
 	case "list":
-		page := strs(first)
+		page := replyStrs(first)
 		v.List = page
 		for start := dumpPage; len(page) == dumpPage; start += dumpPage {
 			var next []string
@@ -252,7 +252,7 @@ func (dm *dumper) value(k string, v *Value, first interface{}) error {
 			return dm.fieldTTL(k, v)
 		}
 	case "zset":
-		page := strs(first)
+		page := replyStrs(first)
 		for start := dumpPage; ; start += dumpPage {
 			for i := 0; i+1 < len(page); i += 2 {
 				f, err := strconv.ParseFloat(page[i+1], 64)
@@ -279,14 +279,14 @@ func (dm *dumper) value(k string, v *Value, first interface{}) error {
 
 // scan continues an SSCAN/HSCAN whose first reply is first and returns every item.
 func (dm *dumper) scan(first interface{}, cmd, k string) ([]string, error) {
-	reply := arr(first)
+	reply := replyArr(first)
 	var items []string
 	for {
 		if len(reply) != 2 {
 			return nil, fmt.Errorf("%s: reply of %d elements", cmd, len(reply))
 		}
-		items = append(items, strs(reply[1])...)
-		cursor := str(reply[0])
+		items = append(items, replyStrs(reply[1])...)
+		cursor := replyStr(reply[0])
 		if cursor == "0" {
 			return items, nil
 		}
@@ -331,8 +331,8 @@ func (dm *dumper) functions() error {
 	}
 	dm.ds.Functions = map[string]string{}
 	for _, lib := range reply {
-		m := kv(lib)
-		dm.ds.Functions[str(m["library_name"])] = str(m["library_code"])
+		m := replyMap(lib)
+		dm.ds.Functions[replyStr(m["library_name"])] = replyStr(m["library_code"])
 	}
 	return nil
 }
@@ -341,7 +341,7 @@ func (dm *dumper) functions() error {
 // into what the dump needs. A value of an unexpected type becomes "" / nil / 0: the dump
 // then differs, which is what a comparison must report anyway.
 
-func str(v interface{}) string {
+func replyStr(v interface{}) string {
 	switch v := v.(type) {
 	case []byte:
 		return string(v)
@@ -355,43 +355,43 @@ func str(v interface{}) string {
 }
 
 // isNil reports a nil reply, which radix gives as nil or a nil []byte.
-func isNil(v interface{}) bool {
+func replyNil(v interface{}) bool {
 	b, ok := v.([]byte)
 	return v == nil || (ok && b == nil)
 }
 
-func num(v interface{}) int64 {
+func replyInt(v interface{}) int64 {
 	switch v := v.(type) {
 	case int64:
 		return v
 	case []byte, string:
-		n, _ := strconv.ParseInt(str(v), 10, 64)
+		n, _ := strconv.ParseInt(replyStr(v), 10, 64)
 		return n
 	default:
 		return 0
 	}
 }
 
-func arr(v interface{}) []interface{} {
+func replyArr(v interface{}) []interface{} {
 	a, _ := v.([]interface{})
 	return a
 }
 
-func strs(v interface{}) []string {
-	a := arr(v)
+func replyStrs(v interface{}) []string {
+	a := replyArr(v)
 	out := make([]string, len(a))
 	for i := range a {
-		out[i] = str(a[i])
+		out[i] = replyStr(a[i])
 	}
 	return out
 }
 
 // kv turns a flat [key, value, key, value...] reply into a map.
-func kv(v interface{}) map[string]interface{} {
-	a := arr(v)
+func replyMap(v interface{}) map[string]interface{} {
+	a := replyArr(v)
 	m := make(map[string]interface{}, len(a)/2)
 	for i := 0; i+1 < len(a); i += 2 {
-		m[str(a[i])] = a[i+1]
+		m[replyStr(a[i])] = a[i+1]
 	}
 	return m
 }

@@ -11,14 +11,14 @@ import (
 // (XINFO GROUPS), each group's consumers (XINFO CONSUMERS) and PEL (XPENDING pages).
 func (dm *dumper) stream(k string, v *Value, first interface{}) error {
 	s := &Stream{}
-	page := arr(first)
+	page := replyArr(first)
 	for {
 		for _, e := range page {
-			pair := arr(e)
+			pair := replyArr(e)
 			if len(pair) != 2 {
 				return fmt.Errorf("XRANGE: entry of %d elements", len(pair))
 			}
-			s.Entries = append(s.Entries, StreamEntry{ID: str(pair[0]), Fields: strs(pair[1])})
+			s.Entries = append(s.Entries, StreamEntry{ID: replyStr(pair[0]), Fields: replyStrs(pair[1])})
 		}
 		if len(page) < dumpPage {
 			break
@@ -36,25 +36,25 @@ func (dm *dumper) stream(k string, v *Value, first interface{}) error {
 	if err := dm.do(&info, "XINFO", "STREAM", k); err != nil {
 		return err
 	}
-	m := kv(info)
-	s.Length = num(m["length"])
-	s.LastGeneratedID = str(m["last-generated-id"])
-	s.MaxDeletedID = str(m["max-deleted-entry-id"])
-	s.EntriesAdded = num(m["entries-added"])
+	m := replyMap(info)
+	s.Length = replyInt(m["length"])
+	s.LastGeneratedID = replyStr(m["last-generated-id"])
+	s.MaxDeletedID = replyStr(m["max-deleted-entry-id"])
+	s.EntriesAdded = replyInt(m["entries-added"])
 	if err := dm.do(&groups, "XINFO", "GROUPS", k); err != nil {
 		return err
 	}
 	for _, g := range groups {
-		gm := kv(g)
+		gm := replyMap(g)
 		grp := StreamGroup{
-			Name:            str(gm["name"]),
-			LastDeliveredID: str(gm["last-delivered-id"]),
-			Pending:         num(gm["pending"]),
-			ConsumerCount:   num(gm["consumers"]),
+			Name:            replyStr(gm["name"]),
+			LastDeliveredID: replyStr(gm["last-delivered-id"]),
+			Pending:         replyInt(gm["pending"]),
+			ConsumerCount:   replyInt(gm["consumers"]),
 			EntriesRead:     "nil",
 		}
-		if er := gm["entries-read"]; !isNil(er) {
-			grp.EntriesRead = str(er)
+		if er := gm["entries-read"]; !replyNil(er) {
+			grp.EntriesRead = replyStr(er)
 		}
 		if err := dm.group(k, &grp); err != nil {
 			return fmt.Errorf("group %s: %w", Escape(grp.Name), err)
@@ -73,8 +73,8 @@ func (dm *dumper) group(k string, g *StreamGroup) error {
 		return err
 	}
 	for _, c := range consumers {
-		cm := kv(c)
-		g.Consumers = append(g.Consumers, StreamConsumer{Name: str(cm["name"]), Pending: num(cm["pending"])})
+		cm := replyMap(c)
+		g.Consumers = append(g.Consumers, StreamConsumer{Name: replyStr(cm["name"]), Pending: replyInt(cm["pending"])})
 	}
 	sort.Slice(g.Consumers, func(i, j int) bool { return g.Consumers[i].Name < g.Consumers[j].Name })
 	start := "-"
@@ -84,11 +84,11 @@ func (dm *dumper) group(k string, g *StreamGroup) error {
 			return err
 		}
 		for _, p := range page {
-			e := arr(p)
+			e := replyArr(p)
 			if len(e) != 4 {
 				return fmt.Errorf("XPENDING: entry of %d elements", len(e))
 			}
-			g.PEL = append(g.PEL, StreamPending{ID: str(e[0]), Consumer: str(e[1]), Deliveries: num(e[3])})
+			g.PEL = append(g.PEL, StreamPending{ID: replyStr(e[0]), Consumer: replyStr(e[1]), Deliveries: replyInt(e[3])})
 		}
 		if len(page) < dumpPage {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -18,9 +19,9 @@ import (
 	"github.com/mediocregopher/radix/v4"
 )
 
-const fixtureDir = "/work/shared/fixtures/rdb"
+const rdbFixtureDir = "/work/shared/fixtures/rdb"
 
-func fixture(name string) string { return filepath.Join(fixtureDir, name) }
+func fixture(name string) string { return filepath.Join(rdbFixtureDir, name) }
 
 // TestFixtureRoundTrip: a server loaded from an RDB holds what the fixture JSON says (both
 // directions of the dataset code), a second server loaded from it and a replica of it compare
@@ -95,7 +96,7 @@ func TestDiffReportsExactlyTheChanges(t *testing.T) {
 // details, functions, the cap on reported differences and key escaping.
 func TestDiffTable(t *testing.T) {
 	t.Parallel()
-	str := func(s string) *Value { return &Value{Type: "string", Str: s} }
+	strv := func(s string) *Value { return &Value{Type: "string", Str: s} }
 	stream := func(mut func(*Stream)) *Value {
 		s := &Stream{Length: 1, LastGeneratedID: "1-1", EntriesAdded: 1,
 			Entries: []StreamEntry{{ID: "1-1", Fields: []string{"f", "v"}}},
@@ -112,7 +113,7 @@ func TestDiffTable(t *testing.T) {
 	many := func(n int, v string) *Dataset {
 		d := &Dataset{Source: "x", DBs: map[int]map[string]*Value{0: {}}}
 		for i := 0; i < n; i++ {
-			d.DBs[0][fmt.Sprintf("k%02d", i)] = str(v)
+			d.DBs[0][fmt.Sprintf("k%02d", i)] = strv(v)
 		}
 		return d
 	}
@@ -123,11 +124,11 @@ func TestDiffTable(t *testing.T) {
 		total int
 		want  string
 	}{
-		{"equal", one(0, "k", str("v")), one(0, "k", str("v")), 0, 0, ""},
-		{"missing", one(0, "k", str("v")), one(1, "k", str("v")), 2, 2, `db 0 key "k": only in`},
-		{"type", one(3, "k", str("v")), one(3, "k", &Value{Type: "list", List: []string{"v"}}), 1, 1, "type string vs list"},
-		{"binary key", one(0, "\x00\xff\n\"", str("a")), one(0, "\x00\xff\n\"", str("b")), 1, 1, `key "\x00\xff\n\"": value "a" vs "b"`},
-		{"expire", one(0, "k", &Value{Type: "string", ExpireMs: 5000}), one(0, "k", str("")), 1, 1, "expire 5000"},
+		{"equal", one(0, "k", strv("v")), one(0, "k", strv("v")), 0, 0, ""},
+		{"missing", one(0, "k", strv("v")), one(1, "k", strv("v")), 2, 2, `db 0 key "k": only in`},
+		{"type", one(3, "k", strv("v")), one(3, "k", &Value{Type: "list", List: []string{"v"}}), 1, 1, "type string vs list"},
+		{"binary key", one(0, "\x00\xff\n\"", strv("a")), one(0, "\x00\xff\n\"", strv("b")), 1, 1, `key "\x00\xff\n\"": value "a" vs "b"`},
+		{"expire", one(0, "k", &Value{Type: "string", ExpireMs: 5000}), one(0, "k", strv("")), 1, 1, "expire 5000"},
 		{"list", one(0, "k", &Value{Type: "list", List: []string{"a", "b"}}), one(0, "k", &Value{Type: "list", List: []string{"a"}}), 1, 1, "length 2 vs 1"},
 		{"entries-read", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].EntriesRead = "2" })), 1, 1, "entries-read 1 vs 2"},
 		{"entries-read unknown", one(0, "s", stream(nil)), one(0, "s", stream(func(s *Stream) { s.Groups[0].EntriesRead = "nil" })), 0, 0, ""},
@@ -272,7 +273,7 @@ func TestWriterReconnect(t *testing.T) {
 	}
 
 	r2 := StartRedis(t)
-	ft := &fakeTB{TB: t}
+	ft := &recordingTB{TB: t}
 	w2 := StartWriter(ft, r2.Addr, WriterOptions{Keys: 50})
 	WaitFor(t, 10*time.Second, func() error {
 		if w2.Ops() == 0 {
@@ -443,37 +444,37 @@ func TestNutcracker(t *testing.T) {
 	}
 }
 
-// fakeTB records a Fatalf and ends its goroutine, as testing does, and records Errorf.
-type fakeTB struct {
+// recordingTB records a Fatalf and ends its goroutine, as testing does, and records Errorf.
+type recordingTB struct {
 	testing.TB
 	mu     sync.Mutex
 	fatal  string
 	errors []string
 }
 
-func (f *fakeTB) Errorf(format string, args ...interface{}) {
+func (f *recordingTB) Errorf(format string, args ...interface{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.errors = append(f.errors, fmt.Sprintf(format, args...))
 }
 
-func (f *fakeTB) errored() bool {
+func (f *recordingTB) errored() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.errors) > 0
 }
 
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatalf(format string, args ...interface{}) {
+func (f *recordingTB) Helper() {}
+func (f *recordingTB) Fatalf(format string, args ...interface{}) {
 	f.mu.Lock()
 	f.fatal = fmt.Sprintf(format, args...)
 	f.mu.Unlock()
 	runtime.Goexit()
 }
 
-// runFake runs fn with a fake TB in its own goroutine and returns its Fatalf message.
-func runFake(fn func(tb testing.TB)) string {
-	f := &fakeTB{}
+// runRecording runs fn with a fake TB in its own goroutine and returns its Fatalf message.
+func runRecording(fn func(tb testing.TB)) string {
+	f := &recordingTB{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -488,14 +489,14 @@ func runFake(fn func(tb testing.TB)) string {
 func TestWaitFor(t *testing.T) {
 	t.Parallel()
 	calls := 0
-	msg := runFake(func(tb testing.TB) {
+	msg := runRecording(func(tb testing.TB) {
 		WaitFor(tb, 200*time.Millisecond, func() error { calls++; return fmt.Errorf("attempt %d", calls) })
 	})
 	if !strings.Contains(msg, fmt.Sprintf("attempt %d", calls)) || calls < 3 || calls > 10 {
 		t.Errorf("WaitFor failed with %q after %d calls, want the last error after about 5", msg, calls)
 	}
 	n := 0
-	if msg := runFake(func(tb testing.TB) {
+	if msg := runRecording(func(tb testing.TB) {
 		WaitFor(tb, 5*time.Second, func() error {
 			if n++; n < 3 {
 				return errors.New("not yet")
@@ -508,7 +509,7 @@ func TestWaitFor(t *testing.T) {
 	// CompareDatasets fails with the differences.
 	a := &Dataset{Source: "a", DBs: map[int]map[string]*Value{0: {"k": {Type: "string", Str: "1"}}}}
 	b := &Dataset{Source: "b", DBs: map[int]map[string]*Value{0: {"k": {Type: "string", Str: "2"}}}}
-	if msg := runFake(func(tb testing.TB) { CompareDatasets(tb, a, b) }); !strings.Contains(msg, `db 0 key "k": value "1" vs "2"`) {
+	if msg := runRecording(func(tb testing.TB) { CompareDatasets(tb, a, b) }); !strings.Contains(msg, `db 0 key "k": value "1" vs "2"`) {
 		t.Errorf("CompareDatasets: %q", msg)
 	}
 }
@@ -656,5 +657,44 @@ func TestCluster(t *testing.T) {
 	CompareDatasets(t, c.Dump(t), single.Dump(t))
 	if _, err := Merge("twice", single.Dump(t), single.Dump(t)); err == nil {
 		t.Error("merging a dataset with itself: no error for duplicate keys")
+	}
+}
+
+// TestBindFailureIsRetried: a server whose port is taken reports errBind (which StartRedis and
+// StartNutcracker retry with another port) rather than a generic failure.
+func TestBindFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	cfg := redisConfig{bin: "redis-server"}
+	conf, err := cfg.render(port, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Redis{bin: "redis-server", Addr: l.Addr().String(), Port: port, Dir: dir,
+		LogPath: filepath.Join(dir, "redis.log"), confPath: filepath.Join(dir, "redis.conf")}
+	if err := os.WriteFile(r.confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.start(); !isBindErr(err) {
+		t.Errorf("redis-server on a taken port: %v, want %v", err, errBind)
+	}
+
+	b := StartRedis(t)
+	n := &Nutcracker{Dir: dir, Addr: l.Addr().String(), LogPath: filepath.Join(dir, "nc.log"), ConfPath: filepath.Join(dir, "nc.yml")}
+	if err := os.WriteFile(n.ConfPath, []byte(NutcrackerOptions{}.render(n.Addr, []string{b.Addr + ":1"})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.start(stats, ""); !isBindErr(err) {
+		t.Errorf("nutcracker on a taken port: %v, want %v", err, errBind)
 	}
 }

@@ -299,16 +299,16 @@ func (w *Writer) roundTrip(ctx context.Context, c radix.Conn, st *writerState, n
 
 // remember keeps (a bounded number of) the IDs an XREADGROUP returned, for a later XACK.
 func (st *writerState) remember(r *reply) {
-	for _, stream := range arr(r.value) {
-		kv := arr(stream)
+	for _, stream := range replyArr(r.value) {
+		kv := replyArr(stream)
 		if len(kv) != 2 {
 			continue
 		}
-		k := fmt.Sprintf("%d/%s", r.db, str(kv[0]))
-		for _, e := range arr(kv[1]) {
+		k := fmt.Sprintf("%d/%s", r.db, replyStr(kv[0]))
+		for _, e := range replyArr(kv[1]) {
 			if ids := st.pending[k]; len(ids) < 8 {
-				if e := arr(e); len(e) > 0 {
-					st.pending[k] = append(ids, str(e[0]))
+				if e := replyArr(e); len(e) > 0 {
+					st.pending[k] = append(ids, replyStr(e[0]))
 				}
 			}
 		}
