@@ -3,6 +3,7 @@ package target
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os/exec"
@@ -25,6 +26,13 @@ type testServer struct {
 // answers PING, and kills it in Cleanup (printing its log if the test failed).
 func startRedis(t testing.TB, args ...string) *testServer {
 	t.Helper()
+	return startRedisTLS(t, nil, args...)
+}
+
+// startRedisTLS is startRedis serving TLS only when tc is set (its files are passed in args by
+// the caller); the readiness check then dials with tc.
+func startRedisTLS(t testing.TB, tc *tls.Config, args ...string) *testServer {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
@@ -36,8 +44,12 @@ func startRedis(t testing.TB, args ...string) *testServer {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", t.TempDir()}, args...)
+		portArgs := []string{"--port", strconv.Itoa(port)}
+		if tc != nil {
+			portArgs = []string{"--port", "0", "--tls-port", strconv.Itoa(port)}
+		}
+		all := append(append(portArgs, "--bind", "127.0.0.1", "--save", "",
+			"--appendonly", "no", "--dir", t.TempDir()), args...)
 		s := &testServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), log: new(bytes.Buffer)}
 		s.cmd = exec.Command("redis-server", all...)
 		s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -52,7 +64,13 @@ func startRedis(t testing.TB, args ...string) *testServer {
 				return fmt.Errorf("redis-server exited: %s", s.log.String())
 			default:
 			}
-			c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+			var c net.Conn
+			var err error
+			if tc != nil {
+				c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", s.Addr, tc)
+			} else {
+				c, err = net.DialTimeout("tcp", s.Addr, time.Second)
+			}
 			if err != nil {
 				return err
 			}

@@ -152,7 +152,7 @@ func TestParseServerInfo(t *testing.T) {
 			t.Errorf("%q: %v", tc.info, err)
 			continue
 		}
-		if err == nil && (si.RDBVersion != tc.rdb || si.AbsTTL != tc.absttl || si.Functions != tc.functions) {
+		if err == nil && (si.RDBVersion != tc.rdb || si.AbsTTL != tc.absttl || si.Functions != tc.functions || si.Replace != (si.Major >= 3 || si.ValkeyVersion != "")) {
 			t.Errorf("%q: %+v", tc.info, si)
 		}
 	}

@@ -12,6 +12,7 @@ type ServerInfo struct {
 	ValkeyVersion string // valkey_version, empty on Redis
 	Major, Minor  int    // of the lineage that decides the RDB version (Valkey's own for Valkey)
 	RDBVersion    int    // the newest RDB version its RESTORE accepts
+	Replace       bool   // RESTORE ... REPLACE (Redis >= 3.0)
 	AbsTTL        bool   // RESTORE ... ABSTTL (Redis >= 5.0)
 	Functions     bool   // FUNCTION LOAD (Redis >= 7.0)
 }
@@ -40,6 +41,7 @@ func parseServerInfo(info []byte) (ServerInfo, error) {
 		return si, err
 	}
 	// Functions and ABSTTL follow the Redis API level, which Valkey reports as redis_version.
+	si.Replace = si.Major >= 3
 	si.AbsTTL = si.Major >= 5
 	si.Functions = si.Major >= 7
 	if si.ValkeyVersion != "" {

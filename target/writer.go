@@ -212,20 +212,24 @@ func (s *Single) Restore(e *rdb.Entry) error {
 	if err != nil {
 		return err
 	}
-	ttl := int64(0)
+	ttl, n := int64(0), 4
 	if s.info.AbsTTL {
 		ttl = e.ExpireMs
-		buf = appendArrayHeader(buf, 6)
-	} else {
-		buf = appendArrayHeader(buf, 5)
+		n++
 	}
+	if s.info.Replace {
+		n++
+	}
+	buf = appendArrayHeader(buf, n)
 	buf = appendBulkString(buf, "RESTORE")
 	buf = appendBulk(buf, e.Key)
 	buf = appendBulkInt(buf, ttl)
 	buf = appendBulkHeader(buf, 1+len(e.Value)+2+8) // type, value, version, CRC64
 	buf = rdb.DumpPayload(buf, e.Type, e.Value, s.opts.SourceRDBVersion)
 	buf = append(buf, '\r', '\n')
-	buf = appendBulkString(buf, "REPLACE")
+	if s.info.Replace {
+		buf = appendBulkString(buf, "REPLACE")
+	}
 	if s.info.AbsTTL {
 		buf = appendBulkString(buf, "ABSTTL")
 	}

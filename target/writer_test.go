@@ -299,6 +299,37 @@ func TestRestoreExpiry(t *testing.T) {
 	}
 }
 
+// TestRestoreOldTargetShape sends what a target older than 5.0 gets (RESTORE key 0 payload
+// REPLACE, then PEXPIREAT) and, older than 3.0, no REPLACE; a 7.0 server takes both forms.
+func TestRestoreOldTargetShape(t *testing.T) {
+	dst := startRedis(t)
+	ctx := context.Background()
+	future := time.Now().Add(time.Hour).UnixMilli()
+	for _, tc := range []struct {
+		name    string
+		replace bool
+	}{{"4.0", true}, {"2.8", false}} {
+		w := newSingle(t, dst.Addr, SingleOptions{Conns: 1})
+		w.info.AbsTTL, w.info.Replace = false, tc.replace
+		for _, e := range []*rdb.Entry{stringEntry(0, tc.name+"-ttl", "v", future), stringEntry(0, tc.name+"-none", "v", 0)} {
+			if err := w.Restore(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.WaitRDB(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); st.Restored != 2 || len(st.Errors) != 0 {
+			t.Fatalf("%s: %+v", tc.name, st)
+		}
+	}
+	got := readBack(t, dst.Addr, 0)
+	exp := "string:v\x01pexpiretime=" + strconv.FormatInt(future, 10)
+	if got["4.0-ttl"] != exp || got["2.8-ttl"] != exp || got["4.0-none"] != "string:v" || got["2.8-none"] != "string:v" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 func TestRestoreNeedsRewrite(t *testing.T) {
 	dst := startRedis(t)
 	newer := newSingle(t, dst.Addr, SingleOptions{SourceRDBVersion: 11})
