@@ -38,7 +38,11 @@ func cjCheckReport(t *testing.T, out string, r CheckResult) {
 }
 
 func cjFastCheck(out *bytes.Buffer) CheckOptions {
-	return CheckOptions{Out: out, RoundInterval: 10 * time.Millisecond}
+	o := CheckOptions{RoundInterval: 10 * time.Millisecond}
+	if out != nil {
+		o.Out = out
+	}
+	return o
 }
 
 func TestCheckFindsEveryKindOfDifference(t *testing.T) {
@@ -278,6 +282,7 @@ func TestCheckBigKeysByPages(t *testing.T) {
 		cmds = append(cmds, l, h, z, s)
 	}
 	src.DoDB(0, cmds...)
+	src.Do("SET", "big:string", strings.Repeat("0123456789abcdef", 3<<16)) // 3 MB
 	src.Do("XGROUP", "CREATE", "big:stream", "g", "$", "MKSTREAM")
 	var xs [][]string
 	for i := 0; i < 2000; i++ {
@@ -293,11 +298,11 @@ func TestCheckBigKeysByPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Checked != 5 || res.OK != 5 {
+	if res.Checked != 6 || res.OK != 6 {
 		t.Fatalf("identical big keys: %+v", res)
 	}
 	// Pages, not one reply: LRANGE of 512, HMGET/ZMSCORE/SMISMEMBER per SCAN page, XRANGE pages.
-	for cmd, least := range map[string]int{"lrange": n / 512, "hmget": 10, "zmscore": 10, "smismember": 10, "xrange": 2000 / 512} {
+	for cmd, least := range map[string]int{"lrange": n / 512, "hmget": 10, "zmscore": 10, "smismember": 10, "xrange": 2000 / 512, "getrange": 3} {
 		calls := tgt.Info("commandstats", "cmdstat_"+cmd)
 		c, _, _ := strings.Cut(strings.TrimPrefix(calls, "calls="), ",")
 		if got, _ := strconv.Atoi(c); got < least {
@@ -310,13 +315,14 @@ func TestCheckBigKeysByPages(t *testing.T) {
 		[]string{"HSET", "big:hash", "f77777", "changed"},
 		[]string{"ZADD", "big:zset", "77777.5", "m77777"},
 		[]string{"XTRIM", "big:stream", "MAXLEN", "1999"},
+		[]string{"SETRANGE", "big:string", "2500000", "X"},
 	)
 	out.Reset()
 	res, err = RunCheck(ctx, cfg, cjFastCheck(&out))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ValueDiff != 4 || res.OK != 1 {
+	if res.ValueDiff != 5 || res.OK != 1 {
 		t.Fatalf("after changes: %+v", res)
 	}
 	var reasons []string
@@ -328,6 +334,7 @@ func TestCheckBigKeysByPages(t *testing.T) {
 		"big:hash: field \"f77777\": value differs",
 		"big:list: element 77777 differs",
 		"big:stream: stream: length differs: source 2000, target 1999",
+		"big:string: value differs in bytes 2097152..3145727",
 		"big:zset: member \"m77777\": score differs: source 77777.25, target 77777.5",
 	}
 	if strings.Join(reasons, "\n") != strings.Join(want, "\n") {
@@ -377,5 +384,89 @@ func TestCheckRefusesUnsupportedPools(t *testing.T) {
 	_, err := RunCheck(context.Background(), cfg, CheckOptions{})
 	if err == nil || !strings.Contains(err.Error(), `target: type "redis cluster" is not supported`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// cjComparer opens both sides and returns a comparer factory for keys of db 0.
+func cjComparer(t *testing.T, src, tgt *cjRedis, version [3]int) func(key string) keyVerdict {
+	t.Helper()
+	ctx := context.Background()
+	cfg := cjConfig(src, tgt)
+	s, err := openNodeSet(ctx, "source", cfg.Source, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	d, err := openNodeSet(ctx, "target", cfg.Target, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if version != [3]int{} {
+		s.nodes[0].version, d.nodes[0].version = version, version
+	}
+	return func(key string) keyVerdict {
+		c := keyComparer{src: s.nodes[0], tgt: d.nodeFor(key), key: key, tol: 2 * time.Second, now: time.Now}
+		return c.compare(ctx)
+	}
+}
+
+// The paths for servers older than 6.2 (SISMEMBER, ZSCORE) and 7.0 (PTTL) find the same things.
+func TestCompareOldServerPaths(t *testing.T) {
+	src, tgt := cjStartRedis(t), cjStartRedis(t)
+	src.DoDB(0,
+		[]string{"SADD", "set:same", "a", "b"}, []string{"SADD", "set:diff", "a", "b"},
+		[]string{"ZADD", "z:same", "1", "a", "inf", "b"}, []string{"ZADD", "z:diff", "1", "a", "2", "b"},
+		[]string{"ZADD", "z:gone", "1", "a", "2", "b"},
+		[]string{"SET", "ttl:same", "x", "EX", "3600"}, []string{"SET", "ttl:diff", "x", "EX", "3600"},
+		[]string{"SET", "vanished", "x"},
+	)
+	tgt.copyFrom(src)
+	tgt.DoDB(0,
+		[]string{"SREM", "set:diff", "b"}, []string{"SADD", "set:diff", "c"},
+		[]string{"ZADD", "z:diff", "2.5", "b"},
+		[]string{"ZREM", "z:gone", "b"}, []string{"ZADD", "z:gone", "2", "c"},
+		[]string{"EXPIRE", "ttl:diff", "3610"},
+		[]string{"SET", "only-target", "x"},
+	)
+	src.Do("DEL", "vanished")
+	tgt.Do("DEL", "vanished")
+	src.Do("SET", "only-source-gone", "x") // then deleted, target has it
+	src.Do("DEL", "only-source-gone")
+	tgt.Do("SET", "only-source-gone", "x")
+	for _, v := range [][3]int{{}, {6, 0, 16}} {
+		cmp := cjComparer(t, src, tgt, v)
+		for key, want := range map[string]CheckCategory{
+			"set:same": CheckOK, "set:diff": CheckValue, "z:same": CheckOK, "z:diff": CheckValue,
+			"z:gone": CheckValue, "ttl:same": CheckOK, "ttl:diff": CheckExpire,
+			"vanished": CheckOK, "only-source-gone": CheckOther,
+		} {
+			if got := cmp(key); got.cat != want {
+				t.Errorf("version %v: key %s: %v (%s), want %v", v, key, got.cat, got.reason, want)
+			}
+		}
+	}
+}
+
+// ACL users and passwords from redis_auth.
+func TestCheckWithAuth(t *testing.T) {
+	src := cjStartRedis(t, "--requirepass", "s3cret")
+	tgt := cjStartRedis(t, "--user", "mig", "on", ">pw", "~*", "&*", "+@all")
+	cfg := cjConfig(src, tgt)
+	ctx := context.Background()
+	if _, err := RunTestInsert(ctx, cfg, TestInsertOptions{Keys: 10}); err == nil {
+		t.Fatal("insert without the password worked")
+	}
+	cfg.Source.RedisAuth = "s3cret"
+	cfg.Target.RedisAuth = "mig:pw"
+	if res, err := RunTestInsert(ctx, cfg, TestInsertOptions{Keys: 60}); err != nil || res.Correct != 60 {
+		t.Fatalf("insert: %+v %v", res, err)
+	}
+	res, err := RunCheck(ctx, cfg, cjFastCheck(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checked != 60 || res.ValueDiff != 60 {
+		t.Fatalf("empty target: %+v", res)
 	}
 }

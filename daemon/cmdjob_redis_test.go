@@ -68,7 +68,13 @@ func cjStartRedis(t testing.TB, args ...string) *cjRedis {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		c, err := cjWaitUp(addr, exited)
+		var d radix.Dialer
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "--requirepass" {
+				d.AuthPass = args[i+1]
+			}
+		}
+		c, err := cjWaitUp(addr, d, exited)
 		if err != nil {
 			_ = cmd.Process.Kill()
 			<-exited
@@ -91,13 +97,13 @@ func cjStartRedis(t testing.TB, args ...string) *cjRedis {
 }
 
 // cjWaitUp polls PING until the server answers, it exits, or 10 s pass.
-func cjWaitUp(addr string, exited <-chan error) (radix.Client, error) {
+func cjWaitUp(addr string, d radix.Dialer, exited <-chan error) (radix.Client, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := (radix.PoolConfig{Size: 2}).New(ctx, "tcp", addr)
+		c, err := (radix.PoolConfig{Size: 2, Dialer: d}).New(ctx, "tcp", addr)
 		if err == nil {
 			err = c.Do(ctx, radix.Cmd(nil, "PING"))
 			if err == nil {
