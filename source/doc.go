@@ -6,7 +6,8 @@
 // with exponential backoff and asks for `PSYNC <replid> <received+1>` first.
 //
 //	l := source.NewLink(source.LinkOptions{Addr: "127.0.0.1:6379", Dir: "data/node0"})
-//	go l.Run(ctx) // returns when ctx is done
+//	go l.Run(ctx) // returns when ctx is done, then closes Events
+//	defer l.Close() // closes the spool, once its readers are done
 //	for ev := range l.Events() {
 //		switch ev := ev.(type) {
 //		case source.FullSync: // load ev.RDBPath, then replay l.Spool() from ev.Offset

@@ -365,3 +365,24 @@ func TestFakeMasterSpoolFull(t *testing.T) {
 		t.Fatalf("spool holds %q", got)
 	}
 }
+
+// TestFakeMasterGetAck: with periodic ACKs out of the way, REPLCONF GETACK alone gets an ACK
+// whose offset includes the GETACK itself, and only once the bytes are in the spool.
+func TestFakeMasterGetAck(t *testing.T) {
+	l, fm := newFakeLink(t, LinkOptions{AckInterval: time.Hour})
+	runLink(t, l)
+	fc := fm.accept()
+	fc.handshake("PSYNC", "?", "-1")
+	fc.write("+FULLRESYNC " + testReplid + " 10\r\n$0\r\n")
+	fc.waitAck(10) // the first ACK, at once
+	off := int64(10)
+	for i := 0; i < 3; i++ {
+		stream := cmd("SET", "k", strconv.Itoa(i)) + cmd("REPLCONF", "GETACK", "*")
+		fc.write(stream)
+		off += int64(len(stream))
+		fc.waitAck(off)
+		if got := l.Stats().ReceivedOffset; got < off {
+			t.Fatalf("ACK %d sent with %d fsynced", off, got)
+		}
+	}
+}

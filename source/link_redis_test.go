@@ -342,3 +342,63 @@ func TestLinkRedisMasterRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkRedisResume: rmtd restarts. A new link on the same directory, given the replid and
+// an offset its spool covers, asks PSYNC <replid> <spool end+1>, gets +CONTINUE and appends what
+// the master wrote meanwhile; with its spool lost it restarts the spool at the resume offset.
+func TestLinkRedisResume(t *testing.T) {
+	tests := []struct {
+		name      string
+		loseSpool bool
+	}{
+		{name: "spool_kept"},
+		{name: "spool_lost", loseSpool: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			master := startRedis(t, 0, "")
+			m := master.client(t)
+			dir := t.TempDir()
+			l1 := NewLink(LinkOptions{Addr: master.addr, Dir: dir, Timeout: 10 * time.Second})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- l1.Run(ctx) }()
+			fs := waitEvent[FullSync](t, l1, 20*time.Second)
+			m.must(t, "SET", "before", "1")
+			end1 := waitCaughtUp(t, l1, m)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if err := l1.Close(); err != nil {
+				t.Fatal(err)
+			}
+			resume := &ResumePoint{Replid: fs.Replid, Offset: fs.Offset}
+			if tt.loseSpool {
+				if err := os.RemoveAll(filepath.Join(dir, "oplog")); err != nil {
+					t.Fatal(err)
+				}
+				resume.Offset = end1
+			}
+			m.must(t, "SET", "while_down", "1")
+
+			l2 := newRedisLink(t, LinkOptions{Addr: master.addr, Dir: dir, Resume: resume})
+			c := waitEvent[Continue](t, l2, 20*time.Second)
+			if c.Replid != fs.Replid || c.Offset != end1 {
+				t.Fatalf("continue %+v, want replid %s offset %d", c, fs.Replid, end1)
+			}
+			m.must(t, "SET", "after", "1")
+			end2 := waitCaughtUp(t, l2, m)
+			if n := m.infoField(t, "stats", "sync_partial_ok"); n != "1" {
+				t.Fatalf("sync_partial_ok:%s", n)
+			}
+			from, want := fs.Offset, "SELECT 0|SET before 1|SET while_down 1|SET after 1"
+			if tt.loseSpool {
+				from, want = end1, "SET while_down 1|SET after 1"
+			}
+			if got := spooledCommands(t, l2.Spool(), from, end2); strings.Join(got, "|") != want {
+				t.Fatalf("spool %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -17,7 +17,10 @@ const (
 )
 
 // ResumePoint is where a previous run stopped: the master's replication id and the offset of the
-// last byte this node holds (normally the end of its spool, "received" in a checkpoint).
+// last stream byte already dealt with (a checkpoint's applied offset). The spool in Dir/oplog
+// must hold every byte after Offset: then the first PSYNC asks for the spool's end + 1. If the
+// spool ends before Offset (it was lost) it restarts at Offset; if it starts after Offset, the
+// link asks for a full sync.
 type ResumePoint struct {
 	Replid string
 	Offset int64

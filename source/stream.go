@@ -18,14 +18,16 @@ const syncEveryBytes = 4 << 20
 // stream drains the replication stream into the spool until the connection fails. It is the
 // only reader of the socket and waits on nothing but the socket and the disk: the spool is
 // fsynced whenever the read buffer runs dry (so batches grow with the load), every
-// syncEveryBytes, and before answering REPLCONF GETACK. A separate goroutine sends
-// `REPLCONF ACK <fsynced offset>` at once and then every AckInterval.
+// syncEveryBytes, and after a REPLCONF GETACK. A separate goroutine does all the writing:
+// `REPLCONF ACK <fsynced offset>` at once, every AckInterval, and as soon as a GETACK is synced
+// (the offset then includes the GETACK), so a master slow to read never stalls the drain.
 func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless bool) error {
 	base := sp.End()
 	l.log.Info("streaming", zap.String("replid", l.replid), zap.Int64("offset", base), zap.Bool("after_diskless", diskless))
 	ackCtx, cancel := context.WithCancel(ctx)
+	ackNow := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { l.ackLoop(ackCtx, rc, sp) })
+	wg.Go(func() { l.ackLoop(ackCtx, rc, sp, ackNow) })
 	defer wg.Wait()
 	defer cancel()
 
@@ -60,17 +62,18 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 		}
 		unsynced = 0
 		if getack {
-			if err := rc.writeCommand("REPLCONF", "ACK", strconv.FormatInt(sp.Synced(), 10)); err != nil {
-				return fmt.Errorf("source: answering GETACK of %s: %w", l.opts.Addr, err)
+			select {
+			case ackNow <- struct{}{}:
+			default: // an ACK is already due; it will carry this offset or a later one
 			}
 		}
 	}
 }
 
 // ackLoop sends `REPLCONF ACK <fsynced offset>` at once (a diskless master sends nothing until
-// the first ACK) and then every AckInterval. A failed write closes the connection, which ends
-// the stream.
-func (l *Link) ackLoop(ctx context.Context, rc *replConn, sp *aof.Spool) {
+// the first ACK), then every AckInterval and whenever ackNow fires. A failed write closes the
+// connection, which ends the stream.
+func (l *Link) ackLoop(ctx context.Context, rc *replConn, sp *aof.Spool, ackNow <-chan struct{}) {
 	t := time.NewTicker(l.opts.AckInterval)
 	defer t.Stop()
 	for {
@@ -85,6 +88,7 @@ func (l *Link) ackLoop(ctx context.Context, rc *replConn, sp *aof.Spool) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-ackNow:
 		}
 	}
 }
