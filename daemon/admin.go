@@ -30,7 +30,9 @@ type AdminOptions struct {
 	// "-ERR max number of clients reached" and closed. 0 or less: no cap.
 	MaxClients int
 	// Snapshot returns the state INFO shows. It is called once per INFO,
-	// on the connection's goroutine; the Snapshot it returns is only read.
+	// on the connection's goroutine, so possibly from several connections
+	// at once; the Snapshot it returns is only read, never written, and
+	// may be shared between calls.
 	// The admin port fills Clients and, when 0, Server.TCPPort itself.
 	// Nil renders an empty Snapshot.
 	Snapshot func() *Snapshot

@@ -340,6 +340,17 @@ func adminStr(v any) string {
 	return fmt.Sprint(v)
 }
 
+// adminRecv waits up to 5 s for a value on ch.
+func adminRecv[T any](ch <-chan T) (T, error) {
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-time.After(5 * time.Second):
+		var zero T
+		return zero, errors.New("nothing received in 5s")
+	}
+}
+
 func adminWant[T comparable](got, want T) error {
 	if got != want {
 		return fmt.Errorf("got %#v, want %#v", got, want)
@@ -447,38 +458,50 @@ func TestAdminRepliesLikeRedis(t *testing.T) {
 	}
 }
 
-func TestAdminRedisCli(t *testing.T) {
+// adminTestRedisCli runs redis-cli against addr with stdin and returns
+// its combined output; a non-zero exit fails the test.
+func adminTestRedisCli(t *testing.T, addr, stdin string, args ...string) string {
+	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Skip("redis-cli not installed")
 	}
-	core, logs := observer.New(zapcore.DebugLevel)
-	a := adminTestStart(t, AdminOptions{Snapshot: infoFixedSnapshot, Logger: zap.New(core)})
-	_, port, _ := net.SplitHostPort(a.Addr())
-	run := func(stdin string, args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", "127.0.0.1", "-p", port}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("redis-cli %q: %v\n%s", args, err, out)
-		}
-		return string(out)
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %q: %v\n%s", args, err, out)
 	}
-	noErrors := func(out string) error {
-		for _, line := range strings.Split(out, "\n") {
-			for _, bad := range []string{"ERR", "(error)", "NOAUTH", "WRONGPASS", "Unrecognized", "Could not"} {
-				if strings.HasPrefix(line, bad) {
-					return fmt.Errorf("error line %q in output %q", line, out)
-				}
+	return string(out)
+}
+
+// adminNoErrorLines fails on any line of redis-cli output that reports an
+// error.
+func adminNoErrorLines(out string) error {
+	for _, line := range strings.Split(out, "\n") {
+		for _, bad := range []string{"ERR", "(error)", "NOAUTH", "WRONGPASS", "Unrecognized", "Could not"} {
+			if strings.HasPrefix(line, bad) {
+				return fmt.Errorf("error line %q in output %q", line, out)
 			}
 		}
-		if strings.Contains(out, "unknown command") {
-			return fmt.Errorf("unknown command in output %q", out)
-		}
-		return nil
 	}
+	if strings.Contains(out, "unknown command") {
+		return fmt.Errorf("unknown command in output %q", out)
+	}
+	return nil
+}
+
+func TestAdminRedisCli(t *testing.T) {
+	type call struct {
+		wait time.Duration
+		asap bool
+	}
+	calls := make(chan call, 4)
+	core, logs := observer.New(zapcore.DebugLevel)
+	a := adminTestStart(t, AdminOptions{Snapshot: infoFixedSnapshot, Logger: zap.New(core),
+		Shutdown: func(w time.Duration, asap bool) { calls <- call{w, asap} }})
 	tests := []struct {
 		name  string
 		stdin string
@@ -487,7 +510,7 @@ func TestAdminRedisCli(t *testing.T) {
 	}{
 		{"ping", "", []string{"ping"}, func(out string) error { return adminWant(out, "PONG\n") }},
 		{"info", "", []string{"info"}, func(out string) error {
-			if err := noErrors(out); err != nil {
+			if err := adminNoErrorLines(out); err != nil {
 				return err
 			}
 			// The fixed snapshot's port wins over the bound one.
@@ -501,7 +524,7 @@ func TestAdminRedisCli(t *testing.T) {
 			return adminContains(out, "# Stats\r\n", "total_msgs_outqueue:12\r\n")
 		}},
 		{"interactive", "ping\necho hello\ninfo group\n", nil, func(out string) error {
-			if err := noErrors(out); err != nil {
+			if err := adminNoErrorLines(out); err != nil {
 				return err
 			}
 			if err := adminContains(out, "PONG\n", "hello\n", "source_nodes_count:2"); err != nil {
@@ -517,13 +540,58 @@ func TestAdminRedisCli(t *testing.T) {
 			}
 			return nil
 		}},
+		{"shutdown", "", []string{"shutdown"}, func(out string) error {
+			if err := adminWant(out, "OK\n"); err != nil {
+				return err
+			}
+			got, err := adminRecv(calls)
+			if err != nil {
+				return err
+			}
+			return adminWant(got, call{10 * time.Second, false})
+		}},
+		{"shutdown 3", "", []string{"shutdown", "3"}, func(out string) error {
+			if err := adminWant(out, "OK\n"); err != nil {
+				return err
+			}
+			got, err := adminRecv(calls)
+			if err != nil {
+				return err
+			}
+			return adminWant(got, call{3 * time.Second, false})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.check(run(tt.stdin, tt.args...)); err != nil {
+			if err := tt.check(adminTestRedisCli(t, a.Addr(), tt.stdin, tt.args...)); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestAdminRedisCliAuth runs redis-cli with and without a password against
+// the admin port and against redis-server with the same requirepass, and
+// wants the same output from both.
+func TestAdminRedisCliAuth(t *testing.T) {
+	a := adminTestStart(t, AdminOptions{RequirePass: "s3cret"})
+	redisAddr := adminTestRedis(t, "--requirepass", "s3cret")
+	tests := []struct {
+		args []string
+		want string // a part of the output, so the comparison is not vacuous
+	}{
+		{[]string{"ping"}, "NOAUTH"},
+		{[]string{"--no-auth-warning", "-a", "wrong", "ping"}, "WRONGPASS"},
+		{[]string{"--no-auth-warning", "-a", "s3cret", "ping"}, "PONG"},
+		{[]string{"--no-auth-warning", "--user", "default", "--pass", "s3cret", "ping"}, "PONG"},
+		{[]string{"--no-auth-warning", "--user", "bob", "--pass", "s3cret", "ping"}, "WRONGPASS"},
+	}
+	for _, tt := range tests {
+		got := adminTestRedisCli(t, a.Addr(), "", tt.args...)
+		want := adminTestRedisCli(t, redisAddr, "", tt.args...)
+		if got != want || !strings.Contains(got, tt.want) {
+			t.Errorf("redis-cli %q:\n ours:  %q\n redis: %q (want %q in it)", tt.args, got, want, tt.want)
+		}
 	}
 }
 
@@ -602,7 +670,16 @@ func TestAdminMaxClients(t *testing.T) {
 
 	// Redis refuses the client over maxclients with the same bytes.
 	redisAddr := adminTestRedis(t, "--maxclients", "1")
-	adminTestRawDial(t, redisAddr).cmd("PING")
+	// The readiness probe's connection may not be gone yet: retry until one
+	// client holds the only slot.
+	adminTestWaitFor(t, 5*time.Second, func() error {
+		r := adminTestRawDial(t, redisAddr)
+		if got := r.cmd("PING"); got != "+PONG\r\n" {
+			r.c.Close()
+			return fmt.Errorf("PING: %q", got)
+		}
+		return nil
+	})
 	if got := adminTestRawDial(t, redisAddr).reply(); got != "-ERR max number of clients reached\r\n" {
 		t.Errorf("redis-server refuses with %q, not what the admin port sends", got)
 	}
