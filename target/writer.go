@@ -316,13 +316,20 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 	}
 }
 
+// Error replies of one reason are logged one by one up to logEvery, then one in logEvery (with
+// the count), so a target refusing everything cannot flood the log; all are counted.
+const logEvery = 1000
+
 func (s *Single) countErr(reason string, t *Tag, err error) {
 	s.mu.Lock()
 	s.errs[reason]++
+	n := s.errs[reason]
 	s.lastErr = err.Error()
 	s.mu.Unlock()
-	s.log.Warn("target error", zap.String("reason", reason), zap.String("key", keyString(t.Key)),
-		zap.Int("db", t.DB), zap.Int64("offset", t.Offset), zap.Error(err))
+	if n <= logEvery || n%logEvery == 0 {
+		s.log.Warn("target error", zap.String("reason", reason), zap.Uint64("count", n),
+			zap.String("key", keyString(t.Key)), zap.Int("db", t.DB), zap.Int64("offset", t.Offset), zap.Error(err))
+	}
 }
 
 func (s *Single) countSkip(reason string) {

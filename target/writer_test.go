@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/rdb"
@@ -372,7 +374,8 @@ func TestRestoreNeedsRewrite(t *testing.T) {
 
 func TestRestoreErrorCounted(t *testing.T) {
 	dst := startRedis(t)
-	w := newSingle(t, dst.Addr, SingleOptions{Conns: 1})
+	core, logs := observer.New(zap.WarnLevel)
+	w := newSingle(t, dst.Addr, SingleOptions{Conns: 1, Logger: zap.New(core)})
 	bad := stringEntry(2, "bad\x00key", "v", 0)
 	bad.Value = []byte{0xff, 0xff, 0xff}
 	for _, e := range []*rdb.Entry{stringEntry(2, "a", "1", 0), bad, stringEntry(2, "b", "2", 0)} {
@@ -390,6 +393,10 @@ func TestRestoreErrorCounted(t *testing.T) {
 	got := readBack(t, dst.Addr, 2)
 	if len(got) != 2 || got["a"] != "string:1" || got["b"] != "string:2" {
 		t.Fatalf("db 2: %v", got)
+	}
+	errLogs := logs.FilterMessage("target error").All()
+	if len(errLogs) != 1 || errLogs[0].ContextMap()["key"] != `"bad\x00key"` || errLogs[0].ContextMap()["reason"] != "ERR" {
+		t.Fatalf("logs %+v", logs.All())
 	}
 }
 
