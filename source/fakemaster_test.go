@@ -386,3 +386,29 @@ func TestFakeMasterGetAck(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeMasterRetryAndTimeout: a -LOADING answer to PSYNC is retried; a master silent for
+// longer than Timeout is dropped (read deadline) and asked for a partial resync.
+func TestFakeMasterRetryAndTimeout(t *testing.T) {
+	l, fm := newFakeLink(t, LinkOptions{Timeout: 300 * time.Millisecond})
+	runLink(t, l)
+	fc := fm.accept()
+	fc.handshake("PSYNC", "?", "-1")
+	fc.write("-LOADING Redis is loading the dataset in memory\r\n")
+	var re *ReplyError
+	if ev := waitEvent[Disconnected](t, l, 10*time.Second); !errors.As(ev.Err, &re) || re.Code != "LOADING" {
+		t.Fatalf("event %v", ev.Err)
+	}
+	fc = fm.accept()
+	fc.handshake("PSYNC", "?", "-1")
+	fc.write("+FULLRESYNC " + testReplid + " 0\r\n$0\r\n")
+	waitEvent[FullSync](t, l, 10*time.Second)
+	if ev := waitEvent[Disconnected](t, l, 10*time.Second); !errors.Is(ev.Err, os.ErrDeadlineExceeded) {
+		t.Fatalf("event %v", ev.Err)
+	}
+	fc = fm.accept()
+	fc.handshake("PSYNC", testReplid, "1")
+	if st := l.Stats(); st.Reconnects != 2 || st.FullSyncs != 1 || st.MasterLinkUp {
+		t.Fatalf("stats %+v", st)
+	}
+}
