@@ -19,6 +19,12 @@ func DatasetFromFixtureJSON(path string) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fixture: %w", err)
 	}
+	return DatasetFromFixtureBytes(path, data)
+}
+
+// DatasetFromFixtureBytes is DatasetFromFixtureJSON for JSON already read; path names it in
+// errors and in Dataset.Source.
+func DatasetFromFixtureBytes(path string, data []byte) (*Dataset, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var root map[string]json.RawMessage

@@ -698,3 +698,26 @@ func TestBindFailureIsRetried(t *testing.T) {
 		t.Errorf("nutcracker on a taken port: %v, want %v", err, errBind)
 	}
 }
+
+// FuzzDatasetFromFixture: the fixture reader returns an error, never panics, on any input.
+func FuzzDatasetFromFixture(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"0":{}}`, `{"functions":[{"library_name":"l","library_code":"c"}]}`,
+		`{"0":{"k":{"type":"string","expire_ms":null,"value":"\u00ff"}}}`,
+		`{"0":{"k":{"type":"zset","expire_ms":1,"value":[["a","1"],["b",2.5],["c","-inf"]]}}}`,
+		`{"1":{"k":{"type":"hash","expire_ms":null,"value":{"f":"v"},"field_expire_ms":{"f":5}}}}`,
+		`{"0":{"s":{"type":"stream","expire_ms":null,"value":{"entries":[["1-1",["f","v"]]],"length":1,"last_generated_id":"1-1","groups":[{"name":"g","last_delivered_id":"1-1","pending":0,"consumers":0}]}}}}`,
+		`{"0":{"k":{"type":"zset","value":[[1,2]]}}}`, `{"x":1}`, `[`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := DatasetFromFixtureBytes("fuzz", data)
+		if err != nil {
+			return
+		}
+		if diff := Diff(d, d, TTLTolerance); len(diff) != 0 {
+			t.Errorf("a dataset differs from itself: %v", diff)
+		}
+	})
+}
