@@ -1010,3 +1010,27 @@ func FuzzAdminDispatch(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAdminInfo measures a whole INFO round trip over loopback with
+// radix, snapshot rendering included.
+func BenchmarkAdminInfo(b *testing.B) {
+	a := NewAdmin(AdminOptions{Addr: "127.0.0.1:0", Snapshot: infoFixedSnapshot})
+	if err := a.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	c, err := radix.Dial(ctx, "tcp", a.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	var s string
+	for b.Loop() {
+		if err := c.Do(ctx, radix.Cmd(&s, "INFO")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(s)))
+}
