@@ -176,9 +176,9 @@ type adminSession struct {
 func (a *Admin) accept(c redcon.Conn) bool {
 	// accept runs on redcon's single accept goroutine, so the check and the
 	// increment below cannot interleave with another accept.
-	if max := a.opts.MaxClients; max > 0 && a.connected.Load() >= int64(max) {
+	if limit := a.opts.MaxClients; limit > 0 && a.connected.Load() >= int64(limit) {
 		a.log.Warn("admin connection refused: max_clients reached",
-			zap.String("client", c.RemoteAddr()), zap.Int("max_clients", max))
+			zap.String("client", c.RemoteAddr()), zap.Int("max_clients", limit))
 		c.WriteError(adminErrMaxClients) // flushed by redcon's Close
 		return false
 	}
@@ -278,14 +278,14 @@ func adminUnknownSubcommand(args [][]byte) string {
 		"'. Try " + strings.ToUpper(adminCString(args[0], math.MaxInt)) + " HELP.")
 }
 
-// adminCString is printf's "%.*s" of b: up to the first NUL, at most max
+// adminCString is printf's "%.*s" of b: up to the first NUL, at most limit
 // bytes.
-func adminCString(b []byte, max int) string {
+func adminCString(b []byte, limit int) string {
 	if i := slices.Index(b, 0); i >= 0 {
 		b = b[:i]
 	}
-	if len(b) > max {
-		b = b[:max]
+	if len(b) > limit {
+		b = b[:limit]
 	}
 	return string(b)
 }
