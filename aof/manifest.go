@@ -113,8 +113,11 @@ func parseManifest(name string, r io.Reader) ([]Part, error) {
 
 // splitArgs splits a line as Redis's sdssplitargs does: words separated by spaces, "double
 // quotes" with \n \r \t \b \a \xHH and \<c> escapes, 'single quotes' with \'. A closing quote
-// must be followed by a space or the end.
+// must be followed by a space or the end. A NUL ends the line.
 func splitArgs(line []byte) ([]string, bool) {
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		line = line[:i] // a C string ends there
+	}
 	var out []string
 	p := 0
 	for {
@@ -183,7 +186,7 @@ func splitArgs(line []byte) ([]string, bool) {
 					cur = append(cur, c)
 				}
 			default:
-				if p >= len(line) || isSpace(line[p]) || line[p] == 0 {
+				if p >= len(line) || isSpace(line[p]) {
 					break word
 				}
 				switch line[p] {

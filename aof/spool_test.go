@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,5 +431,70 @@ func TestSegName(t *testing.T) {
 		if ok != want || (ok && v != 12345) {
 			t.Errorf("parseSegName(%q) = %d, %v", name, v, ok)
 		}
+	}
+}
+
+// BenchmarkSpoolAppend appends 100-byte commands, syncing every 4 MiB as the replica link does.
+func BenchmarkSpoolAppend(b *testing.B) {
+	s, err := OpenSpool(b.TempDir(), SpoolOptions{SegmentBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	cmd := AppendCommandString(nil, "SET", "key:00000000", strings.Repeat("v", 64))
+	b.SetBytes(int64(len(cmd)))
+	b.ReportAllocs()
+	unsynced := 0
+	for b.Loop() {
+		if err := s.Append(cmd); err != nil {
+			b.Fatal(err)
+		}
+		if unsynced += len(cmd); unsynced >= 4<<20 {
+			if err := s.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			unsynced = 0
+		}
+	}
+}
+
+// BenchmarkSpoolReplay reads commands back from a synced spool through a SpoolReader and a
+// Reader, as the daemon replays the oplog.
+func BenchmarkSpoolReplay(b *testing.B) {
+	s, err := OpenSpool(b.TempDir(), SpoolOptions{SegmentBytes: 8 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	cmd := AppendCommandString(nil, "SET", "key:00000000", strings.Repeat("v", 64))
+	var chunk []byte
+	for len(chunk) < 1<<20 {
+		chunk = append(chunk, cmd...)
+	}
+	for i := 0; i < 32; i++ {
+		if err := s.Append(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	total := s.End()
+	b.SetBytes(total)
+	b.ReportAllocs()
+	r := NewReader(nil)
+	var c Command
+	for b.Loop() {
+		sr, err := s.NewReader(context.Background(), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Reset(sr)
+		for r.Offset() < total {
+			if err := r.Next(&c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		sr.Close()
 	}
 }
