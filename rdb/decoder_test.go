@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -261,6 +262,17 @@ func FuzzDecoder(f *testing.F) {
 		f.Add(readFixture(f, path))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		defer func() {
+			// LZF may expand 89 times, and the value is parsed twice; beyond that and the fixed
+			// buffers, allocation must not depend on lengths read from the input.
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			if n, limit := after.TotalAlloc-before.TotalAlloc, uint64(400*len(data)+16<<20); n > limit {
+				t.Fatalf("%d bytes allocated for %d bytes of input", n, len(data))
+			}
+		}()
 		d := NewDecoder(bytes.NewReader(data))
 		d.SetMaxRaw(1 << 20)
 		var e Entry

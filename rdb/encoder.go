@@ -112,6 +112,22 @@ func (e *Encoder) WriteEntry(key []byte, v *Value, expireMs int64) error {
 	return e.err
 }
 
+// WriteRawEntry writes a key with a value already in RDB form (Entry.Type and Entry.Value from
+// a decoder), without decoding it. The value's encoding must be one the file's version knows.
+func (e *Encoder) WriteRawEntry(key []byte, typ byte, raw []byte, expireMs int64) error {
+	if e.err != nil {
+		return e.err
+	}
+	b := e.buf[:0]
+	if expireMs != 0 {
+		b = binary.LittleEndian.AppendUint64(append(b, opExpireTimeMs), uint64(expireMs))
+	}
+	e.buf = appendString(append(b, typ), key)
+	e.write(e.buf)
+	e.write(raw)
+	return e.err
+}
+
 // AppendValue appends v in the encoding WriteEntry uses for the given RDB version and returns
 // its type byte: with DumpPayload, a RESTORE payload for a value built from commands.
 func AppendValue(dst []byte, v *Value, rdbVersion int) ([]byte, byte, error) {

@@ -3,6 +3,7 @@ package rdb
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -173,5 +174,22 @@ func TestIntset(t *testing.T) {
 		if _, err := ParseValue(TypeSetIntset, appendString(nil, b[:len(b)-1])); err == nil {
 			t.Fatalf("width %d: short intset accepted", w)
 		}
+	}
+}
+
+func TestQuicklist2PlainNode(t *testing.T) {
+	big := strings.Repeat("p", 10000)
+	lp := lpFinish(lpAppendString([]byte{0, 0, 0, 0, 0, 0}, []byte("small")), 1)
+	raw := appendLen(nil, 3)
+	raw = appendString(appendLen(raw, quicklistPacked), lp)
+	raw = appendString(appendLen(raw, quicklistPlain), []byte(big))
+	raw = appendString(appendLen(raw, quicklistPacked), lp)
+	v, err := ParseValue(TypeListQuicklist2, raw)
+	if err != nil || len(v.List) != 3 || string(v.List[1]) != big || string(v.List[2]) != "small" {
+		t.Fatalf("got %d elements, %v", len(v.List), err)
+	}
+	bad := appendString(appendLen(appendLen(nil, 1), 3), lp) // container 3 does not exist
+	if _, err := ParseValue(TypeListQuicklist2, bad); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("container 3: %v", err)
 	}
 }

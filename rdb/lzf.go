@@ -45,8 +45,10 @@ func lzfDecompress(dst, src []byte, ulen int) ([]byte, error) {
 		if ref < base || len(dst)+n > end {
 			return dst[:base], errLZF
 		}
-		for k := range n { // may overlap: byte by byte
-			dst = append(dst, dst[ref+k])
+		for k := 0; k < n; { // may overlap: copy what exists, in growing chunks
+			c := min(n-k, len(dst)-(ref+k))
+			dst = append(dst, dst[ref+k:ref+k+c]...)
+			k += c
 		}
 	}
 	if len(dst) != end {

@@ -48,7 +48,7 @@ func (in *input) offset() int64 { return in.cr.n - int64(in.br.Buffered()) }
 
 func (in *input) consume(p []byte) {
 	if in.tab != nil {
-		in.crc = CRC64(in.crc, p)
+		in.crc = crcUpdate(in.tab, in.crc, p)
 	}
 	if !in.capturing {
 		return

@@ -94,14 +94,18 @@ type StreamConsumer struct {
 }
 
 // arena hands out copies from large chunks, so a parsed value costs a few allocations.
-type arena struct{ buf []byte }
+type arena struct {
+	buf   []byte
+	chunk int
+}
 
 func (a *arena) copy(p []byte) []byte {
 	if len(p) > 4096 {
 		return bytes.Clone(p)
 	}
 	if cap(a.buf)-len(a.buf) < len(p) {
-		a.buf = make([]byte, 0, 64<<10)
+		a.buf = make([]byte, 0, a.chunk)
+		a.chunk = min(a.chunk*2, 64<<10)
 	}
 	n := len(a.buf)
 	a.buf = append(a.buf, p...)
@@ -117,10 +121,8 @@ func ParseValue(typ byte, raw []byte) (*Value, error) {
 	}
 	size := min(max(len(raw), 16), 64<<10)
 	r := newValueReader(typ, bytes.NewReader(raw), size)
-	var (
-		el Element
-		a  arena
-	)
+	var el Element
+	a := arena{chunk: min(max(len(raw), 256), 64<<10)}
 	kind := TypeName(typ)
 	if kind == "stream" {
 		v.Stream = &Stream{}

@@ -56,7 +56,14 @@ type lpItem struct {
 
 // NewValueReader returns a reader of the value of type typ whose bytes r yields.
 func NewValueReader(typ byte, r io.Reader) *ValueReader {
-	return newValueReader(typ, r, 32<<10)
+	size := 32 << 10
+	switch x := r.(type) { // a small value needs no big buffer
+	case interface{ Len() int }:
+		size = min(max(x.Len(), 16), size)
+	case interface{ Size() int64 }:
+		size = int(min(max(x.Size(), 16), int64(size)))
+	}
+	return newValueReader(typ, r, size)
 }
 
 func newValueReader(typ byte, r io.Reader, bufSize int) *ValueReader {
