@@ -209,6 +209,10 @@ func (r *rmtParser) apply(cfg *Config, o *origin) {
 				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s:%d: %s: ignored: %s", r.name, v.line, path, why))
 				continue
 			}
+			if !rmtKnown(sec, v.key) {
+				r.fail(v.line, path, "unknown key")
+				continue
+			}
 			var err error
 			switch sec {
 			case "common":
@@ -219,9 +223,7 @@ func (r *rmtParser) apply(cfg *Config, o *origin) {
 				err = r.pool(&cfg.Target, v, path, o)
 			}
 			if err != nil {
-				if _, unknown := err.(errUnknownKey); !unknown {
-					r.bad[path] = true
-				}
+				r.bad[path] = true
 				r.fail(v.line, path, "%v", err)
 			}
 		}
@@ -229,10 +231,23 @@ func (r *rmtParser) apply(cfg *Config, o *origin) {
 	sortByLine(r.errs)
 }
 
-// errUnknownKey keeps the message of an unknown key the same in both formats.
-type errUnknownKey struct{}
-
-func (errUnknownKey) Error() string { return "unknown key" }
+// rmtKnown: the keys of a section, RMT's and the ones rmt.yaml added that fit on one line.
+func rmtKnown(section, key string) bool {
+	switch section {
+	case "common":
+		switch key {
+		case "listen", "requirepass", "max_clients", "threads", "step", "mbuf_size", "noreply",
+			"source_safe", "dir", "filter", "big_key_bytes", "max_spool_bytes":
+			return true
+		}
+	default:
+		switch key {
+		case "type", "servers", "hash", "hash_tag", "distribution", "redis_auth", "timeout":
+			return true
+		}
+	}
+	return false
+}
 
 func (r *rmtParser) pool(p *Pool, v *rmtValue, path string, o *origin) error {
 	if v.key == "servers" {
@@ -270,7 +285,7 @@ func (r *rmtParser) pool(p *Pool, v *rmtValue, path string, o *origin) error {
 		}
 		p.Timeout = time.Duration(ms) * time.Millisecond
 	default:
-		return errUnknownKey{}
+		return fmt.Errorf("unknown key") // rmtKnown and this switch disagree
 	}
 	return nil
 }
@@ -332,7 +347,7 @@ func (r *rmtParser) common(c *Common, v *rmtValue, path string) error {
 	case "max_spool_bytes":
 		return num64(&c.MaxSpoolBytes)
 	default:
-		return errUnknownKey{}
+		return fmt.Errorf("unknown key") // rmtKnown and this switch disagree
 	}
 	return nil
 }

@@ -26,13 +26,15 @@ func Distributions() []string { return slices.Clone(distributions) }
 // IsFile reports whether a pool type reads or writes files rather than servers.
 func IsFile(typ string) bool { return typ == TypeRDBFile || typ == TypeAOFFile }
 
-// Validate checks every key and returns every problem at once, as Errors: each
+// Validate checks every key and returns every problem at once, in line order, as Errors: each
 // "<file>:<line>: <key path>: <problem>" when the config was loaded from a file and the value
 // is still the one read there, "<file>: <key path>: <problem>" otherwise ("config" when built in
 // code), and "-f: ..." / "-t: ..." for servers given by those flags. It reads the TLS and source
 // files' metadata (they must exist) and nothing else.
 func (c *Config) Validate() error {
-	return c.validate(nil).asError()
+	errs := c.validate(nil)
+	sortByLine(errs)
+	return errs.asError()
 }
 
 type checker struct {
