@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mediocregopher/radix/v4"
 )
@@ -133,9 +132,7 @@ func (n *Nutcracker) start(statsPort int, auth string) error {
 	if err != nil {
 		return err
 	}
-	ready := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
+	ready := func(ctx context.Context) error {
 		c, err := (radix.Dialer{AuthPass: auth}).Dial(ctx, "tcp", n.Addr)
 		if err != nil {
 			return err

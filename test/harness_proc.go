@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -100,29 +101,49 @@ func freePort() (int, error) {
 var errBind = errors.New("address already in use")
 
 // waitReady polls ready every 20 ms until it returns nil, the process exits, or timeout passes.
-// If the process exited and its log says the address was in use, the error wraps errBind.
-func waitReady(p *proc, logPath string, timeout time.Duration, ready func() error) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+// ready's context is cancelled as soon as the process exits, so a probe stuck on a port that
+// someone else holds does not delay the verdict. If the process exited and its log says the
+// address was in use, the error wraps errBind.
+func waitReady(p *proc, logPath string, timeout time.Duration, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		if last = ready(); last == nil {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		last = ready(pctx)
+		pcancel()
+		if last == nil {
 			return nil
 		}
 		select {
 		case <-p.exited:
-			tail := logTail(logPath, 10)
-			if strings.Contains(tail, "ddress already in use") {
-				return fmt.Errorf("%s: %w", p.name, errBind)
+			return exitedErr(p, logPath)
+		case <-ctx.Done():
+			if p.done() { // ctx was cancelled because the process exited
+				return exitedErr(p, logPath)
 			}
-			return fmt.Errorf("%s exited during start (%v); log:\n%s", p.name, p.err, tail)
-		case <-deadline.C:
 			return fmt.Errorf("%s not ready after %v: %w", p.name, timeout, last)
 		case <-tick.C:
 		}
 	}
+}
+
+// exitedErr says why a process exited during its start: errBind if its log says so.
+func exitedErr(p *proc, logPath string) error {
+	tail := logTail(logPath, 10)
+	if strings.Contains(tail, "ddress already in use") {
+		return fmt.Errorf("%s: %w", p.name, errBind)
+	}
+	return fmt.Errorf("%s exited during start (%v); log:\n%s", p.name, p.err, tail)
 }
 
 // logTail returns the last n lines of the file at path (or why it could not be read).

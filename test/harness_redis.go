@@ -182,9 +182,7 @@ func (r *Redis) start() error {
 }
 
 // ready is true when PING answers and the server is not loading a dataset.
-func (r *Redis) ready() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
+func (r *Redis) ready(ctx context.Context) error {
 	c, err := r.dialer().Dial(ctx, "tcp", r.Addr)
 	if err != nil {
 		return err
