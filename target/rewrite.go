@@ -110,7 +110,12 @@ func (rw *rewriter) element(kind string, el *rdb.Element) error {
 		return rw.add("ZADD", formatScore(el.Score), el.Member)
 	case "hash":
 		if el.ExpireMs > 0 {
-			rw.expires = append(rw.expires, bytes.Clone(el.Member), strconv.AppendInt(nil, el.ExpireMs, 10))
+			if !rw.s.info.FieldTTL {
+				// The target has no field expiry: the field is written without it, and counted.
+				rw.s.countSkip(SkipFieldTTL)
+			} else {
+				rw.expires = append(rw.expires, bytes.Clone(el.Member), strconv.AppendInt(nil, el.ExpireMs, 10))
+			}
 		}
 		return rw.add("HSET", el.Member, el.Value)
 	case "stream":

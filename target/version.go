@@ -15,6 +15,7 @@ type ServerInfo struct {
 	Replace       bool   // RESTORE ... REPLACE (Redis >= 3.0)
 	AbsTTL        bool   // RESTORE ... ABSTTL (Redis >= 5.0)
 	Functions     bool   // FUNCTION LOAD (Redis >= 7.0)
+	FieldTTL      bool   // hash field expiry, HPEXPIREAT (Redis >= 7.4)
 }
 
 // parseServerInfo reads redis_version (and valkey_version) out of an INFO reply.
@@ -44,6 +45,7 @@ func parseServerInfo(info []byte) (ServerInfo, error) {
 	si.Replace = si.Major >= 3
 	si.AbsTTL = si.Major >= 5
 	si.Functions = si.Major >= 7
+	si.FieldTTL = si.Major > 7 || si.Major == 7 && si.Minor >= 4
 	if si.ValkeyVersion != "" {
 		maj, min, err := majorMinor(si.ValkeyVersion)
 		if err != nil {

@@ -51,7 +51,8 @@ const (
 	SkipExpired  = "expired_skipped" // RDB keys whose expiry had passed
 	SkipEmpty    = "empty"           // a command with no arguments
 	SkipFunction = "function_unsupported"
-	ReasonBroken = "broken" // requests failed by a broken connection (in Stats.Errors)
+	SkipFieldTTL = "hash_field_ttl" // a hash field's expiry the target cannot hold (< 7.4)
+	ReasonBroken = "broken"         // requests failed by a broken connection (in Stats.Errors)
 	// ReasonAfterRefusal counts oplog commands applied behind a refused one (in Stats.Errors):
 	// the resend from Applied() runs them a second time.
 	ReasonAfterRefusal = "applied_after_refusal"
