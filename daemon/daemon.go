@@ -32,8 +32,10 @@ type Daemon struct {
 	start time.Time
 
 	admin    *Admin
-	nodes    []*nodeJob
 	shutdown chan shutdownRequest
+
+	mu    sync.Mutex
+	nodes []*nodeJob // set once Run has bound the admin port, whose number the links announce
 }
 
 type shutdownRequest struct {
@@ -55,9 +57,6 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
-	for _, server := range cfg.Source.Servers {
-		d.nodes = append(d.nodes, newNodeJob(d, server))
-	}
 	return d, nil
 }
 
@@ -83,12 +82,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 		zap.Strings("source_servers", d.cfg.Source.Servers), zap.String("target", d.cfg.Target.Type),
 		zap.Strings("target_servers", d.cfg.Target.Servers))
 
+	port := listenPort(d.admin.Addr())
+	nodes := make([]*nodeJob, 0, len(d.cfg.Source.Servers))
+	for _, server := range d.cfg.Source.Servers {
+		nodes = append(nodes, newNodeJob(d, server, port))
+	}
+	d.mu.Lock()
+	d.nodes = nodes
+	d.mu.Unlock()
+
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make([]error, len(d.nodes))
+	errs := make([]error, len(nodes))
 	done := make(chan struct{})
-	for i, j := range d.nodes {
+	for i, j := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -128,15 +136,16 @@ func (d *Daemon) Shutdown(wait time.Duration, asap bool) {
 // drain waits until every node has applied what it had received when called, or wait has passed.
 func (d *Daemon) drain(wait time.Duration) {
 	deadline := time.Now().Add(wait)
-	goal := make([]int64, len(d.nodes))
-	for i, j := range d.nodes {
+	nodes := d.nodeJobs()
+	goal := make([]int64, len(nodes))
+	for i, j := range nodes {
 		goal[i] = j.received()
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
 		caught := true
-		for i, j := range d.nodes {
+		for i, j := range nodes {
 			if j.applied() < goal[i] {
 				caught = false
 			}
@@ -147,6 +156,12 @@ func (d *Daemon) drain(wait time.Duration) {
 		<-tick.C
 	}
 	d.log.Warn("shutdown: stopped waiting for queued data", zap.Duration("waited", wait))
+}
+
+func (d *Daemon) nodeJobs() []*nodeJob {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nodes
 }
 
 // AdminAddr is the admin port's bound address (useful with listen 127.0.0.1:0).

@@ -72,7 +72,7 @@ type nodeJob struct {
 	errs    map[string]int64 // this job's own failures by reason
 }
 
-func newNodeJob(d *Daemon, server string) *nodeJob {
+func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
 	j := &nodeJob{d: d, server: server, dir: nodeDir(d.cfg.Common.Dir, server), errs: map[string]int64{},
 		log: d.log.With(zap.String("node", server))}
 	if conf.IsFile(d.cfg.Source.Type) {
@@ -85,7 +85,7 @@ func newNodeJob(d *Daemon, server string) *nodeJob {
 		Password:      pass,
 		Timeout:       d.cfg.Source.Timeout,
 		Dir:           j.dir,
-		ListeningPort: listenPort(d.cfg.Common.Listen),
+		ListeningPort: listeningPort,
 		MaxSpoolBytes: d.cfg.Common.MaxSpoolBytes,
 		Logger:        d.log.Named("link"),
 	})

@@ -10,16 +10,17 @@ import (
 // path: links, writers and node jobs hand out copies.
 func (d *Daemon) Snapshot() *Snapshot {
 	now := time.Now()
+	nodes := d.nodeJobs()
 	s := &Snapshot{
 		Server:  CurrentServerInfo(d.opts.Version, d.opts.ConfigFile, listenPort(d.AdminAddr()), d.start),
 		Memory:  CurrentMemory(),
-		Group:   GroupInfo{SourceNodes: len(d.nodes), TargetNodes: len(d.cfg.Target.Servers)},
+		Group:   GroupInfo{SourceNodes: len(d.cfg.Source.Servers), TargetNodes: len(d.cfg.Target.Servers)},
 		Errors:  map[string]int64{},
 		Skipped: map[string]int64{},
 	}
 	allReceived, allParsed := true, true
 	minPhase := phaseDone
-	for _, j := range d.nodes {
+	for _, j := range nodes {
 		src, tgt := j.status(now)
 		s.Sources = append(s.Sources, src.node)
 		if tgt != nil {
@@ -58,8 +59,8 @@ func (d *Daemon) Snapshot() *Snapshot {
 			minPhase = src.phase
 		}
 	}
-	s.Stats.AllRDBReceived = allReceived && len(d.nodes) > 0
-	s.Stats.AllRDBParsed = allParsed && len(d.nodes) > 0
+	s.Stats.AllRDBReceived = allReceived && len(nodes) > 0
+	s.Stats.AllRDBParsed = allParsed && len(nodes) > 0
 	s.Progress.Phase = minPhase.String()
 	return s
 }
