@@ -198,3 +198,39 @@ func TestRedacted(t *testing.T) {
 func fmtAll(v any) string {
 	return fmt.Sprintf("%v %+v %#v %s", v, v, v, v)
 }
+
+func TestSetByFlag(t *testing.T) {
+	cfg, err := Load("rmt.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Common.MbufSize = 100
+	cfg.SetByFlag("common.mbuf_size", "-m")
+	cfg.Target.Type = "aof file"
+	cfg.SetByFlag("target.type", "-R")
+	want := `-R: target.type: "aof file" is not one of single, twemproxy, redis cluster, rdb file` + "\n" +
+		"-m: common.mbuf_size: 100 is not in 512..16777216"
+	if err := cfg.Override("", ""); err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestCRLF: files written on Windows load the same, with the same lines.
+func TestCRLF(t *testing.T) {
+	crlf := func(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
+	a, err := Load("rmt.yaml", crlf(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadRMTConf("rmt.conf", crlf(rmtReadme))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Target.Servers[0] != "127.0.0.1:6380" || b.Common.Listen != "0.0.0.0:8888" || b.Target.HashTag != "{}" {
+		t.Errorf("CRLF: %v / %v", a, b)
+	}
+	_, err = Load("rmt.yaml", crlf(good+"  sevrers: []\n"))
+	if err == nil || err.Error() != "rmt.yaml:7: target.sevrers: unknown key" {
+		t.Errorf("CRLF error: %v", err)
+	}
+}

@@ -108,16 +108,19 @@ func SplitServers(s string) []string {
 func (c *Config) Override(from, to string) error {
 	if from != "" {
 		c.Source.Servers = SplitServers(from)
-		c.setFlag("source.servers", "-f")
+		c.SetByFlag("source.servers", "-f")
 	}
 	if to != "" {
 		c.Target.Servers = SplitServers(to)
-		c.setFlag("target.servers", "-t")
+		c.SetByFlag("target.servers", "-t")
 	}
 	return c.Validate()
 }
 
-func (c *Config) setFlag(path, flag string) {
+// SetByFlag records that the key at path (and all under it) now comes from a command-line
+// flag, so that Validate reports its problems as "<flag>: <path>: ...". For example, after
+// -m 100: cfg.Common.MbufSize = 100; cfg.SetByFlag("common.mbuf_size", "-m").
+func (c *Config) SetByFlag(path, flag string) {
 	o := &origin{flags: map[string]string{path: flag}}
 	if c.where != nil {
 		o.lines, o.loaded = c.where.lines, c.where.loaded

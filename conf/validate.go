@@ -93,7 +93,7 @@ func (k *checker) pool(side string, p *Pool, types []string) {
 	}
 	k.oneOf(side+".hash", p.Hash, hashes)
 	k.oneOf(side+".distribution", p.Distribution, distributions)
-	if n := len([]rune(p.HashTag)); n != 0 && n != 2 {
+	if n := len(p.HashTag); n != 0 && n != 2 { // bytes, as twemproxy counts them
 		k.add(side+".hash_tag", "%q is not empty or two characters, as in \"{}\"", p.HashTag)
 	}
 	k.tls(side+".tls", &p.TLS)
