@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -29,7 +30,15 @@ func BenchmarkLinkStream(b *testing.B) {
 			conns <- c
 		}
 	}()
-	l := NewLink(LinkOptions{Addr: ln.Addr().String(), Dir: b.TempDir(), Timeout: 10 * time.Second})
+	dir := b.TempDir()
+	if d := os.Getenv("RMT_BENCH_DIR"); d != "" { // e.g. a tmpfs, to measure the CPU side alone
+		var err error
+		if dir, err = os.MkdirTemp(d, "rmt-bench-"); err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	l := NewLink(LinkOptions{Addr: ln.Addr().String(), Dir: dir, Timeout: 10 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()

@@ -34,28 +34,36 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 	r := aof.NewReader(rc.br)
 	var (
 		cmd      aof.Command
-		unsynced int64
+		unsynced int64 // bytes read since the last Sync, batched or appended
+		b        = newBatch(l.opts.MaxSpoolBytes)
 	)
-	// Whatever ends the stream, what was appended is made durable, so that the next PSYNC
-	// (which asks for End()+1) and the daemon agree with the disk.
+	// Whatever ends the stream, what was read is appended and made durable, so that the next
+	// PSYNC (which asks for End()+1) and the daemon agree with the disk.
 	defer func() {
-		if unsynced > 0 {
-			if err := sp.Sync(); err != nil {
-				l.log.Error("syncing the spool after the stream ended", zap.Error(err))
-			}
+		if unsynced == 0 {
+			return
+		}
+		if err := b.flush(sp); err != nil {
+			l.log.Error("spooling the last commands after the stream ended", zap.Error(err))
+		}
+		if err := sp.Sync(); err != nil {
+			l.log.Error("syncing the spool after the stream ended", zap.Error(err))
 		}
 	}()
 	for {
 		if err := r.Next(&cmd); err != nil {
 			return fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.opts.Addr, l.replid, base, err)
 		}
-		if err := sp.Append(cmd.Raw); err != nil {
+		if err := b.add(sp, cmd.Raw); err != nil {
 			return fmt.Errorf("source: spooling the stream of %s: %w", l.opts.Addr, err)
 		}
 		unsynced += cmd.N
 		getack := isGetAck(cmd.Args)
 		if !getack && unsynced < syncEveryBytes && r.Buffered() > 0 {
 			continue
+		}
+		if err := b.flush(sp); err != nil {
+			return fmt.Errorf("source: spooling the stream of %s: %w", l.opts.Addr, err)
 		}
 		if err := sp.Sync(); err != nil {
 			return fmt.Errorf("source: syncing the spool of %s: %w", l.opts.Addr, err)
@@ -68,6 +76,51 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 			}
 		}
 	}
+}
+
+// batchBytes is the most bytes of whole commands gathered before one Spool.Append: appending
+// per command would cost a few lock round trips per command.
+const batchBytes = 256 << 10
+
+// batch gathers whole commands for the spool. It holds at most max bytes; a command larger
+// than that goes to the spool directly.
+type batch struct {
+	buf []byte
+	max int
+}
+
+func newBatch(maxSpool int64) *batch {
+	m := int64(batchBytes)
+	if maxSpool > 0 {
+		m = min(m, maxSpool/16) // a full spool must still take single commands
+	}
+	return &batch{buf: make([]byte, 0, m), max: int(m)}
+}
+
+func (b *batch) add(sp *aof.Spool, raw []byte) error {
+	if len(b.buf)+len(raw) <= b.max {
+		b.buf = append(b.buf, raw...)
+		return nil
+	}
+	if err := b.flush(sp); err != nil {
+		return err
+	}
+	if len(raw) > b.max {
+		return sp.Append(raw)
+	}
+	b.buf = append(b.buf, raw...)
+	return nil
+}
+
+// flush appends the gathered commands. On error (a full spool appends nothing) they are
+// dropped from the batch: the connection ends and PSYNC asks for them again from End()+1.
+func (b *batch) flush(sp *aof.Spool) error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	err := sp.Append(b.buf)
+	b.buf = b.buf[:0]
+	return err
 }
 
 // ackLoop sends `REPLCONF ACK <fsynced offset>` at once (a diskless master sends nothing until
