@@ -131,6 +131,11 @@ func (s WriterStats) String() string {
 	return b.String()
 }
 
+// newWriterRand is the writer's random source for seed.
+func newWriterRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
 // writerState is what the goroutine keeps between round trips.
 type writerState struct {
 	rng     *rand.Rand
@@ -178,7 +183,7 @@ func (w *Writer) run(ctx context.Context, c radix.Conn) {
 			c.Close()
 		}
 	}()
-	st := &writerState{rng: rand.New(rand.NewPCG(w.opts.Seed, w.opts.Seed^0x9e3779b97f4a7c15)), db: -1,
+	st := &writerState{rng: newWriterRand(w.opts.Seed), db: -1,
 		pending: map[string][]string{}}
 	var tick *time.Ticker
 	start := time.Now()
