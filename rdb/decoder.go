@@ -270,6 +270,11 @@ func (d *Decoder) readKey(e *Entry, typ byte, expire, idle int64, freq int) erro
 	if TypeName(typ) == "" {
 		return d.fail(fmt.Sprintf("unknown value type or opcode %d", typ), ErrUnsupported)
 	}
+	if d.version == ValkeyVersion && typ >= TypeHashMetadataPreGA {
+		// Valkey 9 numbers its own hash-with-field-TTL type 22 (RDB_TYPE_HASH_2), in a layout
+		// that is not Redis's: refuse rather than misread it.
+		return d.fail(fmt.Sprintf("value type %d of a Valkey file", typ), ErrUnsupported)
+	}
 	var err error
 	if d.key, err = d.in.readString(d.key[:0], maxHeld); err != nil {
 		return d.fail("reading key", err)

@@ -138,3 +138,11 @@ func TestHashFieldTTLPreGA(t *testing.T) {
 		}
 	}
 }
+
+// TestValkeyHash2Refused: Valkey 9 reuses type 22 for a layout of its own.
+func TestValkeyHash2Refused(t *testing.T) {
+	data := rdbFile("VALKEY080", []byte{22}, appendString(nil, []byte("h")), appendLen(nil, 0))
+	if _, err := decodeAll(t, bytes.NewReader(data), -1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `key "h"`) && !strings.Contains(err.Error(), "Valkey") {
+		t.Fatalf("got %v", err)
+	}
+}
