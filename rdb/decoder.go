@@ -308,3 +308,13 @@ func appendModuleName(dst []byte, id uint64) []byte {
 	}
 	return append(dst, name[:]...)
 }
+
+// Rest returns a reader of what follows the bytes the decoder consumed: what it buffered ahead,
+// then the rest of its input. After io.EOF from Next, that is whatever follows the RDB file (the
+// AOF commands after an RDB preamble, the replication stream after a full sync). The decoder
+// must not be used after calling Rest.
+func (d *Decoder) Rest() io.Reader {
+	n := d.in.br.Buffered()
+	b, _ := d.in.br.Peek(n)
+	return io.MultiReader(bytes.NewReader(bytes.Clone(b)), d.in.cr.r)
+}

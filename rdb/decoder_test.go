@@ -300,3 +300,19 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+func TestRest(t *testing.T) {
+	data := readFixture(t, "../../shared/fixtures/rdb/cases/function.rdb")
+	tail := "*1\r\n$4\r\nPING\r\n"
+	d := NewDecoder(iotest.HalfReader(bytes.NewReader(append(bytes.Clone(data), tail...))))
+	var e Entry
+	for d.Next(&e) == nil {
+	}
+	if d.Offset() != int64(len(data)) {
+		t.Fatalf("offset %d, want %d", d.Offset(), len(data))
+	}
+	rest, err := io.ReadAll(d.Rest())
+	if err != nil || string(rest) != tail {
+		t.Fatalf("rest %q %v", rest, err)
+	}
+}

@@ -1,8 +1,8 @@
 // Package rdb reads and writes Redis RDB files (versions 1 to 12, and Valkey's 80): a streaming
-// pull decoder that frames each entry without decoding it, value parsers for the command-rewrite
-// path, the DUMP/RESTORE payload, LZF and CRC64.
+// pull decoder that frames each entry without decoding its value, value parsers for the
+// command-rewrite path, the DUMP/RESTORE payload, an encoder, LZF and CRC64.
 //
-// Frame a file, entry by entry, keeping raw values for RESTORE:
+// Frame a file entry by entry, keeping raw values for RESTORE:
 //
 //	d := rdb.NewDecoder(f)
 //	var e rdb.Entry
@@ -12,15 +12,18 @@
 //			break // EOF opcode seen, checksum verified
 //		}
 //		if err != nil {
-//			return err // "rdb: <what> at offset N (key "..."): ..."
+//			return err // rdb: <what> at offset N (key "..."): ...
 //		}
 //		if e.Kind == rdb.KindKey && e.Value != nil {
 //			payload := rdb.DumpPayload(buf[:0], e.Type, e.Value, d.Version())
-//			// RESTORE e.Key <ttl> payload REPLACE ABSTTL
+//			// RESTORE e.Key e.ExpireMs payload REPLACE ABSTTL
 //		}
 //	}
 //
-// Values above the decoder's raw limit (SetMaxRaw) come with a nil Value and their place in the
-// file (ValueOffset, ValueLen), to be read again element by element with NewValueReader.
-// ParseValue decodes a held value whole.
+// A value larger than the decoder's raw limit (SetMaxRaw, 64 MiB by default) comes with a nil
+// Value and its place in the file (ValueOffset, ValueLen): read it again element by element
+// with NewValueReader over that section, so memory never grows with the size of a key.
+// ParseValue decodes a held value whole. Encoder writes files (plain encodings, or raw values
+// from a decoder with WriteRawEntry); AppendValue with DumpPayload builds a RESTORE payload
+// from a Value.
 package rdb
