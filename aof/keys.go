@@ -104,8 +104,10 @@ func (c *CommandSpec) keysFromSpecs(args [][]byte, dst [][]byte) ([][]byte, bool
 			if !ok || n < 0 || n > int64(argc) {
 				return dst, false
 			}
+			// Redis 7.0 computes first+n-1 whatever the step; every keynum spec it has steps
+			// by 1. MSETEX (8.4) steps by 2 over key-value pairs and n counts the keys.
 			first += ks.FirstKey
-			last = first + int(n) - 1
+			last = first + (int(n)-1)*max(ks.KeyStep, 1)
 		default:
 			return dst, false
 		}

@@ -95,6 +95,10 @@ type CommandSpec struct {
 	Movable     bool // the keys' positions depend on the arguments
 	KeySpecs    []KeySpec
 	Subcommands map[string]*CommandSpec // by lower-case subcommand name
+
+	// Since is set on commands newer than TableVersion, added from Redis's command JSON
+	// (internal/gencommands/newer.json): the version that introduced them.
+	Since string
 }
 
 // Has reports whether the spec has every flag of f.

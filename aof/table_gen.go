@@ -81,8 +81,10 @@ var commands = map[string]*CommandSpec{
 		"kill":         {Name: "client|kill", Arity: -3, Flags: FlagAdmin | FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"list":         {Name: "client|list", Arity: -2, Flags: FlagAdmin | FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"no-evict":     {Name: "client|no-evict", Arity: 3, Flags: FlagAdmin | FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
+		"no-touch":     {Name: "client|no-touch", Arity: 3, Flags: FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false, Since: "7.2.0"},
 		"pause":        {Name: "client|pause", Arity: -3, Flags: FlagAdmin | FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"reply":        {Name: "client|reply", Arity: 3, Flags: FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
+		"setinfo":      {Name: "client|setinfo", Arity: 4, Flags: FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false, Since: "7.2.0"},
 		"setname":      {Name: "client|setname", Arity: 3, Flags: FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"tracking":     {Name: "client|tracking", Arity: -3, Flags: FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"trackinginfo": {Name: "client|trackinginfo", Arity: 2, Flags: FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
@@ -107,6 +109,7 @@ var commands = map[string]*CommandSpec{
 		"links":                 {Name: "cluster|links", Arity: 2, Flags: FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"meet":                  {Name: "cluster|meet", Arity: -4, Flags: FlagAdmin | FlagStale | FlagNoAsyncLoading, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"myid":                  {Name: "cluster|myid", Arity: 2, Flags: FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
+		"myshardid":             {Name: "cluster|myshardid", Arity: 2, Flags: FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false, Since: "7.2.0"},
 		"nodes":                 {Name: "cluster|nodes", Arity: 2, Flags: FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"replicas":              {Name: "cluster|replicas", Arity: 3, Flags: FlagAdmin | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 		"replicate":             {Name: "cluster|replicate", Arity: 3, Flags: FlagAdmin | FlagStale | FlagNoAsyncLoading, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
@@ -148,6 +151,12 @@ var commands = map[string]*CommandSpec{
 	}},
 	"del": {Name: "del", Arity: -2, Flags: FlagWrite, FirstKey: 1, LastKey: -1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRM | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: -1, KeyStep: 1, Limit: 0},
+	}},
+	"delex": {Name: "delex", Arity: -2, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"delifeq": {Name: "delifeq", Arity: 3, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "valkey 9.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"discard": {Name: "discard", Arity: 1, Flags: FlagNoScript | FlagLoading | FlagStale | FlagFast | FlagAllowBusy, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 	"dump": {Name: "dump", Arity: 2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
@@ -259,11 +268,26 @@ var commands = map[string]*CommandSpec{
 	"hexists": {Name: "hexists", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
+	"hexpire": {Name: "hexpire", Arity: -6, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hexpireat": {Name: "hexpireat", Arity: -6, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hexpiretime": {Name: "hexpiretime", Arity: -5, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
 	"hget": {Name: "hget", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"hgetall": {Name: "hgetall", Arity: 2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hgetdel": {Name: "hgetdel", Arity: -5, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyAccess | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hgetex": {Name: "hgetex", Arity: -5, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyAccess | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"hincrby": {Name: "hincrby", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyAccess | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
@@ -283,6 +307,21 @@ var commands = map[string]*CommandSpec{
 	"hmset": {Name: "hmset", Arity: -4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
+	"hpersist": {Name: "hpersist", Arity: -5, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hpexpire": {Name: "hpexpire", Arity: -6, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hpexpireat": {Name: "hpexpireat", Arity: -6, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hpexpiretime": {Name: "hpexpiretime", Arity: -5, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"hpttl": {Name: "hpttl", Arity: -5, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
 	"hrandfield": {Name: "hrandfield", Arity: -2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
@@ -292,11 +331,17 @@ var commands = map[string]*CommandSpec{
 	"hset": {Name: "hset", Arity: -4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
+	"hsetex": {Name: "hsetex", Arity: -6, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
 	"hsetnx": {Name: "hsetnx", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyInsert, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"hstrlen": {Name: "hstrlen", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"httl": {Name: "httl", Arity: -5, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "7.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"hvals": {Name: "hvals", Arity: 2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO | KeyAccess, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
@@ -396,6 +441,9 @@ var commands = map[string]*CommandSpec{
 	}},
 	"mset": {Name: "mset", Arity: -3, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: -1, Step: 2, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyOW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: -1, KeyStep: 2, Limit: 0},
+	}},
+	"msetex": {Name: "msetex", Arity: -4, Flags: FlagWrite | FlagDenyOOM | FlagMovableKeys, FirstKey: 0, LastKey: 0, Step: 0, Movable: true, Since: "8.4.0", KeySpecs: []KeySpec{
+		{Flags: KeyOW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindKeynum, KeyNumIdx: 0, FirstKey: 1, KeyStep: 2},
 	}},
 	"msetnx": {Name: "msetnx", Arity: -3, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: -1, Step: 2, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyOW | KeyInsert, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: -1, KeyStep: 2, Limit: 0},
@@ -627,12 +675,25 @@ var commands = map[string]*CommandSpec{
 	}},
 	"unsubscribe": {Name: "unsubscribe", Arity: -1, Flags: FlagPubSub | FlagNoScript | FlagLoading | FlagStale, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
 	"unwatch":     {Name: "unwatch", Arity: 1, Flags: FlagNoScript | FlagLoading | FlagStale | FlagFast | FlagAllowBusy, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
-	"wait":        {Name: "wait", Arity: 3, Flags: FlagNoScript, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
+	"vadd": {Name: "vadd", Arity: -2, Flags: FlagWrite | FlagDenyOOM | FlagModule, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"vrem": {Name: "vrem", Arity: -2, Flags: FlagWrite | FlagModule, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"vsetattr": {Name: "vsetattr", Arity: -2, Flags: FlagWrite | FlagModule, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.0.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"wait":    {Name: "wait", Arity: 3, Flags: FlagNoScript, FirstKey: 0, LastKey: 0, Step: 0, Movable: false},
+	"waitaof": {Name: "waitaof", Arity: 4, Flags: FlagBlocking, FirstKey: 0, LastKey: 0, Step: 0, Movable: false, Since: "7.2.0"},
 	"watch": {Name: "watch", Arity: -2, Flags: FlagNoScript | FlagLoading | FlagStale | FlagFast | FlagAllowBusy, FirstKey: 1, LastKey: -1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRO, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: -1, KeyStep: 1, Limit: 0},
 	}},
 	"xack": {Name: "xack", Arity: -4, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"xackdel": {Name: "xackdel", Arity: -6, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.2.0", KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"xadd": {Name: "xadd", Arity: -5, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
@@ -644,6 +705,9 @@ var commands = map[string]*CommandSpec{
 		{Flags: KeyRW | KeyUpdate, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"xdel": {Name: "xdel", Arity: -3, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, KeySpecs: []KeySpec{
+		{Flags: KeyRW | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
+	}},
+	"xdelex": {Name: "xdelex", Arity: -5, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Movable: false, Since: "8.2.0", KeySpecs: []KeySpec{
 		{Flags: KeyRW | KeyDelete, Begin: BeginIndex, Index: 1, Find: FindRange, LastKey: 0, KeyStep: 1, Limit: 0},
 	}},
 	"xgroup": {Name: "xgroup", Arity: -2, Flags: 0, FirstKey: 0, LastKey: 0, Step: 0, Movable: false, Subcommands: map[string]*CommandSpec{

@@ -29,14 +29,15 @@ func main() {
 	addr := flag.String("addr", "", "a running server, host:port or a unix socket path (default: start one)")
 	server := flag.String("server", "redis-server", "the redis-server binary to start")
 	out := flag.String("o", "table_gen.go", "output file")
+	newer := flag.String("newer", "internal/gencommands/newer.json", "commands newer than the server, in Redis's command JSON shape (\"\": none)")
 	flag.Parse()
-	if err := run(*addr, *server, *out); err != nil {
+	if err := run(*addr, *server, *out, *newer); err != nil {
 		fmt.Fprintln(os.Stderr, "gencommands:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, server, out string) error {
+func run(addr, server, out, newer string) error {
 	if addr == "" {
 		dir, err := os.MkdirTemp("", "gencommands")
 		if err != nil {
@@ -94,6 +95,11 @@ func run(addr, server, out string) error {
 			return err
 		}
 		cmds = append(cmds, cmd)
+	}
+	if newer != "" {
+		if cmds, err = addNewer(cmds, newer); err != nil {
+			return err
+		}
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	src, err := render(version, cmds)
@@ -179,6 +185,7 @@ func readValue(br *bufio.Reader) (any, error) {
 }
 
 type command struct {
+	since                   string // set for commands from the -newer file
 	name                    string
 	arity                   int64
 	flags                   []string
@@ -328,6 +335,9 @@ func writeCommand(b *bytes.Buffer, c *command, indent string) error {
 	}
 	fmt.Fprintf(b, "{Name: %q, Arity: %d, Flags: %s, FirstKey: %d, LastKey: %d, Step: %d, Movable: %v",
 		c.name, c.arity, flags, c.firstKey, c.lastKey, c.step, movable)
+	if c.since != "" {
+		fmt.Fprintf(b, ", Since: %q", c.since)
+	}
 	if len(c.specs) > 0 {
 		b.WriteString(", KeySpecs: []KeySpec{\n")
 		for _, ks := range c.specs {
