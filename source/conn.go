@@ -28,7 +28,7 @@ type ReplyError struct {
 }
 
 func (e *ReplyError) Error() string {
-	return fmt.Sprintf("source: master replied to %s: %s", e.Step, e.Msg)
+	return fmt.Sprintf("master replied to %s: %s", e.Step, e.Msg)
 }
 
 func newReplyError(step, line string) *ReplyError {
@@ -109,11 +109,11 @@ func (rc *replConn) readLine() (string, error) {
 // command sends args and reads the one-line reply. A `-` reply is a *ReplyError.
 func (rc *replConn) command(step string, args ...string) (string, error) {
 	if err := rc.writeCommand(args...); err != nil {
-		return "", fmt.Errorf("source: sending %s: %w", step, err)
+		return "", fmt.Errorf("sending %s: %w", step, err)
 	}
 	line, err := rc.readLine()
 	if err != nil {
-		return "", fmt.Errorf("source: reading the reply to %s: %w", step, err)
+		return "", fmt.Errorf("reading the reply to %s: %w", step, err)
 	}
 	if line[0] == '-' {
 		return "", newReplyError(step, line)

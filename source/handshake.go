@@ -55,7 +55,7 @@ func parsePSYNCReply(line string) (psyncReply, error) {
 		}
 		return psyncReply{Kind: psyncContinue, Replid: id}, nil
 	}
-	return psyncReply{}, fmt.Errorf("source: PSYNC: %w %q", errBadReply, truncate(line, 64))
+	return psyncReply{}, fmt.Errorf("PSYNC: %w %q", errBadReply, truncate(line, 64))
 }
 
 func validReplid(s string) bool {
@@ -91,7 +91,7 @@ func parseBulkHeader(line string) (bulkHeader, error) {
 	}
 	if mark, ok := strings.CutPrefix(line, "$EOF:"); ok {
 		if len(mark) != replidLen {
-			return bulkHeader{}, fmt.Errorf("source: RDB header: %w: EOF mark of %d bytes %q", errBadReply, len(mark), truncate(line, 64))
+			return bulkHeader{}, fmt.Errorf("RDB header: %w: EOF mark of %d bytes %q", errBadReply, len(mark), truncate(line, 64))
 		}
 		return bulkHeader{Size: -1, Mark: []byte(mark)}, nil
 	}
@@ -101,7 +101,7 @@ func parseBulkHeader(line string) (bulkHeader, error) {
 			return bulkHeader{Size: size}, nil
 		}
 	}
-	return bulkHeader{}, fmt.Errorf("source: RDB header: %w %q", errBadReply, truncate(line, 64))
+	return bulkHeader{}, fmt.Errorf("RDB header: %w %q", errBadReply, truncate(line, 64))
 }
 
 // handshake runs AUTH, PING and the REPLCONFs on a fresh connection. PSYNC is sent by the caller.
@@ -156,11 +156,11 @@ func (l *Link) psync(rc *replConn, replid string, offset int64) (psyncReply, err
 		args = []string{"PSYNC", replid, strconv.FormatInt(offset+1, 10)}
 	}
 	if err := rc.writeCommand(args...); err != nil {
-		return psyncReply{}, fmt.Errorf("source: sending PSYNC: %w", err)
+		return psyncReply{}, fmt.Errorf("sending PSYNC: %w", err)
 	}
 	line, err := rc.readLine()
 	if err != nil {
-		return psyncReply{}, fmt.Errorf("source: reading the reply to PSYNC: %w", err)
+		return psyncReply{}, fmt.Errorf("reading the reply to PSYNC: %w", err)
 	}
 	return parsePSYNCReply(line)
 }

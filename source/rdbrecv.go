@@ -33,7 +33,7 @@ func copySized(br *bufio.Reader, w io.Writer, size int64, done *atomic.Int64) (i
 		k, err := br.Read(buf[:min(int64(len(buf)), size-n)])
 		if k > 0 {
 			if _, werr := w.Write(buf[:k]); werr != nil {
-				return n, fmt.Errorf("source: writing the RDB at offset %d: %w", n, werr)
+				return n, fmt.Errorf("writing the RDB at offset %d: %w", n, werr)
 			}
 			n += int64(k)
 			done.Store(n)
@@ -42,7 +42,7 @@ func copySized(br *bufio.Reader, w io.Writer, size int64, done *atomic.Int64) (i
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return n, fmt.Errorf("source: reading the RDB at offset %d of %d: %w", n, size, err)
+			return n, fmt.Errorf("reading the RDB at offset %d of %d: %w", n, size, err)
 		}
 	}
 	return n, nil
@@ -63,7 +63,7 @@ func copyUntilMark(br *bufio.Reader, w io.Writer, mark []byte, done *atomic.Int6
 			return nil
 		}
 		if _, err := w.Write(p); err != nil {
-			return fmt.Errorf("source: writing the RDB at offset %d: %w", n, err)
+			return fmt.Errorf("writing the RDB at offset %d: %w", n, err)
 		}
 		n += int64(len(p))
 		done.Store(n)
@@ -74,7 +74,7 @@ func copyUntilMark(br *bufio.Reader, w io.Writer, mark []byte, done *atomic.Int6
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return n, fmt.Errorf("source: reading the diskless RDB at offset %d (end mark not seen): %w", n+int64(len(held)), err)
+			return n, fmt.Errorf("reading the diskless RDB at offset %d (end mark not seen): %w", n+int64(len(held)), err)
 		}
 		data, _ := br.Peek(br.Buffered())
 		joined = append(append(joined[:0], held...), data...)
@@ -110,16 +110,16 @@ func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, d
 	tmp := final + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
-		return "", 0, fmt.Errorf("source: creating the RDB file: %w", err)
+		return "", 0, fmt.Errorf("creating the RDB file: %w", err)
 	}
 	n, err := receiveRDB(br, f, h, done)
 	if err == nil {
 		if err = f.Sync(); err != nil {
-			err = fmt.Errorf("source: fsync %s: %w", tmp, err)
+			err = fmt.Errorf("fsync %s: %w", tmp, err)
 		}
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("source: closing %s: %w", tmp, cerr)
+		err = fmt.Errorf("closing %s: %w", tmp, cerr)
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -127,7 +127,7 @@ func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, d
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
-		return "", n, fmt.Errorf("source: renaming the RDB file: %w", err)
+		return "", n, fmt.Errorf("renaming the RDB file: %w", err)
 	}
 	if err := syncDir(dir); err != nil {
 		return "", n, err
@@ -138,14 +138,14 @@ func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, d
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("source: opening %s: %w", dir, err)
+		return fmt.Errorf("opening %s: %w", dir, err)
 	}
 	err = d.Sync()
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("source: fsync %s: %w", dir, err)
+		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func syncDir(dir string) error {
 func removeOldRDBs(dir, keep string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("source: listing %s: %w", dir, err)
+		return fmt.Errorf("listing %s: %w", dir, err)
 	}
 	var errs []error
 	for _, e := range ents {
