@@ -37,6 +37,7 @@ type File struct {
 
 	maxArgs int
 	maxBulk int64
+	err     error // sticky error of Next
 }
 
 // OpenFile opens the AOF at path: a file, a multi-part AOF directory (holding one *.manifest),
@@ -179,6 +180,17 @@ func (f *File) NextEntry(e *rdb.Entry) error {
 // Next reads the next command, from one part to the next. It returns io.EOF after the last. It
 // is an error to call it before NextEntry has returned io.EOF when there is an RDB part.
 func (f *File) Next(c *Command) error {
+	if f.err != nil {
+		return f.err
+	}
+	err := f.next(c)
+	if err != nil && err != io.EOF {
+		f.err = err
+	}
+	return err
+}
+
+func (f *File) next(c *Command) error {
 	for {
 		if f.idx >= len(f.parts) {
 			return io.EOF
@@ -197,7 +209,6 @@ func (f *File) Next(c *Command) error {
 		f.idx++
 		if f.idx < len(f.parts) {
 			if err := f.openPart(); err != nil {
-				f.idx = len(f.parts)
 				return err
 			}
 		}

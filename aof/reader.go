@@ -100,7 +100,8 @@ func (r *Reader) SetLimits(maxArgs int, maxBulk int64) {
 	r.maxArgs, r.maxBulk = maxArgs, maxBulk
 }
 
-// Offset returns the number of bytes taken by the commands Next has returned.
+// Offset returns the number of bytes taken by the commands Next has returned (plus, in an AOF
+// file read through OpenFile, the annotation lines skipped between them).
 func (r *Reader) Offset() int64 { return r.off }
 
 // Buffered returns the number of bytes read from the underlying reader but not yet returned.

@@ -305,8 +305,11 @@ func (s *Spool) syncLocked() error {
 		return nil
 	}
 	s.mu.Lock()
-	end := s.end
+	end, synced := s.end, s.synced
 	s.mu.Unlock()
+	if end == synced && s.w.Buffered() == 0 {
+		return nil // nothing new: no fsync
+	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("aof: spool %s: flush at offset %d: %w", s.dir, end, err)
 	}
