@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -216,6 +217,13 @@ func TestFakeMasterDiskless(t *testing.T) {
 			fc.write("\n\n+FULLRESYNC " + testReplid + " " + strconv.Itoa(offset) + "\r\n\n\n")
 			fc.write("$EOF:" + mark + "\r\n")
 			fc.write(string(payload) + mark[:split])
+			waitFor(t, 10*time.Second, func() error {
+				// Up to len(mark)-1 bytes are held back: they could be the mark's start.
+				if st := l.Stats(); st.State != StateRDBTransfer || st.RDBTotal != -1 || st.RDBBytes < int64(len(payload)-len(mark)+1) {
+					return fmt.Errorf("stats during the transfer %+v", st)
+				}
+				return nil
+			})
 			sel := cmd("SELECT", "3")
 			fc.write(mark[split:] + sel)
 			ev := nextEvent(t, l)
@@ -266,6 +274,12 @@ func TestFakeMasterDiskAndContinue(t *testing.T) {
 	fc.expect("+FULLRESYNC "+testReplid+" 7\r\n\n\n$"+strconv.Itoa(len(payload))+"\r\n", "PSYNC", "?", "-1")
 	c1 := cmd("SELECT", "0") + cmd("SET", "a", "1")
 	fc.write(string(payload[:1000]))
+	waitFor(t, 10*time.Second, func() error {
+		if st := l.Stats(); st.State != StateRDBTransfer || st.RDBTotal != 5000 || st.RDBBytes != 1000 {
+			return fmt.Errorf("stats during the transfer %+v", st)
+		}
+		return nil
+	})
 	fc.write(string(payload[1000:]) + c1)
 	if fs, ok := nextEvent(t, l).(FullSync); !ok || fs.Offset != 7 || fs.RDBSize != 5000 {
 		t.Fatalf("event %#v", fs)
