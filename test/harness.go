@@ -2,7 +2,7 @@
 // nutcracker processes started as children of the test on random loopback ports, a full
 // dataset comparison, and a live writer that keeps a source busy.
 //
-//	src := StartRedis(t, WithRDB("/work/shared/fixtures/rdb/redis-7.0.15.rdb"))
+//	src := StartRedis(t, WithRDB("../../shared/fixtures/rdb/redis-7.0.15.rdb"))
 //	dst := StartRedis(t)
 //	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}})
 //	// ... migrate src to dst ...

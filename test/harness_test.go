@@ -19,7 +19,8 @@ import (
 	"github.com/mediocregopher/radix/v4"
 )
 
-const rdbFixtureDir = "/work/shared/fixtures/rdb"
+// rdbFixtureDir is shared/fixtures/rdb: shared/ lies beside the repository, here and in CI.
+const rdbFixtureDir = "../../shared/fixtures/rdb"
 
 func fixture(name string) string { return filepath.Join(rdbFixtureDir, name) }
 

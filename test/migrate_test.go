@@ -11,7 +11,7 @@ import (
 // a writer busy on dbs 0, 1 and 15 during the whole migration, and at the end every db of the
 // target equal to the source's.
 func TestMigrateLive(t *testing.T) {
-	src := StartRedis(t, WithRDB(sharedFixture("redis-7.0.15.rdb")))
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
 	dst := StartRedis(t)
 	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 1})
 	// Let the writer get going before the snapshot, so the RDB holds its keys too.

@@ -256,8 +256,3 @@ func zapCore(w zapcore.WriteSyncer) zapcore.Core {
 	enc := zap.NewDevelopmentEncoderConfig()
 	return zapcore.NewCore(zapcore.NewConsoleEncoder(enc), w, zapcore.DebugLevel)
 }
-
-// sharedFixture is the path of an RDB fixture in shared/, which lies beside the repository.
-func sharedFixture(name string) string {
-	return filepath.Join("..", "..", "shared", "fixtures", "rdb", name)
-}
