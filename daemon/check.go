@@ -174,7 +174,7 @@ func checkKeys(ctx context.Context, tgt *nodeSet, keys []sampledKey, idx []int, 
 			defer wg.Done()
 			for i := range work {
 				k := keys[i]
-				c := keyComparer{src: k.node, tgt: tgt.nodeFor(k.key), db: k.db, tgtDB: k.db,
+				c := keyComparer{src: k.node, tgt: tgt.nodeFor(k.key), db: k.db, tgtDB: tgt.dbFor(k.db),
 					key: k.key, tol: opts.TTLTolerance, now: time.Now}
 				verdicts[i] = c.compare(ctx)
 			}

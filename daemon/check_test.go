@@ -380,9 +380,9 @@ func TestCheckReportColor(t *testing.T) {
 
 func TestCheckRefusesUnsupportedPools(t *testing.T) {
 	cfg := cjConfig(&cjRedis{Addr: "127.0.0.1:1"}, &cjRedis{Addr: "127.0.0.1:1"})
-	cfg.Target.Type = "redis cluster"
+	cfg.Target.Type = "twemproxy"
 	_, err := RunCheck(context.Background(), cfg, CheckOptions{})
-	if err == nil || !strings.Contains(err.Error(), `target: type "redis cluster" is not supported`) {
+	if err == nil || !strings.Contains(err.Error(), `target: type "twemproxy" is not supported`) {
 		t.Fatalf("error %v", err)
 	}
 }

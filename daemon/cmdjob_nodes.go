@@ -54,16 +54,21 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 	if poolSize < 1 {
 		poolSize = 1
 	}
-	n := &cmdNode{
-		addr:     cmdjobAddr(p.Servers[0]),
-		side:     side,
-		dialer:   d,
-		timeout:  p.Timeout,
-		poolSize: poolSize,
-		pools:    map[int]radix.Client{},
+	newNode := func(addr string) *cmdNode {
+		return &cmdNode{addr: addr, side: side, dialer: d, timeout: p.Timeout, poolSize: poolSize,
+			pools: map[int]radix.Client{}}
 	}
-	s := &nodeSet{side: side, kind: p.Type, nodes: []*cmdNode{n}}
-	s.route = func(string) *cmdNode { return n }
+	s := &nodeSet{side: side, kind: p.Type}
+	switch p.Type {
+	case conf.TypeRedisCluster:
+		if err := s.discoverCluster(ctx, p.Servers, newNode); err != nil {
+			return nil, err
+		}
+	default:
+		n := newNode(cmdjobAddr(p.Servers[0]))
+		s.nodes = []*cmdNode{n}
+		s.route = func(string) *cmdNode { return n }
+	}
 	for _, n := range s.nodes {
 		if err := n.loadVersion(ctx); err != nil {
 			s.Close()
@@ -77,15 +82,28 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 func checkNodeSetPool(side string, p conf.Pool) error {
 	switch p.Type {
 	case conf.TypeSingle:
+		if len(p.Servers) != 1 {
+			return fmt.Errorf("%s: type %q wants exactly one server, got %d", side, p.Type, len(p.Servers))
+		}
+	case conf.TypeRedisCluster:
+		if len(p.Servers) == 0 {
+			return fmt.Errorf("%s: type %q wants at least one server", side, p.Type)
+		}
 	case "":
 		return fmt.Errorf("%s: pool type is empty", side)
 	default:
-		return fmt.Errorf("%s: type %q is not supported by this job yet (only %q)", side, p.Type, conf.TypeSingle)
-	}
-	if len(p.Servers) != 1 {
-		return fmt.Errorf("%s: type %q wants exactly one server, got %d", side, p.Type, len(p.Servers))
+		return fmt.Errorf("%s: type %q is not supported by this job yet (only %q and %q)", side, p.Type,
+			conf.TypeSingle, conf.TypeRedisCluster)
 	}
 	return nil
+}
+
+// dbFor maps a source db to the db the set keeps it in: a cluster has only db 0.
+func (s *nodeSet) dbFor(db int) int {
+	if s.kind == conf.TypeRedisCluster {
+		return 0
+	}
+	return db
 }
 
 // cmdjobAddr strips what twemproxy-style server lines carry after host:port (":weight name").

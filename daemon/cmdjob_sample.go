@@ -59,8 +59,9 @@ func sampleKeys(ctx context.Context, s *nodeSet, n int, log *zap.Logger) ([]samp
 // at most twice as many keys as wanted, SCAN walks it (RANDOMKEY would need many draws to find
 // the last few keys); otherwise RANDOMKEY draws, pipelined, give up after 4×want+64 draws.
 func sampleDB(ctx context.Context, node *cmdNode, db int, size int64, want int) ([]string, error) {
-	seen := make(map[string]struct{}, want)
-	out := make([]string, 0, want)
+	hint := min(want, 4096) // want comes from the user: grow as keys come, not up front
+	seen := make(map[string]struct{}, hint)
+	out := make([]string, 0, hint)
 	add := func(k string) {
 		if _, dup := seen[k]; dup || len(out) >= want {
 			return
