@@ -290,8 +290,14 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("PING\r\n"))
 	f.Add([]byte("*1\r\n$-1\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in))
-		r.SetLimits(1000, 1<<20)
+		// The same input in two chunks, split anywhere, gives the same commands and error.
+		whole, werr := readAll(limited(NewReader(bytes.NewReader(in))))
+		split, serr := readAll(limited(NewReader(&twoChunks{p: in, i: len(in) / 3})))
+		if fmt.Sprint(whole) != fmt.Sprint(split) || fmt.Sprint(werr) != fmt.Sprint(serr) {
+			t.Fatalf("split input: %v, %v; whole: %v, %v", split, serr, whole, werr)
+		}
+
+		r := limited(NewReader(bytes.NewReader(in)))
 		var c Command
 		var off int64
 		for {
@@ -321,6 +327,11 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func limited(r *Reader) *Reader {
+	r.SetLimits(1000, 1<<20)
+	return r
 }
 
 func BenchmarkReader(b *testing.B) {
