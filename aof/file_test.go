@@ -255,8 +255,21 @@ func TestFileManifestDir(t *testing.T) {
 		}
 	}
 	os.Remove(filepath.Join(dir, "appendonly.aof.1.incr.aof"))
-	if _, _, err := readFile(t, dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing part: %v", err)
+	f, err := OpenFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n := len(f.Parts()); n != 3 {
+		t.Errorf("%d parts, want 3", n)
+	}
+	var c Command
+	if err := f.Next(&c); err != nil {
+		t.Fatal(err)
+	}
+	err1 := f.Next(&c)
+	if err2 := f.Next(&c); !errors.Is(err1, os.ErrNotExist) || err2 != err1 {
+		t.Errorf("missing part: %v, then %v", err1, err2)
 	}
 }
 
