@@ -407,7 +407,7 @@ func TestFakeMasterGetAck(t *testing.T) {
 // TestFakeMasterRetryAndTimeout: a -LOADING answer to PSYNC is retried; a master silent for
 // longer than Timeout is dropped (read deadline) and asked for a partial resync.
 func TestFakeMasterRetryAndTimeout(t *testing.T) {
-	l, fm := newFakeLink(t, LinkOptions{Timeout: 300 * time.Millisecond})
+	l, fm := newFakeLink(t, LinkOptions{Timeout: time.Second})
 	runLink(t, l)
 	fc := fm.accept()
 	fc.handshake("PSYNC", "?", "-1")
