@@ -202,21 +202,26 @@ func loadConfig(o *options) (*conf.Config, error) {
 	}
 	if o.set["source-role"] {
 		cfg.Source.Type = roleType(o.sourceRole)
+		cfg.SetByFlag("source.type", "-r")
 	}
 	if o.set["target-role"] {
 		cfg.Target.Type = roleType(o.targetRole)
+		cfg.SetByFlag("target.type", "-R")
 	}
 	if o.set["thread"] {
 		cfg.Common.Threads = o.threads
+		cfg.SetByFlag("common.threads", "-T")
 	}
 	if o.set["mbuf-size"] {
 		cfg.Common.MbufSize = o.mbufSize
+		cfg.SetByFlag("common.mbuf_size", "-m")
 	}
 	if o.set["noreply"] {
 		cfg.Common.NoReply = true
 	}
 	if o.set["step"] {
 		cfg.Common.Step = o.step
+		cfg.SetByFlag("common.step", "-s")
 	}
 	if err := cfg.Override(o.from, o.to); err != nil {
 		return nil, err
