@@ -124,7 +124,10 @@ func RunCheck(ctx context.Context, cfg *conf.Config, opts CheckOptions) (CheckRe
 			}
 		}
 		todo = bad
-		log.Debug("check round done", zap.Int("round", round), zap.Int("differing", len(todo)))
+		if len(todo) > 0 && round < opts.Rounds {
+			log.Info("keys differ, checking them again", zap.Int("round", round), zap.Int("differing", len(todo)),
+				zap.Duration("in", opts.RoundInterval))
+		}
 		if len(todo) == 0 || round >= opts.Rounds {
 			break
 		}

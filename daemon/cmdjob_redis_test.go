@@ -46,6 +46,13 @@ func (s *cjBuffer) String() string {
 // kills it when the test ends. It retries when the port was taken meanwhile.
 func cjStartRedis(t testing.TB, args ...string) *cjRedis {
 	t.Helper()
+	return cjStartRedisWith(t, radix.Dialer{}, "--port", args...)
+}
+
+// cjStartRedisWith is cjStartRedis with the random port given to portFlag ("--tls-port" for a
+// TLS server) and d used to talk to the server.
+func cjStartRedisWith(t testing.TB, d radix.Dialer, portFlag string, args ...string) *cjRedis {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
@@ -57,7 +64,7 @@ func cjStartRedis(t testing.TB, args ...string) *cjRedis {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+		all := append([]string{portFlag, strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 			"--appendonly", "no", "--dir", t.TempDir(), "--repl-diskless-sync-delay", "0"}, args...)
 		cmd := exec.Command("redis-server", all...)
 		out := &cjBuffer{}
@@ -68,7 +75,6 @@ func cjStartRedis(t testing.TB, args ...string) *cjRedis {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		var d radix.Dialer
 		for i := 0; i+1 < len(args); i++ {
 			if args[i] == "--requirepass" {
 				d.AuthPass = args[i+1]
