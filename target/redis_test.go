@@ -53,6 +53,7 @@ func startRedisTLS(t testing.TB, tc *tls.Config, args ...string) *testServer {
 		s := &testServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), log: new(bytes.Buffer)}
 		s.cmd = exec.Command("redis-server", all...)
 		s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+		dieWithParent(s.cmd)
 		if err := s.cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
