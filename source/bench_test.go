@@ -118,3 +118,40 @@ func BenchmarkLinkRedisBenchmark(b *testing.B) {
 		b.Fatalf("the link restarted during the run: %+v", s)
 	}
 }
+
+// BenchmarkLinkFullSync measures a full sync from a real redis-server holding 500,000 keys of
+// 100 bytes, disk and diskless: the MB/s reported is RDB bytes on disk (fsynced) per second,
+// from PSYNC to the FullSync event.
+func BenchmarkLinkFullSync(b *testing.B) {
+	for _, diskless := range []string{"no", "yes"} {
+		b.Run("diskless="+diskless, func(b *testing.B) {
+			master := startRedis(b, 0, "", "--repl-diskless-sync", diskless)
+			master.client(b).must(b, "DEBUG", "POPULATE", "500000", "key", "100")
+			var size int64
+			var took time.Duration
+			for i := 0; i < b.N; i++ {
+				l := NewLink(LinkOptions{Addr: master.addr, Dir: b.TempDir(), Timeout: 30 * time.Second})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				t0 := time.Now()
+				go func() { done <- l.Run(ctx) }()
+				select {
+				case ev := <-l.Events():
+					fs, ok := ev.(FullSync)
+					if !ok {
+						b.Fatalf("event %#v", ev)
+					}
+					size += fs.RDBSize
+				case <-time.After(60 * time.Second):
+					b.Fatal("no FullSync")
+				}
+				took += time.Since(t0)
+				cancel()
+				<-done
+				l.Close()
+			}
+			b.ReportMetric(float64(size)/took.Seconds()/1e6, "MB/s")
+			b.ReportMetric(float64(size)/float64(b.N), "rdb_bytes")
+		})
+	}
+}

@@ -13,7 +13,10 @@ import (
 	"sync/atomic"
 )
 
-const copyBufSize = 256 << 10
+const (
+	copyBufSize = 256 << 10
+	fileBufSize = 1 << 20
+)
 
 // receiveRDB copies the RDB payload announced by h from br to w and returns its size. With a
 // size (disk form) it copies exactly that many bytes: no CRLF follows. With a mark (diskless
@@ -112,7 +115,11 @@ func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, d
 	if err != nil {
 		return "", 0, fmt.Errorf("creating the RDB file: %w", err)
 	}
-	n, err := receiveRDB(br, f, h, done)
+	w := bufio.NewWriterSize(f, fileBufSize) // socket reads can be small; file writes need not be
+	n, err := receiveRDB(br, w, h, done)
+	if err == nil {
+		err = w.Flush()
+	}
 	if err == nil {
 		if err = f.Sync(); err != nil {
 			err = fmt.Errorf("fsync %s: %w", tmp, err)
