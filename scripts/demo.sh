@@ -19,7 +19,7 @@ SRC=$(free_port); DST=$(free_port); ADMIN=$(free_port)
 
 pids=()
 cleanup() {
-	[ -f "$WORK/rmtd.pid" ] && kill "$(cat "$WORK/rmtd.pid")" 2>/dev/null || true
+	pid=$(cat "$WORK/rmtd.pid" 2>/dev/null) && kill "$pid" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
