@@ -270,8 +270,11 @@ func TestBeginCancelled(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	c.Send(ctx, Tag{}, []byte("DEBUG"), []byte("SLEEP"), []byte("1"))
-	c.Send(ctx, Tag{}, []byte("PING"))
+	for _, args := range [][][]byte{{[]byte("DEBUG"), []byte("SLEEP"), []byte("1")}, {[]byte("PING")}} {
+		if err := c.Send(ctx, Tag{}, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.Send(ctx, Tag{}, []byte("PING")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Send on a full window: %v, want deadline exceeded", err)
 	}
@@ -286,7 +289,7 @@ func TestBeginCancelled(t *testing.T) {
 func TestReplyTimeout(t *testing.T) {
 	srv := startRedis(t, "--enable-debug-command", "yes")
 	ctx := context.Background()
-	c, err := Dial(ctx, Options{Addr: srv.Addr, Timeout: 150 * time.Millisecond})
+	c, err := Dial(ctx, Options{Addr: srv.Addr, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,12 +298,12 @@ func TestReplyTimeout(t *testing.T) {
 	if _, err := c.Do(ctx, "PING"); err != nil {
 		t.Fatal(err)
 	}
-	<-time.After(400 * time.Millisecond)
+	<-time.After(1500 * time.Millisecond)
 	if _, err := c.Do(ctx, "PING"); err != nil {
 		t.Fatalf("PING after idling: %v", err)
 	}
 	// A reply slower than Timeout breaks it.
-	if err := c.Send(ctx, Tag{}, []byte("DEBUG"), []byte("SLEEP"), []byte("1")); err != nil {
+	if err := c.Send(ctx, Tag{}, []byte("DEBUG"), []byte("SLEEP"), []byte("3")); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Drain(ctx); !errors.Is(err, ErrBroken) || !containsStr(err.Error(), "no reply within") {

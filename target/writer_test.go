@@ -486,7 +486,7 @@ func TestApplyOffsetWaitsForReplies(t *testing.T) {
 	if off, db := w.Applied(); off != 100 || db != 2 {
 		t.Fatalf("start: %d %d", off, db)
 	}
-	sleep := rawCmd("DEBUG", "SLEEP", "0.3")
+	sleep := rawCmd("DEBUG", "SLEEP", "1")
 	if err := w.Apply(sleep, 100+sleep.N); err != nil {
 		t.Fatal(err)
 	}
