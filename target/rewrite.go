@@ -25,8 +25,7 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 	if e.Kind != rdb.KindKey {
 		return nil
 	}
-	if e.ExpireMs > 0 && e.ExpireMs <= s.now().UnixMilli() {
-		s.expired.Add(1)
+	if s.skipExpired(e) {
 		return nil
 	}
 	if value == nil {

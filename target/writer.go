@@ -46,13 +46,14 @@ const (
 
 // Reasons for skipped commands and keys, as counted in Stats.Skipped.
 const (
-	SkipControl  = "control"         // PING, REPLCONF: replication chatter, never forwarded
-	SkipPubSub   = "pubsub"          // PUBLISH, SPUBLISH
-	SkipExpired  = "expired_skipped" // RDB keys whose expiry had passed
-	SkipEmpty    = "empty"           // a command with no arguments
-	SkipFunction = "function_unsupported"
-	SkipFieldTTL = "hash_field_ttl" // a hash field's expiry the target cannot hold (< 7.4)
-	ReasonBroken = "broken"         // requests failed by a broken connection (in Stats.Errors)
+	SkipControl   = "control"         // PING, REPLCONF: replication chatter, never forwarded
+	SkipPubSub    = "pubsub"          // PUBLISH, SPUBLISH
+	SkipExpired   = "expired_skipped" // RDB keys whose expiry had passed
+	SkipEmpty     = "empty"           // a command with no arguments
+	SkipFunction  = "function_unsupported"
+	SkipFieldTTL  = "hash_field_ttl" // a hash field's expiry the target cannot hold (< 7.4)
+	SkipModuleAux = "module_aux"     // module auxiliary data: no command carries it
+	ReasonBroken  = "broken"         // requests failed by a broken connection (in Stats.Errors)
 	// ReasonAfterRefusal counts oplog commands applied behind a refused one (in Stats.Errors):
 	// the resend from Applied() runs them a second time.
 	ReasonAfterRefusal = "applied_after_refusal"
@@ -180,12 +181,13 @@ func (s *Single) Restore(e *rdb.Entry) error {
 	case rdb.KindKey:
 	case rdb.KindFunction:
 		return s.Function(e.Value)
-	default:
+	case rdb.KindModuleAux:
+		s.countSkip(SkipModuleAux)
+		return nil
+	default: // aux fields describe the file, not data
 		return nil
 	}
-	if e.ExpireMs > 0 && e.ExpireMs <= s.now().UnixMilli() {
-		s.expired.Add(1)
-		s.log.Debug("expired key skipped", zap.String("key", keyString(e.Key)), zap.Int("db", e.DB))
+	if s.skipExpired(e) {
 		return nil
 	}
 	switch {
@@ -247,6 +249,18 @@ func (s *Single) Restore(e *rdb.Entry) error {
 		rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindExpire, Key: e.Key})
 	}
 	return nil
+}
+
+// skipExpired counts and skips a key whose expiry has passed.
+func (s *Single) skipExpired(e *rdb.Entry) bool {
+	if e.ExpireMs <= 0 || e.ExpireMs > s.now().UnixMilli() {
+		return false
+	}
+	s.expired.Add(1)
+	if ce := s.log.Check(zap.DebugLevel, "expired key skipped"); ce != nil {
+		ce.Write(zap.String("key", keyString(e.Key)), zap.Int("db", e.DB), zap.Int64("expire_ms", e.ExpireMs))
+	}
+	return true
 }
 
 // selectDB sends SELECT when the connection's db is not db.
