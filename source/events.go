@@ -1,6 +1,7 @@
 package source
 
-// Event is something the daemon must know about a link: FullSync, Continue or Disconnected.
+// Event is something the daemon must know about a link: RDBStarted, FullSync, Continue or
+// Disconnected.
 type Event interface{ isEvent() }
 
 // FullSync says a new RDB snapshot is completely on disk and fsynced at RDBPath. The daemon loads
@@ -10,6 +11,15 @@ type FullSync struct {
 	Offset  int64
 	RDBPath string
 	RDBSize int64
+}
+
+// RDBStarted says a new snapshot has begun to arrive. Its Transfer can be read while it does;
+// the FullSync with the same Replid and Offset follows once it is complete (or, if the transfer
+// fails, never: the link starts over and a new RDBStarted comes).
+type RDBStarted struct {
+	Replid   string
+	Offset   int64
+	Transfer *Transfer
 }
 
 // Continue says a partial resynchronisation was accepted: the stream goes on at Offset (the
@@ -22,6 +32,7 @@ type Continue struct {
 // Disconnected says the connection ended, with why. The link reconnects by itself.
 type Disconnected struct{ Err error }
 
+func (RDBStarted) isEvent()   {}
 func (FullSync) isEvent()     {}
 func (Continue) isEvent()     {}
 func (Disconnected) isEvent() {}

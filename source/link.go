@@ -260,7 +260,9 @@ func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless b
 	l.log.Info("receiving snapshot", zap.String("replid", rep.Replid), zap.Int64("offset", rep.Offset),
 		zap.Int64("size", h.Size), zap.Bool("diskless", h.Mark != nil))
 	start := time.Now()
-	path, n, err := saveRDB(l.opts.Dir, rep.Replid, rep.Offset, rc.br, h, &l.rdbBytes)
+	path, n, err := saveRDB(l.opts.Dir, rep.Replid, rep.Offset, rc.br, h, &l.rdbBytes, func(t *Transfer) {
+		l.emit(RDBStarted{Replid: rep.Replid, Offset: rep.Offset, Transfer: t})
+	})
 	if err != nil {
 		return false, err
 	}

@@ -108,15 +108,26 @@ func rdbName(replid string, offset int64) string {
 
 // saveRDB receives the payload into dir/<replid>-<offset>.rdb.tmp, fsyncs it, renames it to
 // .rdb and fsyncs the directory. It returns the final path and size.
-func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, done *atomic.Int64) (string, int64, error) {
+//
+// started, if not nil, is called with a Transfer as soon as the file exists: the Transfer follows
+// the bytes written to it and is told the final path, or the failure, at the end.
+func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, done *atomic.Int64,
+	started func(*Transfer)) (path string, n int64, err error) {
 	final := filepath.Join(dir, rdbName(replid, offset))
 	tmp := final + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", 0, fmt.Errorf("creating the RDB file: %w", err)
 	}
-	w := bufio.NewWriterSize(f, fileBufSize) // socket reads can be small; file writes need not be
-	n, err := receiveRDB(br, w, h, done)
+	var out io.Writer = f
+	if started != nil {
+		tr := newTransfer(tmp)
+		defer func() { tr.progress(0, err == nil, err, path) }()
+		out = transferWriter{w: f, t: tr}
+		started(tr)
+	}
+	w := bufio.NewWriterSize(out, fileBufSize) // socket reads can be small; file writes need not be
+	n, err = receiveRDB(br, w, h, done)
 	if err == nil {
 		err = w.Flush()
 	}

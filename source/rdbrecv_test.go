@@ -130,7 +130,7 @@ func TestSaveRDBAndCleanup(t *testing.T) {
 	}
 	payload := randomBytes(1, 1000)
 	var done atomic.Int64
-	path, n, err := saveRDB(dir, testReplid, 10, bufio.NewReader(bytes.NewReader(payload)), bulkHeader{Size: 1000}, &done)
+	path, n, err := saveRDB(dir, testReplid, 10, bufio.NewReader(bytes.NewReader(payload)), bulkHeader{Size: 1000}, &done, nil)
 	if err != nil || n != 1000 || path != filepath.Join(dir, testReplid+"-10.rdb") {
 		t.Fatalf("saveRDB = %q, %d, %v", path, n, err)
 	}
@@ -149,7 +149,7 @@ func TestSaveRDBAndCleanup(t *testing.T) {
 		t.Fatalf("left %v", names)
 	}
 	// A failed transfer leaves no file behind.
-	if _, _, err := saveRDB(dir, testReplid, 20, bufio.NewReader(bytes.NewReader(payload[:10])), bulkHeader{Size: 1000}, &done); err == nil {
+	if _, _, err := saveRDB(dir, testReplid, 20, bufio.NewReader(bytes.NewReader(payload[:10])), bulkHeader{Size: 1000}, &done, nil); err == nil {
 		t.Fatal("short transfer succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(dir, rdbName(testReplid, 20)+".tmp")); !os.IsNotExist(err) {

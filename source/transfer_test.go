@@ -1,0 +1,109 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// slowReader hands out its data in pieces, each after a signal, so a follower must wait.
+type slowReader struct {
+	data []byte
+	step int
+	tick <-chan time.Time
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	<-s.tick
+	n := copy(p[:min(len(p), s.step)], s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+func TestTransferFollowsTheFile(t *testing.T) {
+	payload := make([]byte, 5<<20)
+	rand.New(rand.NewSource(1)).Read(payload)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	src := &slowReader{data: payload, step: 256 << 10, tick: tick.C}
+	dir := t.TempDir()
+	started := make(chan *Transfer, 1)
+	type result struct {
+		path string
+		err  error
+	}
+	saved := make(chan result, 1)
+	var done atomic.Int64
+	go func() {
+		path, _, err := saveRDB(dir, testReplid, 7, bufio.NewReaderSize(src, 64<<10),
+			bulkHeader{Size: int64(len(payload))}, &done, func(tr *Transfer) { started <- tr })
+		saved <- result{path, err}
+	}()
+	tr := <-started
+	r, err := tr.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading the transfer: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("read %d bytes, not the %d sent", len(got), len(payload))
+	}
+	res := <-saved
+	if res.err != nil || tr.Path() != res.path {
+		t.Fatalf("saveRDB: %v; transfer path %q, final %q", res.err, tr.Path(), res.path)
+	}
+	// ReadAt of bytes already in the file.
+	buf := make([]byte, 100)
+	if _, err := r.ReadAt(buf, 1<<20); err != nil || !bytes.Equal(buf, payload[1<<20:1<<20+100]) {
+		t.Fatalf("ReadAt: %v", err)
+	}
+}
+
+func TestTransferFailureReachesTheReader(t *testing.T) {
+	dir := t.TempDir()
+	var done atomic.Int64
+	var tr *Transfer
+	_, _, err := saveRDB(dir, testReplid, 8, bufio.NewReader(bytes.NewReader(make([]byte, 10))),
+		bulkHeader{Size: 1000}, &done, func(x *Transfer) { tr = x })
+	if err == nil {
+		t.Fatal("a short transfer saved")
+	}
+	// The file is gone, so Open fails; a reader opened before the failure gets the error.
+	if _, err := tr.Open(context.Background()); err == nil {
+		t.Fatal("opened the removed file of a failed transfer")
+	}
+	tr2 := newTransfer(dir + "/x")
+	tr2.progress(0, false, errors.New("master went away"), "")
+	r := &TransferReader{t: tr2, ctx: context.Background()}
+	if _, err := r.Read(make([]byte, 10)); err == nil || !bytes.Contains([]byte(err.Error()), []byte("master went away")) {
+		t.Fatalf("Read after a failed transfer: %v", err)
+	}
+}
+
+func TestTransferReaderStopsWithContext(t *testing.T) {
+	tr := newTransfer("unused")
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &TransferReader{t: tr, ctx: ctx}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read after cancel: %v", err)
+	}
+}
