@@ -57,6 +57,14 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
+	d.admin = NewAdmin(AdminOptions{
+		Addr:        d.cfg.Common.Listen,
+		RequirePass: d.cfg.Common.RequirePass,
+		MaxClients:  d.cfg.Common.MaxClients,
+		Snapshot:    d.Snapshot,
+		Shutdown:    d.Shutdown,
+		Logger:      d.log.Named("admin"),
+	})
 	return d, nil
 }
 
@@ -66,14 +74,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := os.MkdirAll(d.cfg.Common.Dir, 0o755); err != nil {
 		return fmt.Errorf("dir %s: %w", d.cfg.Common.Dir, err)
 	}
-	d.admin = NewAdmin(AdminOptions{
-		Addr:        d.cfg.Common.Listen,
-		RequirePass: d.cfg.Common.RequirePass,
-		MaxClients:  d.cfg.Common.MaxClients,
-		Snapshot:    d.Snapshot,
-		Shutdown:    d.Shutdown,
-		Logger:      d.log.Named("admin"),
-	})
 	if err := d.admin.Start(); err != nil {
 		return fmt.Errorf("admin port %s: %w", d.cfg.Common.Listen, err)
 	}
@@ -166,9 +166,6 @@ func (d *Daemon) nodeJobs() []*nodeJob {
 
 // AdminAddr is the admin port's bound address (useful with listen 127.0.0.1:0).
 func (d *Daemon) AdminAddr() string {
-	if d.admin == nil {
-		return ""
-	}
 	return d.admin.Addr()
 }
 

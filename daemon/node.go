@@ -112,6 +112,17 @@ func (j *nodeJob) run(ctx context.Context) error {
 		}
 		<-migrateDone
 	}
+	var current *snapshot
+	start := func(snap *snapshot) {
+		stop()
+		mctx, cancel := context.WithCancel(ctx)
+		stopMigrate = cancel
+		migrateDone = make(chan struct{})
+		go func(done chan struct{}) {
+			defer close(done)
+			j.migrate(mctx, snap)
+		}(migrateDone)
+	}
 	trim := time.NewTicker(time.Second)
 	defer trim.Stop()
 	events := j.link.Events()
@@ -135,16 +146,20 @@ func (j *nodeJob) run(ctx context.Context) error {
 				continue
 			}
 			switch ev := ev.(type) {
+			case source.RDBStarted:
+				// A new snapshot replaces whatever was being loaded or replayed, and is loaded
+				// while it arrives.
+				current = &snapshot{replid: ev.Replid, offset: ev.Offset, transfer: ev.Transfer, complete: make(chan struct{})}
+				start(current)
 			case source.FullSync:
-				// A new snapshot replaces whatever was being loaded or replayed.
-				stop()
-				mctx, cancel := context.WithCancel(ctx)
-				stopMigrate = cancel
-				migrateDone = make(chan struct{})
-				go func(done chan struct{}) {
-					defer close(done)
-					j.migrate(mctx, ev.RDBPath, ev.Offset)
-				}(migrateDone)
+				if current != nil && current.replid == ev.Replid && current.offset == ev.Offset && !current.whole {
+					current.whole = true
+					close(current.complete) // the one being loaded is now whole; its oplog may start
+					continue
+				}
+				current = &snapshot{replid: ev.Replid, offset: ev.Offset, path: ev.RDBPath, complete: make(chan struct{}), whole: true}
+				close(current.complete)
+				start(current)
 			case source.Disconnected:
 				j.log.Warn("source link lost; reconnecting", zap.Error(ev.Err))
 			}
@@ -152,9 +167,34 @@ func (j *nodeJob) run(ctx context.Context) error {
 	}
 }
 
-// migrate loads the snapshot at path, then replays the spooled stream from offset for as long
-// as ctx lives, reconnecting to the target when it goes away.
-func (j *nodeJob) migrate(ctx context.Context, path string, offset int64) {
+// snapshot is one RDB of a source node: a file on disk, or a transfer still arriving.
+type snapshot struct {
+	replid   string
+	offset   int64
+	path     string           // a complete file, when transfer is nil
+	transfer *source.Transfer // the snapshot as it arrives
+	complete chan struct{}    // closed once the whole snapshot is on disk and the spool restarted at offset
+	whole    bool             // complete is closed; read and written only by the node job's event loop
+}
+
+// rdbFile is what the loader reads a snapshot from: in order, and again by sections for values
+// too big to hold.
+type rdbFile interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+}
+
+func (s *snapshot) open(ctx context.Context) (rdbFile, error) {
+	if s.transfer != nil {
+		return s.transfer.Open(ctx)
+	}
+	return os.Open(s.path)
+}
+
+// migrate loads the snapshot, then replays the spooled stream from its offset for as long as
+// ctx lives, reconnecting to the target when it goes away.
+func (j *nodeJob) migrate(ctx context.Context, snap *snapshot) {
 	bo := newBackoff()
 	var w *target.Single
 	defer func() {
@@ -162,9 +202,13 @@ func (j *nodeJob) migrate(ctx context.Context, path string, offset int64) {
 			w.Close()
 		}
 	}()
+	name := snap.path
+	if snap.transfer != nil {
+		name = snap.transfer.Path()
+	}
 	for {
 		var err error
-		w, err = j.loadRDB(ctx, path)
+		w, err = j.loadRDB(ctx, name, func() (rdbFile, error) { return snap.open(ctx) })
 		if err == nil {
 			break
 		}
@@ -176,9 +220,21 @@ func (j *nodeJob) migrate(ctx context.Context, path string, offset int64) {
 			return
 		}
 	}
+	// The oplog starts where the snapshot ends, in a spool the link restarts only once the
+	// snapshot is whole on disk.
+	select {
+	case <-snap.complete:
+	case <-ctx.Done():
+		return
+	}
+	path := snap.path
+	if snap.transfer != nil {
+		path = snap.transfer.Path()
+	}
 	if err := os.Remove(path); err != nil {
 		j.log.Warn("cannot remove the loaded RDB", zap.String("file", path), zap.Error(err))
 	}
+	offset := snap.offset
 	j.phase.Store(int32(phaseOplog))
 	from, db := offset, 0
 	bo.reset()
@@ -206,19 +262,21 @@ func (j *nodeJob) migrate(ctx context.Context, path string, offset int64) {
 	}
 }
 
-// loadRDB sends every key of the snapshot at path to the target and waits for every reply. It
-// returns the writer, ready for the oplog.
-func (j *nodeJob) loadRDB(ctx context.Context, path string) (*target.Single, error) {
+// loadRDB sends every key of the snapshot open gives to the target and waits for every reply.
+// It returns the writer, ready for the oplog. name is for messages.
+func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile, error)) (*target.Single, error) {
 	j.phase.Store(int32(phaseRDBLoading))
 	j.loadStarted.Store(time.Now().UnixMilli())
 	j.loadEnded.Store(0)
-	f, err := os.Open(path)
+	f, err := open()
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil {
-		j.rdbSize.Store(st.Size())
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil {
+			j.rdbSize.Store(fi.Size())
+		}
 	}
 	dec := rdb.NewDecoder(f)
 	dec.SetMaxRaw(j.d.cfg.Common.BigKeyBytes)
@@ -237,7 +295,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, path string) (*target.Single, err
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if w == nil {
 			j.rdbVersion.Store(int64(dec.Version()))
@@ -253,7 +311,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, path string) (*target.Single, err
 			err = w.Rewrite(&e, io.NewSectionReader(f, e.ValueOffset, e.ValueLen))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: key %s: %w", path, cmdjobQuote(string(e.Key)), err)
+			return nil, fmt.Errorf("%s: key %s: %w", name, cmdjobQuote(string(e.Key)), err)
 		}
 	}
 	if w == nil { // an RDB with no entry at all
@@ -268,7 +326,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, path string) (*target.Single, err
 	j.rdbLoads.Add(1)
 	j.loadEnded.Store(time.Now().UnixMilli())
 	st := w.Stats()
-	j.log.Info("RDB loaded", zap.String("file", path), zap.Uint64("keys", st.Restored+st.Rewritten),
+	j.log.Info("RDB loaded", zap.String("file", name), zap.Uint64("keys", st.Restored+st.Rewritten),
 		zap.Uint64("expired_skipped", st.Expired),
 		zap.Duration("took", time.Duration(j.loadEnded.Load()-j.loadStarted.Load())*time.Millisecond))
 	return w, nil
@@ -355,7 +413,7 @@ func (j *nodeJob) trimSpool() {
 
 // runFile loads one RDB file source into the target.
 func (j *nodeJob) runFile(ctx context.Context) error {
-	w, err := j.loadRDB(ctx, j.server)
+	w, err := j.loadRDB(ctx, j.server, func() (rdbFile, error) { return os.Open(j.server) })
 	if err != nil {
 		j.phase.Store(int32(phaseFailed))
 		j.fail("rdb_load", err)
