@@ -79,14 +79,14 @@ type TransferReader struct {
 	off int64
 }
 
-// await blocks until the file holds end bytes (or all there will be). It returns how many of
-// them can be read.
+// await blocks until the file holds end bytes (or all there will be). It returns how many
+// bytes the file holds.
 func (r *TransferReader) await(end int64) (int64, error) {
 	for {
 		written, done, err, wake := r.t.state()
 		switch {
 		case written >= end:
-			return end, nil
+			return written, nil
 		case err != nil:
 			return written, fmt.Errorf("snapshot transfer failed: %w", err)
 		case done:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,5 +106,25 @@ func TestTransferReaderStopsWithContext(t *testing.T) {
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read after cancel: %v", err)
+	}
+}
+
+// A Read returns all that is there (up to len(p)), not one byte at a time.
+func TestTransferReadReturnsAllThatIsThere(t *testing.T) {
+	dir := t.TempDir()
+	tr := newTransfer(dir + "/f")
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	if err := os.WriteFile(dir+"/f", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr.progress(int64(len(data)), true, nil, "")
+	r, err := tr.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n, err := r.Read(make([]byte, 64<<10))
+	if err != nil || n != 64<<10 {
+		t.Fatalf("Read of a 64 KiB buffer with 1 MiB there: %d, %v", n, err)
 	}
 }
