@@ -181,11 +181,11 @@ func TestRedacted(t *testing.T) {
 		t.Errorf("String() = %q, want one line with the servers", cfg.String())
 	}
 	// The rendering is YAML that loads back to the same config (passwords aside).
-	back, err := Load("back.yaml", []byte(Default().String()))
+	_, err = Load("back.yaml", []byte(Default().String()))
 	if err == nil || !strings.Contains(err.Error(), "source.servers: no servers") {
 		t.Errorf("Default().String() does not load back: %v", err)
 	}
-	back, err = Load("back.yaml", []byte(r.String()))
+	back, err := Load("back.yaml", []byte(r.String()))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, r.String())
 	}

@@ -67,12 +67,17 @@ func BenchmarkLinkStream(b *testing.B) {
 }
 
 func nextEventB(b *testing.B, l *Link) Event {
-	select {
-	case ev := <-l.Events():
-		return ev
-	case <-time.After(10 * time.Second):
-		b.Fatal("no event")
-		return nil
+	for {
+		select {
+		case ev := <-l.Events():
+			if _, ok := ev.(RDBStarted); ok {
+				continue
+			}
+			return ev
+		case <-time.After(10 * time.Second):
+			b.Fatal("no event")
+			return nil
+		}
 	}
 }
 
@@ -136,7 +141,7 @@ func BenchmarkLinkFullSync(b *testing.B) {
 				t0 := time.Now()
 				go func() { done <- l.Run(ctx) }()
 				select {
-				case ev := <-l.Events():
+				case ev := <-firstNonStarted(l):
 					fs, ok := ev.(FullSync)
 					if !ok {
 						b.Fatalf("event %#v", ev)
@@ -154,4 +159,18 @@ func BenchmarkLinkFullSync(b *testing.B) {
 			b.ReportMetric(float64(size)/float64(b.N), "rdb_bytes")
 		})
 	}
+}
+
+// firstNonStarted delivers the first event of l that is not RDBStarted.
+func firstNonStarted(l *Link) <-chan Event {
+	out := make(chan Event, 1)
+	go func() {
+		for ev := range l.Events() {
+			if _, ok := ev.(RDBStarted); !ok {
+				out <- ev
+				return
+			}
+		}
+	}()
+	return out
 }

@@ -91,12 +91,12 @@ func (rc *replConn) readLine() (string, error) {
 		line, err := rc.br.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return "", fmt.Errorf("%w: %q...", errLineTooLong, line[:min(len(line), 32)])
+				return "", fmt.Errorf("%w: %q (cut)", errLineTooLong, line[:min(len(line), 32)])
 			}
 			return "", err
 		}
 		if len(line) > maxLineLen {
-			return "", fmt.Errorf("%w: %q...", errLineTooLong, line[:32])
+			return "", fmt.Errorf("%w: %q (cut)", errLineTooLong, line[:32])
 		}
 		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(line) == 0 {

@@ -171,14 +171,26 @@ func runLink(t *testing.T, l *Link) {
 	})
 }
 
+// nextEvent returns the next event other than RDBStarted, checking that a FullSync comes after
+// the RDBStarted of the same snapshot.
 func nextEvent(t *testing.T, l *Link) Event {
 	t.Helper()
-	select {
-	case ev := <-l.Events():
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event")
-		return nil
+	var started *RDBStarted
+	for {
+		select {
+		case ev := <-l.Events():
+			if rs, ok := ev.(RDBStarted); ok {
+				started = &rs
+				continue
+			}
+			if fs, ok := ev.(FullSync); ok && (started == nil || started.Replid != fs.Replid || started.Offset != fs.Offset) {
+				t.Fatalf("FullSync %+v without its RDBStarted (%+v)", fs, started)
+			}
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+			return nil
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ func newRedisLink(t *testing.T, opts LinkOptions) *Link {
 	return l
 }
 
-// waitEvent returns the first event of type E, skipping Disconnected ones.
+// waitEvent returns the first event of type E, skipping Disconnected and RDBStarted ones.
 func waitEvent[E Event](t *testing.T, l *Link, timeout time.Duration) E {
 	t.Helper()
 	deadline := time.After(timeout)
@@ -43,7 +43,9 @@ func waitEvent[E Event](t *testing.T, l *Link, timeout time.Duration) E {
 			if e, ok := ev.(E); ok {
 				return e
 			}
-			if _, ok := ev.(Disconnected); !ok {
+			_, disconnected := ev.(Disconnected)
+			_, started := ev.(RDBStarted)
+			if !disconnected && !started {
 				var zero E
 				t.Fatalf("got %#v while waiting for %T", ev, zero)
 			}

@@ -17,7 +17,6 @@ import (
 
 // redisProc is a redis-server started by a test on a random loopback port.
 type redisProc struct {
-	t      *testing.T
 	addr   string
 	port   int
 	dir    string

@@ -50,12 +50,12 @@ func (t *Transfer) Path() string {
 	return t.path
 }
 
-// state returns the bytes in the file, whether that is all, the failure if any, and a channel
-// closed at the next change.
-func (t *Transfer) state() (int64, bool, error, <-chan struct{}) {
+// state returns the bytes in the file, whether that is all, a channel closed at the next
+// change, and the failure if any.
+func (t *Transfer) state() (int64, bool, <-chan struct{}, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.written, t.done, t.err, t.wake
+	return t.written, t.done, t.wake, t.err
 }
 
 // Open returns a reader of the snapshot from its first byte. Its Read blocks until more bytes
@@ -83,7 +83,7 @@ type TransferReader struct {
 // bytes the file holds.
 func (r *TransferReader) await(end int64) (int64, error) {
 	for {
-		written, done, err, wake := r.t.state()
+		written, done, wake, err := r.t.state()
 		switch {
 		case written >= end:
 			return written, nil

@@ -320,9 +320,6 @@ func flagExpr(names []string, table map[string]string, what string) (string, err
 	return strings.Join(ids, "|"), nil
 }
 
-var kinds = map[string]string{
-	"index": "BeginIndex", "keyword": "BeginKeyword", "range": "FindRange", "keynum": "FindKeynum",
-}
 
 func writeCommand(b *bytes.Buffer, c *command, indent string) error {
 	flags, err := flagExpr(c.flags, commandFlags, "command")
