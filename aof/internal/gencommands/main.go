@@ -320,7 +320,6 @@ func flagExpr(names []string, table map[string]string, what string) (string, err
 	return strings.Join(ids, "|"), nil
 }
 
-
 func writeCommand(b *bytes.Buffer, c *command, indent string) error {
 	flags, err := flagExpr(c.flags, commandFlags, "command")
 	if err != nil {
