@@ -36,7 +36,9 @@ type Proxy struct {
 
 	up, down *tokenBucket // client→upstream and upstream→client pacing
 
-	mu      sync.Mutex
+	closeMu sync.Mutex // serialises Close, so a second call returns only once all is closed
+
+	mu      sync.Mutex // guards the fields below
 	closed  bool
 	blocked bool
 	paused  bool
@@ -44,7 +46,6 @@ type Proxy struct {
 	delay   time.Duration
 	conns   map[*proxyConn]struct{}
 	stats   ProxyStats
-	closeMu sync.Mutex // serialises Close so a second call waits for the first
 }
 
 // ProxyStats is a snapshot of a Proxy's counters.
@@ -130,23 +131,25 @@ func (p *Proxy) Close() {
 }
 
 // Cut closes every live connection now, both sides. New connections are still accepted.
-func (p *Proxy) Cut() {
+func (p *Proxy) Cut() { p.cut(false) }
+
+// Block cuts every live connection and, until Unblock, accepts new ones only to close them at
+// once: the upstream looks down, or behind a partition, for as long as wanted.
+func (p *Proxy) Block() { p.cut(true) }
+
+// cut closes every live connection, counting them as cuts, and with block also starts
+// refusing new ones (in the same critical section, so no connection slips in between).
+func (p *Proxy) cut(block bool) {
 	p.mu.Lock()
+	if block {
+		p.blocked = true
+	}
 	conns := p.takeConnsLocked()
 	p.stats.Cuts += len(conns)
 	p.mu.Unlock()
 	for _, c := range conns {
 		c.close()
 	}
-}
-
-// Block cuts every live connection and, until Unblock, accepts new ones only to close them at
-// once: the upstream looks down, or behind a partition, for as long as wanted.
-func (p *Proxy) Block() {
-	p.mu.Lock()
-	p.blocked = true
-	p.mu.Unlock()
-	p.Cut()
 }
 
 // Unblock ends Block: new connections are forwarded again.
@@ -332,8 +335,8 @@ func (p *Proxy) forward(c *proxyConn, src, dst net.Conn, tb *tokenBucket, count 
 	}
 }
 
-// proxySleep sleeps for d inside one of the proxy's own goroutines (that is how delay and rate are
-// applied) and reports false if ctx (the connection's or the proxy's) ended meanwhile.
+// proxySleep sleeps for d inside one of the proxy's own goroutines (that is how delay and
+// rate are applied) and reports false if ctx (the connection's or the proxy's) ended meanwhile.
 func proxySleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil

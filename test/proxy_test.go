@@ -98,13 +98,24 @@ func TestProxyForwards(t *testing.T) {
 	if n := r.Do(t, "DBSIZE").(int64); n != keys {
 		t.Fatalf("server has %d keys, want %d", n, keys)
 	}
-	s := p.Stats()
-	t.Logf("stats after %d SET + %d GET: %+v", keys, keys, s)
-	// Each SET is at least 27 bytes on the wire and its reply 5; each GET reply at least 8.
-	if s.Accepted < 1 || s.Accepted > 4 || s.Active != s.Accepted || s.Cuts != 0 || s.Refused != 0 ||
-		s.BytesUp < keys*(27+14) || s.BytesDown < keys*(5+8) {
-		t.Fatalf("stats: %+v", s)
+	// The exact RESP bytes of every request and reply. A counter is bumped just after its
+	// write returns, so the client may see a reply before the count: wait for it to settle.
+	var up, down int64
+	bulk := func(s string) int64 { return int64(len(fmt.Sprintf("$%d\r\n%s\r\n", len(s), s))) }
+	for i := 0; i < keys; i++ {
+		k, v := "k"+strconv.Itoa(i), "v"+strconv.Itoa(i)
+		up += 4 + bulk("SET") + bulk(k) + bulk(v) + 4 + bulk("GET") + bulk(k) // "*3\r\n", "*2\r\n"
+		down += 5 + bulk(v)                                                   // "+OK\r\n"
 	}
+	WaitFor(t, 5*time.Second, func() error {
+		s := p.Stats()
+		if s.Accepted < 1 || s.Accepted > 4 || s.Active != s.Accepted || s.Cuts != 0 || s.Refused != 0 ||
+			s.BytesUp != up || s.BytesDown != down {
+			return fmt.Errorf("stats %+v, want 1 to 4 connections, %d bytes up, %d down", s, up, down)
+		}
+		return nil
+	})
+	t.Logf("stats after %d SET + %d GET: %+v", keys, keys, p.Stats())
 }
 
 // TestProxyCut: after Cut, a client's next command fails, a new connection works, and the
@@ -180,6 +191,26 @@ func TestProxyBlock(t *testing.T) {
 	}
 }
 
+// TestProxyUpstreamDown: when the upstream cannot be dialed, the client's connection is
+// closed at once and counted in DialFailed; it never shows as active for long.
+func TestProxyUpstreamDown(t *testing.T) {
+	t.Parallel()
+	port, err := freePort() // nothing listens there (another process could take it: unlikely)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	p := StartProxy(t, fmt.Sprintf("127.0.0.1:%d", port))
+	if err := proxyPing(p.Addr); err == nil {
+		t.Fatalf("PING through a proxy to a closed port succeeded")
+	}
+	WaitFor(t, 5*time.Second, func() error {
+		if s := p.Stats(); s.DialFailed != 1 || s.Accepted != 1 || s.Active != 0 || s.Cuts != 0 {
+			return fmt.Errorf("stats %+v, want 1 accepted, 1 dial failed, none active or cut", s)
+		}
+		return nil
+	})
+}
+
 // TestProxyPause: a GET sent while paused gets no reply until Resume, and the connection
 // stays open meanwhile.
 func TestProxyPause(t *testing.T) {
@@ -191,7 +222,13 @@ func TestProxyPause(t *testing.T) {
 	if err := proxyDo(c, nil, "PING"); err != nil {
 		t.Fatalf("PING: %v", err)
 	}
-	before := p.Stats()
+	var before ProxyStats
+	WaitFor(t, 5*time.Second, func() error { // counters settle just after the writes
+		if before = p.Stats(); before.BytesUp != 14 || before.BytesDown != 7 {
+			return fmt.Errorf("stats %+v, want PING's 14 bytes up and PONG's 7 down", before)
+		}
+		return nil
+	})
 	p.Pause()
 	type result struct {
 		v   string
@@ -278,10 +315,14 @@ func TestProxyRate(t *testing.T) {
 	if strings.Trim(string(body[:size]), "x") != "" || string(body[size:]) != "\r\n" {
 		t.Fatalf("reply body corrupted")
 	}
-	total := check("whole reply", s0, p.Stats(), start)
-	if want := int64(size + len(line) + 2); total != want {
-		t.Fatalf("BytesDown grew by %d, want %d", total, want)
-	}
+	var s ProxyStats
+	WaitFor(t, 5*time.Second, func() error { // the counter is bumped just after the write
+		if s = p.Stats(); s.BytesDown-s0.BytesDown != int64(size+len(line)+2) {
+			return fmt.Errorf("BytesDown grew by %d, want %d", s.BytesDown-s0.BytesDown, size+len(line)+2)
+		}
+		return nil
+	})
+	check("whole reply", s0, s, start)
 	// Lifting the limit lets the next reply through at full speed (bounded only by the
 	// 20 s deadline: this asserts that it arrives, not how fast).
 	p.SetRate(0)
@@ -550,8 +591,10 @@ func TestProxyFaultsUnderLoad(t *testing.T) {
 	})
 }
 
-// proxyGoroutines counts the goroutines running the proxy's code.
-func proxyGoroutines() int {
+// proxyGoroutines counts the goroutines running the proxy's code; with working only, those
+// still at work: forwarding (or waiting to), or accepting. A goroutine the proxy's Close has
+// waited for can be on its way out, past wg.Done, but never in one of those.
+func proxyGoroutines(working bool) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -563,7 +606,10 @@ func proxyGoroutines() int {
 	}
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "rmt/test.(*Proxy).") || strings.Contains(g, "rmt/test.proxySleep") {
+		switch {
+		case !working && strings.Contains(g, "rmt/test.(*Proxy)."),
+			strings.Contains(g, "rmt/test.(*Proxy).forward"),
+			strings.Contains(g, "rmt/test.(*Proxy).acceptLoop") && strings.Contains(g, ").Accept("):
 			count++
 		}
 	}
@@ -575,7 +621,7 @@ func proxyGoroutines() int {
 // by the test's Cleanup, and afterwards none of their goroutines is left. Not parallel, so no
 // other test's proxy is running meanwhile.
 func TestProxyCleanupLeavesNoGoroutine(t *testing.T) {
-	if n := proxyGoroutines(); n != 0 {
+	if n := proxyGoroutines(false); n != 0 {
 		t.Fatalf("%d proxy goroutines before the test", n)
 	}
 	var proxies []*Proxy
@@ -616,6 +662,12 @@ func TestProxyCleanupLeavesNoGoroutine(t *testing.T) {
 			func(p *Proxy) {}, // writes block on the upstream's full receive buffer
 		}
 		for i, setup := range setups {
+			t.Cleanup(func() { // runs right after proxy i's Close, with no time in between
+				// Cleanups run last-in first-out: proxies 0..i-1 are still open.
+				if n := proxyGoroutines(true); n != 3*i {
+					t.Errorf("after proxy %d closed: %d proxy goroutines forwarding or accepting, want %d", i, n, 3*i)
+				}
+			})
 			p := StartProxy(t, ln.Addr().String())
 			proxies = append(proxies, p)
 			setup(p)
@@ -643,8 +695,11 @@ func TestProxyCleanupLeavesNoGoroutine(t *testing.T) {
 			return nil
 		})
 		// Each proxy: an accept loop and a pair of forwarding goroutines.
-		if n := proxyGoroutines(); n != 3*len(proxies) {
+		if n := proxyGoroutines(false); n != 3*len(proxies) {
 			t.Fatalf("%d proxy goroutines running, want %d", n, 3*len(proxies))
+		}
+		if n := proxyGoroutines(true); n != 3*len(proxies) {
+			t.Fatalf("%d proxy goroutines at work, want %d", n, 3*len(proxies))
 		}
 	})
 	for i, p := range proxies {
@@ -656,7 +711,7 @@ func TestProxyCleanupLeavesNoGoroutine(t *testing.T) {
 	}
 	// A goroutine that called wg.Done may still be returning: let it finish.
 	WaitFor(t, 5*time.Second, func() error {
-		if n := proxyGoroutines(); n != 0 {
+		if n := proxyGoroutines(false); n != 0 {
 			return fmt.Errorf("%d proxy goroutines left after Cleanup", n)
 		}
 		return nil
