@@ -53,7 +53,7 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	default:
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
 	}
-	if cfg.Target.Type != conf.TypeSingle {
+	if writerFactories[cfg.Target.Type] == nil {
 		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}

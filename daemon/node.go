@@ -67,7 +67,7 @@ type nodeJob struct {
 	behindSince atomic.Int64 // unix ms since applied < received; 0 when caught up
 
 	mu      sync.Mutex
-	writer  *target.Single
+	writer  writer
 	lastErr string
 	errs    map[string]int64 // this job's own failures by reason
 }
@@ -196,7 +196,7 @@ func (s *snapshot) open(ctx context.Context) (rdbFile, error) {
 // ctx lives, reconnecting to the target when it goes away.
 func (j *nodeJob) migrate(ctx context.Context, snap *snapshot) {
 	bo := newBackoff()
-	var w *target.Single
+	var w writer
 	defer func() {
 		if w != nil {
 			w.Close()
@@ -264,7 +264,7 @@ func (j *nodeJob) migrate(ctx context.Context, snap *snapshot) {
 
 // loadRDB sends every key of the snapshot open gives to the target and waits for every reply.
 // It returns the writer, ready for the oplog. name is for messages.
-func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile, error)) (*target.Single, error) {
+func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile, error)) (writer, error) {
 	j.phase.Store(int32(phaseRDBLoading))
 	j.loadStarted.Store(time.Now().UnixMilli())
 	j.loadEnded.Store(0)
@@ -280,7 +280,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 	}
 	dec := rdb.NewDecoder(f)
 	dec.SetMaxRaw(j.d.cfg.Common.BigKeyBytes)
-	var w *target.Single
+	var w writer
 	ok := false
 	defer func() {
 		if !ok && w != nil {
@@ -334,7 +334,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 
 // replay applies the spooled stream after offset `from` until ctx ends or the target connection
 // breaks.
-func (j *nodeJob) replay(ctx context.Context, w *target.Single, from int64) error {
+func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 	sr, err := j.link.Spool().NewReader(ctx, from)
 	if err != nil {
 		return err
@@ -360,24 +360,10 @@ func (j *nodeJob) replay(ctx context.Context, w *target.Single, from int64) erro
 }
 
 // newWriter connects a writer for this node on the target and makes it the one Stats reports.
-func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (*target.Single, error) {
-	cfg := j.d.cfg
-	user, pass := cfg.Target.Auth()
-	w, err := target.NewSingle(ctx, target.SingleOptions{
-		Conn: target.Options{
-			Addr:     cfg.Target.Servers[0],
-			Username: user,
-			Password: pass,
-			Timeout:  cfg.Target.Timeout,
-			Logger:   j.log.Named("target"),
-		},
-		Conns:            threads(cfg.Common.Threads),
-		SourceRDBVersion: rdbVersion,
-		BigKeyBytes:      cfg.Common.BigKeyBytes,
-		Logger:           j.log.Named("target"),
-	})
+func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (writer, error) {
+	w, err := writerFactories[j.d.cfg.Target.Type](ctx, j, rdbVersion)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)
+		return nil, err
 	}
 	j.mu.Lock()
 	j.writer = w
@@ -385,7 +371,7 @@ func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (*target.Single
 	return w, nil
 }
 
-func (j *nodeJob) currentWriter() *target.Single {
+func (j *nodeJob) currentWriter() writer {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.writer
