@@ -48,7 +48,9 @@ type Proxy struct {
 	stats   ProxyStats
 }
 
-// ProxyStats is a snapshot of a Proxy's counters.
+// ProxyStats is a snapshot of a Proxy's counters. A byte count grows just after its write
+// returns, so a client can hold bytes a moment before they are counted: tests that expect an
+// exact figure wait for it (WaitFor) rather than read it once.
 type ProxyStats struct {
 	Accepted   int   // connections accepted and forwarded (refused ones not counted)
 	Active     int   // connections open now

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strconv"
@@ -493,6 +494,68 @@ func TestProxyReplica(t *testing.T) {
 	p.Unblock()
 	proxyReplicaSynced(t, master, replica, p.Port())
 	proxySameSize(t, master, replica)
+
+	// Paused: the link stays up (frozen, not broken) and nothing new reaches the replica.
+	before = p.Stats()
+	p.Pause()
+	proxyFill(t, master, "d", 1000)
+	hold := time.NewTimer(300 * time.Millisecond) // the bounded "nothing arrived" wait
+	<-hold.C
+	if n := replica.Do(t, "DBSIZE").(int64); n != 3000 {
+		t.Fatalf("replica has %d keys while paused, want the 3000 from before", n)
+	}
+	if st := replica.Info(t, "replication")["master_link_status"]; st != "up" {
+		t.Fatalf("link %q while paused, want up", st)
+	}
+	p.Resume()
+	proxyReplicaSynced(t, master, replica, p.Port())
+	proxySameSize(t, master, replica)
+	if s := p.Stats(); s.Accepted != before.Accepted || s.Cuts != before.Cuts {
+		t.Fatalf("stats after Pause/Resume: %+v, before %+v: want the same link throughout", s, before)
+	}
+	t.Logf("stats: %+v", p.Stats())
+}
+
+// TestProxyReplicaCutMidRDB: with the transfer slowed by SetRate, Cut lands in the middle of
+// the RDB; the replica then needs a second full sync, which completes once the limit is lifted.
+func TestProxyReplicaCutMidRDB(t *testing.T) {
+	t.Parallel()
+	master := StartRedis(t)
+	// About 1 MB of incompressible values, so the RDB is large on the wire.
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := make([]byte, 500)
+	pl := radix.NewPipeline()
+	for i := 0; i < 2000; i++ {
+		for j := range val {
+			val[j] = byte('a' + rng.IntN(26))
+		}
+		pl.Append(radix.Cmd(nil, "SET", "k"+strconv.Itoa(i), string(val)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := master.Client(t).Do(ctx, pl); err != nil {
+		t.Fatalf("fill: %v", err)
+	}
+	p := StartProxy(t, master.Addr)
+	p.SetRate(500_000)
+	replica := StartRedis(t)
+	replica.Do(t, "REPLICAOF", "127.0.0.1", p.Port())
+	WaitFor(t, 10*time.Second, func() error {
+		if s := p.Stats(); s.BytesDown < 100_000 {
+			return fmt.Errorf("%d bytes of the RDB forwarded", s.BytesDown)
+		}
+		return nil
+	})
+	if st := replica.Info(t, "replication"); st["master_sync_in_progress"] != "1" {
+		t.Fatalf("replica not receiving the RDB before the cut: %v", st)
+	}
+	p.Cut()
+	p.SetRate(0)
+	proxyReplicaSynced(t, master, replica, p.Port())
+	proxySameSize(t, master, replica)
+	if full := master.Info(t, "stats")["sync_full"]; full != "2" {
+		t.Fatalf("master served %s full syncs, want 2 (the cut one and the next)", full)
+	}
 	t.Logf("stats: %+v", p.Stats())
 }
 
