@@ -38,6 +38,25 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freePorts returns n distinct loopback TCP ports that were free a moment ago: all are held
+// open together, so the kernel cannot hand out one twice.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// errExited stops waitFor at once: the process it waits for is gone.
+var errExited = errors.New("exited")
+
 // waitFor polls cond until it returns nil or timeout passes, then fails with its last error.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) error {
 	t.Helper()
@@ -48,6 +67,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 		err := cond()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errExited) {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: not ready after %v: %w", what, timeout, err)
@@ -128,7 +150,7 @@ func startRedis(t *testing.T, extra ...string) string {
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		last = waitFor(t, 10*time.Second, "redis-server "+addr, func() error {
 			if !p.alive() {
-				return errors.New("exited")
+				return errExited
 			}
 			return ping(addr)
 		})

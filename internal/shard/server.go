@@ -1,9 +1,7 @@
 package shard
 
 import (
-	"bytes"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -30,8 +28,8 @@ func ParseServer(line string) (Server, error) {
 		return Server{}, fmt.Errorf("shard: server %q: want \"host:port:weight [name]\"", line)
 	}
 	addr, weight := rest[:i], rest[i+1:]
-	w, err := strconv.Atoi(weight)
-	if err != nil || w <= 0 {
+	w, ok := atoi(weight)
+	if !ok || w <= 0 {
 		return Server{}, fmt.Errorf("shard: server %q: weight %q is not a positive integer", line, weight)
 	}
 	s := Server{Addr: addr, Weight: w, Name: name}
@@ -49,13 +47,15 @@ func (s Server) HashName() string {
 	return n
 }
 
+// hashName returns HashName, or why twemproxy would refuse the address: a port must be
+// 1..65535 even when the server has a name.
 func (s Server) hashName() (string, error) {
-	if s.Name != "" {
-		return s.Name, nil
-	}
 	if strings.HasPrefix(s.Addr, "/") {
 		if strings.IndexByte(s.Addr, ':') >= 0 {
 			return "", fmt.Errorf("shard: server %q: a unix socket path with ':'", s.Addr)
+		}
+		if s.Name != "" {
+			return s.Name, nil
 		}
 		return s.Addr + ":", nil
 	}
@@ -63,14 +63,32 @@ func (s Server) hashName() (string, error) {
 	if i <= 0 {
 		return "", fmt.Errorf("shard: server %q: want \"host:port\"", s.Addr)
 	}
-	port, err := strconv.Atoi(s.Addr[i+1:])
-	if err != nil || port <= 0 || port > 65535 || s.Addr[i+1] == '+' || s.Addr[i+1] == '-' {
+	port, ok := atoi(s.Addr[i+1:])
+	if !ok || port <= 0 || port > 65535 {
 		return "", fmt.Errorf("shard: server %q: invalid port", s.Addr)
 	}
-	if port == defaultKetamaPort {
+	switch {
+	case s.Name != "":
+		return s.Name, nil
+	case port == defaultKetamaPort:
 		return s.Addr[:i], nil
 	}
 	return s.Addr, nil
+}
+
+// atoi is nc_atoi: decimal digits only, no sign, no overflow.
+func atoi(s string) (int, bool) {
+	if s == "" || len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }
 
 // compareNames is string_compare of nc_string.c, the order conf_validate_server sorts a pool's
@@ -82,5 +100,5 @@ func compareNames(a, b string) int {
 		}
 		return 1
 	}
-	return bytes.Compare([]byte(a), []byte(b))
+	return strings.Compare(a, b)
 }
