@@ -31,6 +31,8 @@ var layouts = []layout{
 	// Names past ketama's 273-byte snprintf buffer: "<name>-<i>" is cut to 272 bytes, so every
 	// point of such a server comes from one host string.
 	{"long", []int{3, 1, 2}, []int{1, 1, 2}, []string{"1" + strings.Repeat("n", 300), "2" + strings.Repeat("n", 268), ""}},
+	// A unix socket without a name: twemproxy names it "/path/redis.sock:" (with the ':').
+	{"unix", []int{4, 0, 1}, []int{1, 2, 1}, []string{"", "", "m"}},
 }
 
 type pool struct {
@@ -50,15 +52,28 @@ type pool struct {
 // the backends are shared and flushed between pools.
 func TestNutcracker(t *testing.T) {
 	needBinary(t, "nutcracker")
-	backends := make([]string, 4)
+	// backends are "127.0.0.1:port" for SCAN and FLUSHALL; configured is how the pools name
+	// them: the same, except backend 4, which nutcracker reaches by its unix socket.
+	backends := make([]string, 5)
+	configured := make([]string, 5)
 	for i := range backends {
+		if i == 4 {
+			sock := filepath.Join(t.TempDir(), "redis.sock")
+			backends[i] = startRedis(t, "--unixsocket", sock)
+			configured[i] = sock
+			continue
+		}
 		backends[i] = startRedis(t)
+		configured[i] = backends[i]
 	}
 	var pools []*pool
 	for _, l := range layouts {
-		tags := []string{"", "{}"}
-		if l.name != "mixed" {
-			tags = tags[:1]
+		tags := []string{""}
+		switch l.name {
+		case "mixed":
+			tags = append(tags, "{}")
+		case "names":
+			tags = append(tags, "::") // the same byte opens and closes: "user:42:x" hashes "42"
 		}
 		for _, tag := range tags {
 			for _, dist := range []string{Ketama, Modula} {
@@ -69,13 +84,13 @@ func TestNutcracker(t *testing.T) {
 		}
 		pools = append(pools, &pool{name: fmt.Sprintf("p%d", len(pools)), layout: l, hash: "fnv1a_64", dist: Random})
 	}
-	startNutcracker(t, backends, pools)
+	startNutcracker(t, configured, pools)
 
 	for i, p := range pools {
 		t.Run(fmt.Sprintf("%s/%s/%s/tag=%q", p.layout.name, p.dist, p.hash, p.tag), func(t *testing.T) {
 			servers := make([]Server, len(p.layout.backends))
 			for j, b := range p.layout.backends {
-				servers[j] = Server{Addr: backends[b], Weight: p.layout.weights[j], Name: p.layout.names[j]}
+				servers[j] = Server{Addr: configured[b], Weight: p.layout.weights[j], Name: p.layout.names[j]}
 			}
 			ring, err := NewRing(servers, p.hash, p.dist, p.tag)
 			if err != nil {
