@@ -50,9 +50,14 @@ func BenchmarkRestore(b *testing.B) {
 // BenchmarkApply forwards SET commands through the ordered oplog pipeline into a local
 // redis-server; the timed part includes the wait for the last reply.
 func BenchmarkApply(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchmarkApply(b, "") })
+	b.Run("checkpointed", func(b *testing.B) { benchmarkApply(b, "rmt:checkpoint:bench") })
+}
+
+func benchmarkApply(b *testing.B, checkpointKey string) {
 	dst := startRedis(b)
 	ctx := context.Background()
-	w, err := NewSingle(ctx, SingleOptions{Conn: Options{Addr: dst.Addr}, SourceRDBVersion: 10})
+	w, err := NewSingle(ctx, SingleOptions{Conn: Options{Addr: dst.Addr}, SourceRDBVersion: 10, CheckpointKey: checkpointKey})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,6 +84,9 @@ func BenchmarkApply(b *testing.B) {
 		if err := w.Apply(&cmd, end); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
 	}
 	if err := w.WaitOplog(ctx); err != nil {
 		b.Fatal(err)

@@ -32,6 +32,7 @@ func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
 	}
 	s.oplogDB = db
 	s.inTx = false
+	s.batchOpen = false
 	s.mu.Lock()
 	s.oplog = c
 	s.applied, s.appliedDB = offset, db
@@ -116,6 +117,10 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 		s.skip(SkipEmpty, cmd, end)
 		return nil
 	}
+	if s.batching() && s.takePoisoned(end) {
+		s.skip(ReasonQueueRefused, cmd, end)
+		return nil
+	}
 	name := cmd.Args[0]
 	kind := kindOplog
 	switch len(name) {
@@ -126,10 +131,20 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 			return nil
 		case isCmd(name, "EXEC"):
 			s.inTx = false
+			if s.inBatch(end) {
+				return s.maybeCloseBatch()
+			}
 		}
 	case 5:
 		if isCmd(name, "MULTI") {
 			s.inTx = true
+			if s.batching() {
+				if err := s.openBatch(); err != nil {
+					return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
+				}
+				s.inBatch(end)
+				return nil
+			}
 		}
 	case 6:
 		if isCmd(name, "SELECT") && len(cmd.Args) == 2 {
@@ -158,6 +173,12 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if s.inTx {
 		kind = kindOplogTx
 	}
+	if s.batching() {
+		if err := s.openBatch(); err != nil {
+			return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
+		}
+		kind = kindOplogTx
+	}
 	var key []byte
 	if len(cmd.Args) > 1 {
 		key = cmd.Args[1]
@@ -172,15 +193,33 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 		s.mu.Unlock()
 		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
 	}
+	if s.batching() {
+		s.batchEnd = end
+		s.batchCmds++
+		s.batchBytes += cmd.N
+		return s.maybeCloseBatch()
+	}
+	return nil
+}
+
+// maybeCloseBatch closes the batch once it is big enough, outside the source's transactions.
+func (s *Single) maybeCloseBatch() error {
+	if s.inTx || (s.batchCmds < batchMaxCmds && s.batchBytes < batchMaxBytes) {
+		return nil
+	}
+	if err := s.closeBatch(); err != nil {
+		return fmt.Errorf("target %s: closing a batch at offset %d: %w", s.opts.Conn.Addr, s.batchEnd, err)
+	}
 	return nil
 }
 
 // skip counts a command that is not forwarded; the applied offset passes it once everything
 // sent before it is acknowledged.
 func (s *Single) skip(reason string, cmd *aof.Command, end int64) {
+	inBatch := s.inBatch(end)
 	s.mu.Lock()
 	s.skipped[reason]++
-	if !s.inTx {
+	if !s.inTx && !inBatch {
 		if s.pending == 0 {
 			s.applied, s.appliedDB = end, s.oplogDB
 		} else {
@@ -215,6 +254,18 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 		re := r.Err.(*ReplyError)
 		if re.Retryable() {
 			s.refused(t, re)
+			return
+		}
+		if s.batching() && t.Kind == kindOplogTx && t.Offset > 0 {
+			// Refused while queueing: the batch will abort; left out when it is resent.
+			s.queueRefused(t, re)
+			s.mu.Lock()
+			s.pending--
+			s.mu.Unlock()
+			return
+		}
+		if t.Kind == kindBatchExec {
+			s.refused(t, re) // EXECABORT: nothing of the batch ran; resend it from Applied()
 			return
 		}
 		s.countErr(re.Prefix, t, re)

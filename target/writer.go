@@ -31,6 +31,11 @@ type SingleOptions struct {
 	Logger           *zap.Logger
 	// Now returns the current time, for skipping expired keys; nil means time.Now.
 	Now func() time.Time
+	// CheckpointKey, when set, makes the oplog exactly once: commands go in transactions that
+	// also store the position after them under this key (db 0). See checkpoint.go.
+	CheckpointKey string
+	// Replid returns the source's replication ID, stored with each checkpoint.
+	Replid func() string
 }
 
 // Request kinds carried in Tag.Kind.
@@ -78,9 +83,13 @@ type Single struct {
 	next       int
 
 	// oplog sender state, used only by the goroutine calling Apply.
-	oplog   *Conn
-	oplogDB int
-	inTx    bool
+	oplog      *Conn
+	oplogDB    int
+	inTx       bool // inside the source's own MULTI/EXEC
+	batchOpen  bool // our MULTI of a checkpointed batch is sent
+	batchCmds  int
+	batchBytes int64
+	batchEnd   int64 // offset after the last command the open batch covers
 
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
 	retryBig                                                         atomic.Bool // the retry list holds more than retryLimit bytes
@@ -98,8 +107,9 @@ type Single struct {
 	skipEnd   int64
 	skipDB    int
 	hasSkip   bool
-	stalled   bool // an oplog command was refused for now: Apply returns ErrRetry
-	stalls    int  // successive Reconnects after a refusal (oplog goroutine only)
+	stalled   bool           // an oplog command was refused for now: Apply returns ErrRetry
+	stalls    int            // successive Reconnects after a refusal (oplog goroutine only)
+	poisoned  map[int64]bool // end offsets of commands refused while queueing: left out on resend
 }
 
 type rdbConn struct {
