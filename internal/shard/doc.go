@@ -15,9 +15,9 @@
 //	if err != nil { ... }
 //	i := ring.Pick([]byte("user:42")) // index into the slice given to NewRing
 //
-// Everything here is a pure function of its arguments (but Pick on a random ring, which draws from
-// math/rand/v2): no I/O, no package state that changes,
-// no allocation on Slot, Hash functions or Pick. A Ring is immutable and safe for concurrent use.
+// Everything here is a pure function of its arguments (but Pick on a random ring, which draws
+// from math/rand/v2): no I/O, no package state that changes, no allocation on Slot, Hash
+// functions or Pick. A Ring is immutable and safe for concurrent use.
 //
 // twemproxy facts that a straightforward port gets wrong, each checked against nutcracker 0.5.0
 // (TestNutcracker) or its C code (testdata/hashvectors):
