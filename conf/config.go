@@ -64,6 +64,11 @@ type Common struct {
 	Filter        string `yaml:"filter"` // Redis glob on keys; "" keeps every key
 	BigKeyBytes   int64  `yaml:"big_key_bytes"`
 	MaxSpoolBytes int64  `yaml:"max_spool_bytes"` // 0: no limit
+	// CheckpointKey prefixes the key, in db 0 of the target, where each source node's applied
+	// position is stored atomically with the commands it covers ("<prefix>:<host:port>").
+	// "" turns exactly-once off: a restart then resumes from the local checkpoint file and may
+	// apply a few commands twice.
+	CheckpointKey string `yaml:"checkpoint_key"`
 }
 
 // Auth splits redis_auth into an ACL user name (may be empty) and a password.

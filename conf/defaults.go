@@ -37,6 +37,7 @@ func Default() *Config {
 			Filter:        "",
 			BigKeyBytes:   DefaultBigKeyBytes,
 			MaxSpoolBytes: 0,
+			CheckpointKey: DefaultCheckpointKey,
 		},
 	}
 }
@@ -50,3 +51,6 @@ func defaultPool() Pool {
 		Distribution: DefaultDistribution,
 	}
 }
+
+// DefaultCheckpointKey is the prefix of the checkpoint keys rmtd keeps on the target.
+const DefaultCheckpointKey = "rmt:checkpoint"

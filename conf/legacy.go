@@ -237,7 +237,7 @@ func rmtKnown(section, key string) bool {
 	case "common":
 		switch key {
 		case "listen", "requirepass", "max_clients", "threads", "step", "mbuf_size", "noreply",
-			"source_safe", "dir", "filter", "big_key_bytes", "max_spool_bytes":
+			"source_safe", "dir", "filter", "big_key_bytes", "max_spool_bytes", "checkpoint_key":
 			return true
 		}
 	default:
@@ -346,6 +346,8 @@ func (r *rmtParser) common(c *Common, v *rmtValue, path string) error {
 		return num64(&c.BigKeyBytes)
 	case "max_spool_bytes":
 		return num64(&c.MaxSpoolBytes)
+	case "checkpoint_key":
+		c.CheckpointKey = v.scalar
 	default:
 		return fmt.Errorf("unknown key") // rmtKnown and this switch disagree
 	}

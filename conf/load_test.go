@@ -281,6 +281,7 @@ common:
   filter: "abc*"
   big_key_bytes: 0x100000
   max_spool_bytes: 1073741824
+  checkpoint_key: "migration:pos"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +295,7 @@ common:
 	want.Target.RedisAuth = "default:s3cret"
 	want.Common = Common{Listen: "0.0.0.0:0", RequirePass: "adminpw", MaxClients: 7, Threads: 3, Step: 2,
 		MbufSize: 1024, NoReply: true, SourceSafe: false, Dir: "/var/lib/rmt", Filter: "abc*",
-		BigKeyBytes: 1 << 20, MaxSpoolBytes: 1 << 30}
+		BigKeyBytes: 1 << 20, MaxSpoolBytes: 1 << 30, CheckpointKey: "migration:pos"}
 	want.File = "x.yaml"
 	if !sameConfig(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)

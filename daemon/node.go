@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +52,9 @@ type nodeJob struct {
 	server string
 	dir    string
 	log    *zap.Logger
-	link   *source.Link // nil for file sources
+	file   bool // an rdb file source: no link
+
+	linkOpts source.LinkOptions
 
 	phase       atomic.Int32
 	rdbLoads    atomic.Int64 // snapshots completely loaded
@@ -67,6 +68,7 @@ type nodeJob struct {
 	behindSince atomic.Int64 // unix ms since applied < received; 0 when caught up
 
 	mu      sync.Mutex
+	link    *source.Link // set by run once it knows where to resume; nil for file sources
 	writer  writer
 	lastErr string
 	errs    map[string]int64 // this job's own failures by reason
@@ -74,12 +76,12 @@ type nodeJob struct {
 
 func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
 	j := &nodeJob{d: d, server: server, dir: nodeDir(d.cfg.Common.Dir, server), errs: map[string]int64{},
-		log: d.log.With(zap.String("node", server))}
-	if conf.IsFile(d.cfg.Source.Type) {
+		log: d.log.With(zap.String("node", server)), file: conf.IsFile(d.cfg.Source.Type)}
+	if j.file {
 		return j
 	}
 	user, pass := d.cfg.Source.Auth()
-	j.link = source.NewLink(source.LinkOptions{
+	j.linkOpts = source.LinkOptions{
 		Addr:          server,
 		Username:      user,
 		Password:      pass,
@@ -88,20 +90,41 @@ func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
 		ListeningPort: listeningPort,
 		MaxSpoolBytes: d.cfg.Common.MaxSpoolBytes,
 		Logger:        d.log.Named("link"),
-	})
+	}
 	return j
+}
+
+// getLink returns the node's replica link, nil before run has made it (and for file sources).
+func (j *nodeJob) getLink() *source.Link {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.link
 }
 
 func (j *nodeJob) run(ctx context.Context) error {
 	if err := os.MkdirAll(j.dir, 0o755); err != nil {
 		return fmt.Errorf("%s: %w", j.server, err)
 	}
-	if j.link == nil {
+	if j.file {
 		return j.runFile(ctx)
 	}
+	// Where the target stands decides how the link starts: resuming a stream it was applying,
+	// or a full sync.
+	resume, err := j.resumePoint(ctx)
+	if err != nil {
+		return nil // ctx ended while the target was unreachable
+	}
+	opts := j.linkOpts
+	if resume != nil {
+		opts.Resume = &source.ResumePoint{Replid: resume.Replid, Offset: resume.Offset}
+	}
+	link := source.NewLink(opts)
+	j.mu.Lock()
+	j.link = link
+	j.mu.Unlock()
 	linkDone := make(chan error, 1)
-	go func() { linkDone <- j.link.Run(ctx) }()
-	defer j.link.Close()
+	go func() { linkDone <- link.Run(ctx) }()
+	defer link.Close()
 
 	var stopMigrate context.CancelFunc
 	migrateDone := make(chan struct{})
@@ -120,12 +143,16 @@ func (j *nodeJob) run(ctx context.Context) error {
 		migrateDone = make(chan struct{})
 		go func(done chan struct{}) {
 			defer close(done)
-			j.migrate(mctx, snap)
+			if snap.resume != nil {
+				j.resume(mctx, *snap.resume)
+			} else {
+				j.migrate(mctx, snap)
+			}
 		}(migrateDone)
 	}
 	trim := time.NewTicker(time.Second)
 	defer trim.Stop()
-	events := j.link.Events()
+	events := link.Events()
 	for {
 		select {
 		case <-ctx.Done():
@@ -140,6 +167,7 @@ func (j *nodeJob) run(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", j.server, err)
 		case <-trim.C:
 			j.trimSpool()
+			j.saveCheckpoint()
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -160,6 +188,12 @@ func (j *nodeJob) run(ctx context.Context) error {
 				current = &snapshot{replid: ev.Replid, offset: ev.Offset, path: ev.RDBPath, complete: make(chan struct{}), whole: true}
 				close(current.complete)
 				start(current)
+			case source.Continue:
+				if resume != nil && current == nil {
+					// The master took the PSYNC of the checkpoint: replay from there, no RDB.
+					current = &snapshot{replid: ev.Replid, offset: resume.Offset, resume: resume, whole: true}
+					start(current)
+				}
 			case source.Disconnected:
 				j.log.Warn("source link lost; reconnecting", zap.Error(ev.Err))
 			}
@@ -171,10 +205,11 @@ func (j *nodeJob) run(ctx context.Context) error {
 type snapshot struct {
 	replid   string
 	offset   int64
-	path     string           // a complete file, when transfer is nil
-	transfer *source.Transfer // the snapshot as it arrives
-	complete chan struct{}    // closed once the whole snapshot is on disk and the spool restarted at offset
-	whole    bool             // complete is closed; read and written only by the node job's event loop
+	path     string             // a complete file, when transfer is nil
+	transfer *source.Transfer   // the snapshot as it arrives
+	complete chan struct{}      // closed once the whole snapshot is on disk and the spool restarted at offset
+	whole    bool               // complete is closed; read and written only by the node job's event loop
+	resume   *target.Checkpoint // no snapshot: the stream resumes at the target's checkpoint
 }
 
 // rdbFile is what the loader reads a snapshot from: in order, and again by sections for values
@@ -234,13 +269,43 @@ func (j *nodeJob) migrate(ctx context.Context, snap *snapshot) {
 	if err := os.Remove(path); err != nil {
 		j.log.Warn("cannot remove the loaded RDB", zap.String("file", path), zap.Error(err))
 	}
-	offset := snap.offset
-	j.phase.Store(int32(phaseOplog))
-	from, db := offset, 0
-	bo.reset()
-	if err := w.StartOplog(ctx, from, db); err != nil {
+	j.replayLoop(ctx, w, snap.offset, 0)
+}
+
+// resume replays the stream from the target's checkpoint, after a restart, without any RDB.
+func (j *nodeJob) resume(ctx context.Context, cp target.Checkpoint) {
+	w, err := j.newWriter(ctx, 0)
+	for err != nil {
 		j.fail("target_conn", err)
+		if !newBackoff().wait(ctx) {
+			return
+		}
+		w, err = j.newWriter(ctx, 0)
 	}
+	defer w.Close()
+	j.rdbLoads.Add(1) // the snapshot was loaded by an earlier run
+	j.log.Info("resuming the stream from the target's checkpoint", zap.String("replid", cp.Replid),
+		zap.Int64("offset", cp.Offset), zap.Int("db", cp.DB))
+	j.replayLoop(ctx, w, cp.Offset, cp.DB)
+}
+
+// replayLoop applies the stream from (offset, db) for as long as ctx lives, reconnecting to the
+// target when it goes away or refuses for a while.
+func (j *nodeJob) replayLoop(ctx context.Context, w writer, offset int64, db int) {
+	bo := newBackoff()
+	j.phase.Store(int32(phaseOplog))
+	from := offset
+	for {
+		err := w.StartOplog(ctx, from, db)
+		if err == nil {
+			break
+		}
+		j.fail("target_conn", err)
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+	bo.reset()
 	for ctx.Err() == nil {
 		err := j.replay(ctx, w, from)
 		if ctx.Err() != nil {
@@ -268,6 +333,11 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 	j.phase.Store(int32(phaseRDBLoading))
 	j.loadStarted.Store(time.Now().UnixMilli())
 	j.loadEnded.Store(0)
+	// A crash while the snapshot loads must lead to a new full sync, not to a resume from an
+	// older checkpoint over half of it.
+	if err := j.clearCheckpoint(ctx); err != nil {
+		return nil, err
+	}
 	f, err := open()
 	if err != nil {
 		return nil, err
@@ -335,15 +405,22 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 // replay applies the spooled stream after offset `from` until ctx ends or the target connection
 // breaks.
 func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
-	sr, err := j.link.Spool().NewReader(ctx, from)
+	sr, err := j.getLink().Spool().NewReader(ctx, from)
 	if err != nil {
 		return err
 	}
 	defer sr.Close()
-	r := aof.NewReader(bufio.NewReaderSize(sr, 256<<10))
+	r := aof.NewReader(sr)
+	flusher, _ := w.(interface{ Flush() error })
 	var cmd aof.Command
 	end := from
 	for {
+		if r.Buffered() == 0 && flusher != nil {
+			// The stream has nothing more for now: close the batch rather than wait for more.
+			if err := flusher.Flush(); err != nil {
+				return err
+			}
+		}
 		if err := r.Next(&cmd); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -390,7 +467,7 @@ func (j *nodeJob) trimSpool() {
 	if phase(j.phase.Load()) != phaseOplog {
 		return
 	}
-	if sp := j.link.Spool(); sp != nil {
+	if sp := j.getLink().Spool(); sp != nil {
 		if err := sp.Trim(j.applied()); err != nil {
 			j.log.Warn("spool trim", zap.Error(err))
 		}
@@ -411,10 +488,11 @@ func (j *nodeJob) runFile(ctx context.Context) error {
 }
 
 func (j *nodeJob) received() int64 {
-	if j.link == nil {
+	link := j.getLink()
+	if link == nil {
 		return 0
 	}
-	return j.link.Stats().ReceivedOffset
+	return link.Stats().ReceivedOffset
 }
 
 func (j *nodeJob) applied() int64 {

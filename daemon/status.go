@@ -80,8 +80,8 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 	p := phase(j.phase.Load())
 	st := nodeStatus{phase: p, parsed: j.rdbLoads.Load() > 0, msgsRecv: j.recvCmds.Load()}
 	n := SourceNode{Addr: j.server, State: p.String()}
-	if j.link != nil {
-		ls := j.link.Stats()
+	if link := j.getLink(); link != nil {
+		ls := link.Stats()
 		n.State = p.String()
 		if p == phaseSync {
 			n.State = ls.State.String()
@@ -96,7 +96,7 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 		n.LastError = ls.LastError
 		st.received = ls.FullSyncs > 0
 		st.inputBytes = ls.RDBBytes + j.recvBytes.Load()
-	} else {
+	} else if j.file {
 		n.RDBBytes = j.rdbDecoded.Load()
 		n.RDBTotal = j.rdbSize.Load()
 		st.received = true

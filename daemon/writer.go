@@ -31,24 +31,20 @@ type writerFactory func(ctx context.Context, j *nodeJob, rdbVersion int) (writer
 
 // writerFactories by target type; a type absent here is refused by New.
 var writerFactories = map[string]writerFactory{
-	conf.TypeSingle: newSingleWriter,
+	conf.TypeSingle:       newSingleWriter,
+	conf.TypeRedisCluster: newClusterWriter,
 }
 
 func newSingleWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
 	cfg := j.d.cfg
-	user, pass := cfg.Target.Auth()
 	w, err := target.NewSingle(ctx, target.SingleOptions{
-		Conn: target.Options{
-			Addr:     cfg.Target.Servers[0],
-			Username: user,
-			Password: pass,
-			Timeout:  cfg.Target.Timeout,
-			Logger:   j.log.Named("target"),
-		},
+		Conn:             j.targetOptions(),
 		Conns:            threads(cfg.Common.Threads),
 		SourceRDBVersion: rdbVersion,
 		BigKeyBytes:      cfg.Common.BigKeyBytes,
 		Logger:           j.log.Named("target"),
+		CheckpointKey:    j.checkpointKey(),
+		Replid:           j.replid,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)

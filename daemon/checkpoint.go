@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/target"
+)
+
+// The target holds each node's checkpoint (see target/checkpoint.go): the truth for a restart.
+// dir/<node>/checkpoint mirrors it for the operator, written atomically once a second.
+
+// checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
+func (j *nodeJob) checkpointKey() string {
+	prefix := j.d.cfg.Common.CheckpointKey
+	if prefix == "" || j.file {
+		return ""
+	}
+	return prefix + ":" + j.server
+}
+
+// replid is the source's current replication ID, stored with each checkpoint.
+func (j *nodeJob) replid() string {
+	if link := j.getLink(); link != nil {
+		return link.Stats().Replid
+	}
+	return ""
+}
+
+// resumePoint reads the target's checkpoint of this node, retrying while the target is
+// unreachable: starting over with a full sync because the target was down a moment would throw
+// away a resumable stream. nil means start with a full sync.
+func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
+	key := j.checkpointKey()
+	if key == "" {
+		return nil, nil
+	}
+	bo := newBackoff()
+	for {
+		cp, ok, err := target.ReadCheckpoint(ctx, j.targetOptions(), key)
+		if err == nil {
+			if !ok {
+				j.log.Info("no checkpoint on the target: full sync", zap.String("key", key))
+				return nil, nil
+			}
+			j.log.Info("checkpoint on the target", zap.String("key", key), zap.String("replid", cp.Replid),
+				zap.Int64("offset", cp.Offset), zap.Int("db", cp.DB))
+			return &cp, nil
+		}
+		j.fail("target_conn", err)
+		if !bo.wait(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// clearCheckpoint removes this node's checkpoint from the target before a snapshot is loaded.
+func (j *nodeJob) clearCheckpoint(ctx context.Context) error {
+	key := j.checkpointKey()
+	if key == "" {
+		return nil
+	}
+	return target.ClearCheckpoint(ctx, j.targetOptions(), key)
+}
+
+// targetOptions are the connection settings of the (first) target server.
+func (j *nodeJob) targetOptions() target.Options {
+	cfg := j.d.cfg
+	user, pass := cfg.Target.Auth()
+	return target.Options{Addr: cfg.Target.Servers[0], Username: user, Password: pass,
+		Timeout: cfg.Target.Timeout, Logger: j.log.Named("target")}
+}
+
+// localCheckpoint is dir/<node>/checkpoint.
+type localCheckpoint struct {
+	Replid  string    `json:"replid"`
+	Applied int64     `json:"applied_offset"`
+	DB      int       `json:"db"`
+	Updated time.Time `json:"updated"`
+}
+
+// saveCheckpoint writes what the target has acknowledged to dir/<node>/checkpoint: temp file,
+// fsync, rename.
+func (j *nodeJob) saveCheckpoint() {
+	w := j.currentWriter()
+	if w == nil || phase(j.phase.Load()) != phaseOplog {
+		return
+	}
+	off, db := w.Applied()
+	b, err := json.Marshal(localCheckpoint{Replid: j.replid(), Applied: off, DB: db, Updated: time.Now().UTC()})
+	if err != nil {
+		return
+	}
+	path := filepath.Join(j.dir, "checkpoint")
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+		j.log.Warn("cannot write the local checkpoint", zap.String("file", path), zap.Error(err))
+	}
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
