@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/target"
 )
 
@@ -120,4 +121,32 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// flushForResync empties the target before a snapshot that replaces an earlier one, so that keys
+// the master deleted in between do not stay behind: only when this node is the job's only source
+// on a single target, since another source's keys must never be wiped (design rule 6). With
+// several sources, the keys the master deleted meanwhile may remain; that is counted.
+func (j *nodeJob) flushForResync(ctx context.Context) error {
+	if len(j.d.cfg.Source.Servers) != 1 || j.d.cfg.Target.Type != conf.TypeSingle {
+		j.count("resync_stale_keys_possible")
+		return nil
+	}
+	o := j.targetOptions()
+	o.Name = "resync"
+	c, err := target.Dial(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := c.Do(ctx, "FLUSHALL")
+	if err != nil {
+		return err
+	}
+	if r.Kind == target.KindError {
+		return r.Err
+	}
+	j.count("resync_flushall")
+	j.log.Warn("target flushed before loading the new snapshot (FLUSHALL)")
+	return nil
 }

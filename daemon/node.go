@@ -177,7 +177,8 @@ func (j *nodeJob) run(ctx context.Context) error {
 			case source.RDBStarted:
 				// A new snapshot replaces whatever was being loaded or replayed, and is loaded
 				// while it arrives.
-				current = &snapshot{replid: ev.Replid, offset: ev.Offset, transfer: ev.Transfer, complete: make(chan struct{})}
+				current = &snapshot{replid: ev.Replid, offset: ev.Offset, transfer: ev.Transfer, complete: make(chan struct{}),
+					replaces: current != nil}
 				start(current)
 			case source.FullSync:
 				if current != nil && current.replid == ev.Replid && current.offset == ev.Offset && !current.whole {
@@ -185,7 +186,8 @@ func (j *nodeJob) run(ctx context.Context) error {
 					close(current.complete) // the one being loaded is now whole; its oplog may start
 					continue
 				}
-				current = &snapshot{replid: ev.Replid, offset: ev.Offset, path: ev.RDBPath, complete: make(chan struct{}), whole: true}
+				current = &snapshot{replid: ev.Replid, offset: ev.Offset, path: ev.RDBPath, complete: make(chan struct{}), whole: true,
+					replaces: current != nil}
 				close(current.complete)
 				start(current)
 			case source.Continue:
@@ -210,6 +212,7 @@ type snapshot struct {
 	complete chan struct{}      // closed once the whole snapshot is on disk and the spool restarted at offset
 	whole    bool               // complete is closed; read and written only by the node job's event loop
 	resume   *target.Checkpoint // no snapshot: the stream resumes at the target's checkpoint
+	replaces bool               // an earlier snapshot of this run was loaded, or partly loaded
 }
 
 // rdbFile is what the loader reads a snapshot from: in order, and again by sections for values
@@ -240,6 +243,20 @@ func (j *nodeJob) migrate(ctx context.Context, snap *snapshot) {
 	name := snap.path
 	if snap.transfer != nil {
 		name = snap.transfer.Path()
+	}
+	if snap.replaces {
+		j.log.Warn("the master started a new full sync: its snapshot replaces what was loaded",
+			zap.String("replid", snap.replid), zap.Int64("offset", snap.offset))
+		for {
+			err := j.flushForResync(ctx)
+			if err == nil {
+				break
+			}
+			j.fail("target_conn", err)
+			if !bo.wait(ctx) {
+				return
+			}
+		}
 	}
 	for {
 		var err error
@@ -452,6 +469,13 @@ func (j *nodeJob) currentWriter() writer {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.writer
+}
+
+// count records an event of this job by reason, for INFO's errors section.
+func (j *nodeJob) count(reason string) {
+	j.mu.Lock()
+	j.errs[reason]++
+	j.mu.Unlock()
 }
 
 func (j *nodeJob) fail(reason string, err error) {

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,5 +87,126 @@ func TestKilledAndRestarted(t *testing.T) {
 	compareWithSource(t, src, dst)
 	if st := src.Info(t, "stats"); st["sync_full"] != "1" || st["sync_partial_ok"] != "3" {
 		t.Errorf("master: sync_full=%s sync_partial_ok=%s, want 1 and 3", st["sync_full"], st["sync_partial_ok"])
+	}
+}
+
+// TestSourceLinkCut: the link to the master cut five times in the oplog phase resumes each time
+// with a partial resync; no second full sync, nothing lost.
+func TestSourceLinkCut(t *testing.T) {
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	dst := StartRedis(t)
+	proxy := StartProxy(t, src.Addr)
+	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 3, Rate: 20000})
+	cfg := singleConfig(t, src, dst)
+	cfg.Source.Servers = []string{proxy.Addr}
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	for i := 1; i <= 5; i++ {
+		ops := w.Ops()
+		WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+1000) })
+		proxy.Cut()
+		WaitFor(t, 20*time.Second, func() error {
+			m := r.Info(t)
+			if m["source0.partial_syncs"] != strconv.Itoa(i) || m["source0.state"] != "oplog" {
+				return fmt.Errorf("after cut %d: %s", i, m["source0"])
+			}
+			return nil
+		})
+	}
+	w.Stop()
+	waitCaughtUp(t, r, src, 60*time.Second)
+	compareWithSource(t, src, dst)
+	m := r.Info(t)
+	if m["source0.full_syncs"] != "1" || m["source0.partial_syncs"] != "5" || atoi(t, m["source0.reconnects"]) < 5 {
+		t.Errorf("INFO after 5 cuts: %s", m["source0"])
+	}
+	if st := src.Info(t, "stats"); st["sync_full"] != "1" || st["sync_partial_ok"] != "5" {
+		t.Errorf("master: sync_full=%s sync_partial_ok=%s, want 1 and 5", st["sync_full"], st["sync_partial_ok"])
+	}
+}
+
+// TestTargetDown: the target unreachable for 20 s while the writer goes on. rmtd keeps the
+// source link up and spools, retries, and then applies everything in order.
+func TestTargetDown(t *testing.T) {
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	dst := StartRedis(t)
+	proxy := StartProxy(t, dst.Addr)
+	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 4, Rate: 5000})
+	cfg := singleConfig(t, src, dst)
+	cfg.Target.Servers = []string{proxy.Addr}
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+
+	proxy.Block()
+	down := time.Now()
+	WaitFor(t, 25*time.Second, func() error {
+		if m := r.Info(t); m["target0.state"] != "down" && atoi(t, m["source0.lag_bytes"]) == 0 {
+			return fmt.Errorf("rmtd has not noticed the target is down: %s", m["target0"])
+		}
+		return nil
+	})
+	// Stay down 20 s; the writer keeps writing all along.
+	WaitFor(t, 30*time.Second, func() error {
+		if d := time.Since(down); d < 20*time.Second {
+			return fmt.Errorf("down for %v", d)
+		}
+		return nil
+	})
+	m := r.Info(t)
+	if atoi(t, m["source0.lag_bytes"]) == 0 || m["source0.reconnects"] != "0" {
+		t.Errorf("while the target is down: %s", m["source0"])
+	}
+	proxy.Unblock()
+	w.Stop()
+	waitCaughtUp(t, r, src, 60*time.Second)
+	compareWithSource(t, src, dst)
+	m = r.Info(t)
+	if m["source0.reconnects"] != "0" || m["source0.full_syncs"] != "1" {
+		t.Errorf("the source link did not stay up: %s", m["source0"])
+	}
+	if atoi(t, m["errors_target_conn"]) == 0 {
+		t.Errorf("INFO does not show the target's failures: %v", m)
+	}
+}
+
+// TestMasterRestartDuringRDB: the master restarts (with a new replication ID and fewer keys)
+// while rmtd receives its snapshot; rmtd does a new full sync and the target ends equal to the
+// new master, without the keys the old snapshot had.
+func TestMasterRestartDuringRDB(t *testing.T) {
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	dst := StartRedis(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	big := make([]byte, 4096) // incompressible, so the snapshot is as big as the data
+	const doomed = 1000
+	for i := 0; i < doomed; i++ {
+		for j := range big {
+			big[j] = byte(rng.Uint32())
+		}
+		src.Do(t, "SET", "doomed:"+strconv.Itoa(i), string(big))
+	}
+	proxy := StartProxy(t, src.Addr)
+	proxy.SetRate(300_000) // over 10 s for the snapshot
+	cfg := singleConfig(t, src, dst)
+	cfg.Source.Servers = []string{proxy.Addr}
+	r := StartRmtd(t, cfg)
+	// Half the snapshot is in, and some of its keys are on the target, when the master dies.
+	WaitFor(t, 20*time.Second, func() error {
+		m := r.Info(t)
+		if atoi(t, m["source0.rdb_bytes"]) < 1500<<10 || dst.Do(t, "DBSIZE").(int64) < 50 {
+			return fmt.Errorf("transfer: %s", m["source0"])
+		}
+		return nil
+	})
+	// The new master restarts from its RDB file (the fixture): new replication ID, no doomed key.
+	src.Kill()
+	src.Restart(t)
+	proxy.SetRate(0)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	src.Do(t, "SET", "after-restart", "1")
+	waitCaughtUp(t, r, src, 30*time.Second)
+	compareWithSource(t, src, dst)
+	m := r.Info(t)
+	if atoi(t, m["source0.full_syncs"]) < 1 || atoi(t, m["source0.reconnects"]) < 1 || m["errors_resync_flushall"] != "1" {
+		t.Errorf("INFO after the master restart: %s", m["source0"])
 	}
 }

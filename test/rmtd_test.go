@@ -153,14 +153,16 @@ func waitPhase(t testing.TB, r *Rmtd, want string, timeout time.Duration) {
 func waitCaughtUp(t testing.TB, r *Rmtd, src *Redis, timeout time.Duration) {
 	t.Helper()
 	WaitFor(t, timeout, func() error {
-		master := src.Info(t, "replication")["master_repl_offset"]
+		repl := src.Info(t, "replication")
+		master := repl["master_repl_offset"]
 		m, err := adminInfo(r.Admin)
 		if err != nil {
 			return err
 		}
-		if m["source0.applied_offset"] != master || m["source0.lag_bytes"] != "0" {
-			return fmt.Errorf("master_repl_offset %s, rmtd applied %s, lag %s bytes", master,
-				m["source0.applied_offset"], m["source0.lag_bytes"])
+		if m["source0.replid"] != repl["master_replid"] || m["source0.applied_offset"] != master ||
+			m["source0.lag_bytes"] != "0" || m["phase"] != "oplog" {
+			return fmt.Errorf("master %s at %s, rmtd %s applied %s, lag %s bytes, phase %s", repl["master_replid"], master,
+				m["source0.replid"], m["source0.applied_offset"], m["source0.lag_bytes"], m["phase"])
 		}
 		return nil
 	})
