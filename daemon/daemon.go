@@ -36,6 +36,8 @@ type Daemon struct {
 
 	mu    sync.Mutex
 	nodes []*nodeJob // set once Run has bound the admin port, whose number the links announce
+
+	rdbFile rdbFileShare // the rdb file target, shared by every node job (writer_rdbfile.go)
 }
 
 type shutdownRequest struct {
@@ -49,7 +51,7 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		opts.Logger = zap.NewNop()
 	}
 	switch cfg.Source.Type {
-	case conf.TypeSingle, conf.TypeRDBFile:
+	case conf.TypeSingle, conf.TypeRDBFile, conf.TypeAOFFile:
 	default:
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
 	}

@@ -108,6 +108,9 @@ func (j *nodeJob) run(ctx context.Context) error {
 	if j.file {
 		return j.runFile(ctx)
 	}
+	if j.d.cfg.Target.Type == conf.TypeRDBFile {
+		return j.runToFile(ctx) // writer_rdbfile.go: the snapshot only
+	}
 	// Where the target stands decides how the link starts: resuming a stream it was applying,
 	// or a full sync.
 	resume, err := j.resumePoint(ctx)
@@ -500,6 +503,9 @@ func (j *nodeJob) trimSpool() {
 
 // runFile loads one RDB file source into the target.
 func (j *nodeJob) runFile(ctx context.Context) error {
+	if j.d.cfg.Source.Type == conf.TypeAOFFile {
+		return j.runAOF(ctx) // filesource.go
+	}
 	w, err := j.loadRDB(ctx, j.server, func() (rdbFile, error) { return os.Open(j.server) })
 	if err != nil {
 		j.phase.Store(int32(phaseFailed))

@@ -33,6 +33,7 @@ type writerFactory func(ctx context.Context, j *nodeJob, rdbVersion int) (writer
 var writerFactories = map[string]writerFactory{
 	conf.TypeSingle:       newSingleWriter,
 	conf.TypeRedisCluster: newClusterWriter,
+	conf.TypeRDBFile:      newRDBFileWriter,
 }
 
 func newSingleWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
