@@ -161,3 +161,15 @@ echo "the source's own BGSAVE of the data set:            $(sec $bgsave_ms) s (r
 echo "rmtd, rdb file source: start to loaded and exited:  $(sec $file_ms) s ($file_keys keys on the target)"
 echo "    ratio to redis-server:                          $(ratio $file_ms $redis_ms)"
 echo "rmtd peak RSS (live source):                        $((peak / 1024)) MB"
+
+# 4. The RDB decoder alone on the same file, in memory (go test -bench in rdb): framing only
+#    (the RESTORE path) and full decoding of every value (the rewrite path), in MB/s.
+#    A failure here is reported and does not abort the figures above.
+echo "== rdb decoder on $RDB ($((size / 1048576)) MB)"
+if out=$(RMT_BENCH_RDB=$RDB go test -run '^$' -bench '^BenchmarkFile(Framing|Decoding)$' -benchtime 3x ./rdb 2>&1); then
+	echo "$out" | awk '/^BenchmarkFileFraming/ {printf "rdb decoder, framing only (RESTORE path):            %s MB/s (%s MB/s per CPU second)\n", $5, $7}
+		/^BenchmarkFileDecoding/ {printf "rdb decoder, full decoding (rewrite path):          %s MB/s (%s MB/s per CPU second)\n", $5, $7}'
+else
+	echo "bench: rdb decoder benchmark failed:" >&2
+	echo "$out" >&2
+fi
