@@ -514,7 +514,8 @@ func (c *Cluster) Masters() []string {
 }
 
 // Stats returns the counters of every node added up; Conns lists every node's connections
-// (ConnStats.Addr tells the node), Addr every node's address.
+// (ConnStats.Addr tells the node), Addr every node's address joined by commas. Retried counts
+// requests resent after MOVED, ASK, LOADING, BUSY or TRYAGAIN.
 func (c *Cluster) Stats() Stats {
 	c.mu.Lock()
 	nodes := append([]*clusterNode(nil), c.nodes...)
@@ -523,7 +524,7 @@ func (c *Cluster) Stats() Stats {
 		oplogs[i] = n.oplog
 	}
 	st := Stats{Errors: maps.Clone(c.errs), Skipped: maps.Clone(c.skipped), LastError: c.lastErr,
-		AppliedOffset: c.applied, AppliedDB: c.appliedDB, Retried: c.retried}
+		AppliedOffset: c.applied, AppliedDB: c.appliedDB, Retried: c.retried + c.redirected}
 	c.mu.Unlock()
 	var addrs []string
 	for i, n := range nodes {

@@ -640,6 +640,12 @@ func (c *Cluster) onOplogReply(n *clusterNode, t *Tag, r *Reply) {
 	case kindClusterExec:
 		rd := n.txRedir
 		n.txRedir = nil
+		if rd == nil && re != nil {
+			// EXEC itself redirected: a key left the slot between queueing and EXEC.
+			if r, ok := c.redirectOf(n, t, re); ok {
+				rd = &r
+			}
+		}
 		c.mu.Lock()
 		cmds := c.txs[seq]
 		if rd == nil {

@@ -1,0 +1,441 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/internal/shard"
+)
+
+// testCluster is a Redis Cluster of masters, slots split evenly in order.
+type testCluster struct {
+	nodes []*testServer
+	cli   []radix.Client
+}
+
+// startCluster starts n cluster-enabled servers, gives node i the slots from i*16384/n, joins
+// them and waits until every node reports cluster_state:ok.
+func startCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	tc := &testCluster{}
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bus := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		s := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", "5000")
+		c := client(t, s.Addr)
+		lo, hi := i*shard.SlotCount/n, (i+1)*shard.SlotCount/n-1
+		do(t, c, nil, "CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi))
+		tc.nodes = append(tc.nodes, s)
+		tc.cli = append(tc.cli, c)
+	}
+	for i, s := range tc.nodes[1:] {
+		_, port, _ := net.SplitHostPort(s.Addr)
+		var bus []string
+		do(t, tc.cli[i+1], &bus, "CONFIG", "GET", "cluster-port")
+		do(t, tc.cli[0], nil, "CLUSTER", "MEET", "127.0.0.1", port, bus[1])
+	}
+	err := waitFor(30*time.Second, func() error {
+		for i, c := range tc.cli {
+			var info string
+			if err := c.Do(context.Background(), radix.Cmd(&info, "CLUSTER", "INFO")); err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)+"\r") {
+				return fmt.Errorf("node %d: %s", i, info)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("cluster not ready: %v", err)
+	}
+	return tc
+}
+
+func (tc *testCluster) addrs() []string {
+	var out []string
+	for _, s := range tc.nodes {
+		out = append(out, s.Addr)
+	}
+	return out
+}
+
+// nodeOf returns the index of the node StartCluster gave key's slot to.
+func (tc *testCluster) nodeOf(key string) int {
+	return shard.Slot([]byte(key)) * len(tc.nodes) / shard.SlotCount
+}
+
+func newCluster(t *testing.T, tc *testCluster, o ClusterOptions) *Cluster {
+	t.Helper()
+	o.Servers = tc.addrs()[:1]
+	if o.SourceRDBVersion == 0 {
+		o.SourceRDBVersion = 10
+	}
+	c, err := NewCluster(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestParseClusterNodes(t *testing.T) {
+	text := "" +
+		"07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected\n" +
+		"67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922 [10923->-292f]\n" +
+		"292f :30003@31003 myself,master - 0 0 3 connected 10923-16383\n" +
+		"6ec2 127.0.0.1:30005@31005,host.example master,fail - 1426238316232 1426238315228 5 connected\n" +
+		"e7d1 127.0.0.1:30001@31001 master - 0 1426238316232 1 connected 0-5459 5460\n"
+	owners, err := parseClusterNodes([]byte(text), "127.0.0.1:30003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		slot int
+		want string
+	}{{0, "127.0.0.1:30001"}, {5459, "127.0.0.1:30001"}, {5460, "127.0.0.1:30001"}, {5461, "127.0.0.1:30002"},
+		{10922, "127.0.0.1:30002"}, {10923, "127.0.0.1:30003"}, {16383, "127.0.0.1:30003"}} {
+		if owners[tt.slot] != tt.want {
+			t.Errorf("slot %d: %q, want %q", tt.slot, owners[tt.slot], tt.want)
+		}
+	}
+	for _, bad := range []string{
+		"a 127.0.0.1:1@2 master - 0 0 1 connected 0-16384\n",
+		"a 127.0.0.1:1@2 master - 0 0 1 connected 5-3\n",
+		"a 127.0.0.1:1@2 master - 0 0 1 connected x\n",
+		"a nohost master - 0 0 1 connected 1\n",
+	} {
+		if _, err := parseClusterNodes([]byte(bad), "x:1"); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestClusterRestore(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{})
+	if got := w.Masters(); len(got) != 3 {
+		t.Fatalf("masters %v", got)
+	}
+	const n = 3000
+	want := make([]int, 3)
+	for i := range n {
+		k := "key:" + strconv.Itoa(i)
+		if i%10 == 0 {
+			k = "{tag}:" + strconv.Itoa(i)
+		}
+		want[tc.nodeOf(k)]++
+		if err := w.Restore(stringEntry(0, k, "v"+strconv.Itoa(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Restore(stringEntry(1, "other-db", "v", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitRDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range tc.cli {
+		var size int
+		do(t, c, &size, "DBSIZE")
+		if size != want[i] {
+			t.Errorf("node %d holds %d keys, want %d", i, size, want[i])
+		}
+	}
+	var v string
+	do(t, tc.cli[tc.nodeOf("key:7")], &v, "GET", "key:7")
+	if v != "v7" {
+		t.Errorf("key:7 = %q", v)
+	}
+	st := w.Stats()
+	if st.Restored != n || st.Skipped[SkipDBNonZero] != 1 || len(st.Errors) != 0 {
+		t.Errorf("stats: restored %d, skipped %v, errors %v", st.Restored, st.Skipped, st.Errors)
+	}
+	if addrs := strings.Split(st.Addr, ","); len(addrs) != 3 || len(st.Conns) != 3*2 {
+		t.Errorf("stats: addr %q, %d conns", st.Addr, len(st.Conns))
+	}
+}
+
+// applyAll applies a stream and returns the offset after it.
+func applyAll(t *testing.T, w *Cluster, from int64, stream [][]string) int64 {
+	t.Helper()
+	end := from
+	for _, args := range stream {
+		cmd := rawCmd(args...)
+		end += cmd.N
+		if err := w.Apply(cmd, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return end
+}
+
+func TestClusterApplyRouting(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	// a, b, c and d hash to different nodes; {t}x and {t}y share a slot.
+	stream := [][]string{
+		{"SELECT", "0"},
+		{"SET", "old", "1"},
+		{"FLUSHALL"},
+		{"MSET", "a", "1", "b", "2", "c", "3", "d", "4", "a", "5"},
+		{"SET", "e", "x"},
+		{"SET", "f", "y"},
+		{"DEL", "e", "f", "missing"},
+		{"RENAME", "a", "b"}, // across slots: not applied
+		{"MULTI"},
+		{"SET", "{t}x", "1"},
+		{"INCR", "{t}x"},
+		{"SET", "{t}y", "z"},
+		{"EXEC"},
+		{"MULTI"},
+		{"SET", "tx1", "1"},
+		{"SET", "tx2", "2"},
+		{"EXEC"},
+		{"PING"},
+		{"SELECT", "1"},
+		{"SET", "db1", "v"},
+		{"SELECT", "0"},
+		{"EVAL", "return 1", "0"},
+		{"NOSUCHCOMMAND", "k"},
+		{"FUNCTION", "FLUSH"},
+	}
+	end := applyAll(t, w, 100, stream)
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, db := w.Applied(); off != end || db != 0 {
+		t.Fatalf("Applied() = %d, %d; want %d, 0", off, db, end)
+	}
+	want := map[string]string{"a": "5", "b": "2", "c": "3", "d": "4", "{t}x": "2", "{t}y": "z", "tx1": "1", "tx2": "2"}
+	total := 0
+	for i, c := range tc.cli {
+		var keys []string
+		do(t, c, &keys, "KEYS", "*")
+		total += len(keys)
+		for _, k := range keys {
+			if tc.nodeOf(k) != i {
+				t.Errorf("key %q on node %d, its slot is on %d", k, i, tc.nodeOf(k))
+			}
+			var v string
+			do(t, c, &v, "GET", k)
+			if v != want[k] {
+				t.Errorf("%q = %q, want %q", k, v, want[k])
+			}
+		}
+	}
+	if total != len(want) {
+		t.Errorf("%d keys on the cluster, want %d", total, len(want))
+	}
+	st := w.Stats()
+	for reason, n := range map[string]uint64{SkipCrossSlot: 1, CountMultiSplit: 1, SkipControl: 1,
+		SkipSelectNonZero: 1, SkipNoKey: 1, SkipUnknown: 1} {
+		if st.Skipped[reason] != n {
+			t.Errorf("skipped %s = %d, want %d (all: %v)", reason, st.Skipped[reason], n, st.Skipped)
+		}
+	}
+	if len(st.Errors) != 0 {
+		t.Errorf("errors %v", st.Errors)
+	}
+	if len(st.Conns) != 3*2+3 {
+		t.Errorf("%d conns, want 9", len(st.Conns))
+	}
+}
+
+// TestClusterApplyOffsetWaits checks that Applied stays before a command whose reply is not in
+// on one master while the others answer.
+func TestClusterApplyOffsetWaits(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Pause node 0's clients: its replies wait while others come back.
+	do(t, tc.cli[0], nil, "CLIENT", "PAUSE", "1500", "WRITE")
+	var k0, k1 string
+	for i := 0; k0 == "" || k1 == ""; i++ {
+		k := "k" + strconv.Itoa(i)
+		switch tc.nodeOf(k) {
+		case 0:
+			k0 = k
+		case 1:
+			k1 = k
+		}
+	}
+	first := applyAll(t, w, 0, [][]string{{"SET", k1, "1"}})
+	paused := applyAll(t, w, first, [][]string{{"SET", k0, "1"}})
+	end := applyAll(t, w, paused, [][]string{{"SET", k1, "2"}})
+	// Once node 1 has run the last SET, the paused node's reply is still out.
+	if err := waitFor(time.Second, func() error {
+		var v string
+		if err := tc.cli[1].Do(ctx, radix.Cmd(&v, "GET", k1)); err != nil || v != "2" {
+			return fmt.Errorf("%s = %q (%v)", k1, v, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := w.Applied(); off != first {
+		t.Fatalf("applied %d while a reply is out; want %d", off, first)
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := w.Applied(); off != end {
+		t.Fatalf("applied %d, want %d", off, end)
+	}
+}
+
+// TestClusterMovedUnderLoad moves a slot (IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE)
+// while INCRs, split MSETs and transactions on its keys flow: every counter must end exact.
+func TestClusterMovedUnderLoad(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{Conn: Options{Window: 64}})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	const tag = "{mv}"
+	slot := shard.Slot([]byte(tag))
+	from := tc.nodeOf(tag)
+	to := (from + 1) % 3
+	var ids []string
+	for _, i := range []int{from, to} {
+		var id string
+		do(t, tc.cli[i], &id, "CLUSTER", "MYID")
+		ids = append(ids, id)
+	}
+	const keys = 40
+	started := make(chan struct{})
+	moved := make(chan error, 1)
+	go func() {
+		<-started
+		moved <- moveSlot(tc, slot, from, to, ids[0], ids[1])
+	}()
+	var end int64
+	rounds := 0
+	var movedErr error
+	done := false
+	for !done || rounds < 400 {
+		var stream [][]string
+		for k := range keys {
+			stream = append(stream, []string{"INCR", tag + strconv.Itoa(k)})
+		}
+		// New keys created during the move (ASK for keys not on the old node yet).
+		stream = append(stream, []string{"INCR", tag + "new" + strconv.Itoa(rounds)},
+			[]string{"MSET", tag + "m", strconv.Itoa(rounds), "other" + strconv.Itoa(rounds%50), "x"},
+			[]string{"MULTI"}, []string{"INCR", tag + "tx"}, []string{"INCR", tag + "tx"}, []string{"EXEC"})
+		end = applyAll(t, w, end, stream)
+		rounds++
+		if rounds == 100 {
+			close(started)
+		}
+		if !done && rounds > 100 {
+			select {
+			case movedErr = <-moved:
+				done = true
+			default:
+			}
+		}
+		if rounds > 100000 {
+			t.Fatal("the slot move never finished")
+		}
+	}
+	if movedErr != nil {
+		t.Fatal(movedErr)
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := w.Applied(); off != end {
+		t.Errorf("applied %d, want %d", off, end)
+	}
+	dst := tc.cli[to]
+	for k := range keys {
+		var v int
+		do(t, dst, &v, "GET", tag+strconv.Itoa(k))
+		if v != rounds {
+			t.Errorf("counter %d = %d, want %d", k, v, rounds)
+		}
+	}
+	var v int
+	do(t, dst, &v, "GET", tag+"tx")
+	if v != 2*rounds {
+		t.Errorf("transaction counter %d, want %d", v, 2*rounds)
+	}
+	do(t, dst, &v, "GET", tag+"m")
+	if v != rounds-1 {
+		t.Errorf("MSET key %d, want %d", v, rounds-1)
+	}
+	var size int
+	do(t, tc.cli[from], &size, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))
+	if size != 0 {
+		t.Errorf("%d keys left in the moved slot on the old node", size)
+	}
+	do(t, dst, &size, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))
+	if size != keys+rounds+2 {
+		t.Errorf("%d keys in the moved slot, want %d", size, keys+rounds+2)
+	}
+	st := w.Stats()
+	if st.Retried == 0 || len(st.Errors) != 0 {
+		t.Errorf("retried %d, errors %v: the move was not seen or cost errors", st.Retried, st.Errors)
+	}
+	t.Logf("%d rounds, %d commands resent", rounds, st.Retried)
+}
+
+// moveSlot moves slot from node `from` to node `to` the way redis-cli --cluster reshard does.
+func moveSlot(tc *testCluster, slot, from, to int, fromID, toID string) error {
+	ctx := context.Background()
+	s := strconv.Itoa(slot)
+	src, dst := tc.cli[from], tc.cli[to]
+	if err := dst.Do(ctx, radix.Cmd(nil, "CLUSTER", "SETSLOT", s, "IMPORTING", fromID)); err != nil {
+		return err
+	}
+	if err := src.Do(ctx, radix.Cmd(nil, "CLUSTER", "SETSLOT", s, "MIGRATING", toID)); err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(tc.nodes[to].Addr)
+	for {
+		var keys []string
+		if err := src.Do(ctx, radix.Cmd(&keys, "CLUSTER", "GETKEYSINSLOT", s, "3")); err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := append([]string{host, port, "", "0", "5000", "KEYS"}, keys...)
+		if err := src.Do(ctx, radix.Cmd(nil, "MIGRATE", args...)); err != nil {
+			return err
+		}
+	}
+	// The new owner first, then the old one (as redis-cli does), then the rest.
+	order := []int{to, from}
+	for i := range tc.cli {
+		if i != to && i != from {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		if err := tc.cli[i].Do(ctx, radix.Cmd(nil, "CLUSTER", "SETSLOT", s, "NODE", toID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
