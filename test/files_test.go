@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon"
+	"github.com/rmt-project/rmt/rdb"
+	"github.com/rmt-project/rmt/target"
 )
 
 // fileJob is a job config from a file source (or to a file target) with the admin port on a
@@ -370,6 +373,130 @@ func TestAOFSourcePlain(t *testing.T) {
 			}
 			if dst.DoString(t, "GET", "a") != "123" || dst.DoString(t, "EXISTS", "last") != "" && dst.Do(t, "EXISTS", "last") != int64(0) {
 				t.Errorf("commands before the cut not applied, or the cut one applied")
+			}
+		})
+	}
+}
+
+// TestLiveToRDBFileTwoSources: two live masters written into one rdb file (one node job
+// each, one shared encoder): the file holds both, each key in its db.
+func TestLiveToRDBFileTwoSources(t *testing.T) {
+	a := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	b := StartRedis(t)
+	for _, db := range []string{"0", "2", "15"} {
+		b.Do(t, "SELECT", db)
+		for i := 0; i < 100; i++ {
+			b.Do(t, "SET", fmt.Sprintf("b:%s:%d", db, i), strconv.Itoa(i))
+		}
+		b.Do(t, "RPUSH", "b:list:"+db, "x", "y")
+		b.Do(t, "PEXPIRE", "b:list:"+db, "3600000")
+	}
+	out := filepath.Join(t.TempDir(), "two.rdb")
+	err, info, _ := runToEnd(t, fileJob(t, conf.TypeSingle, []string{a.Addr, b.Addr}, conf.TypeRDBFile, out), 60*time.Second)
+	if err != nil {
+		t.Fatalf("rmtd: %v", err)
+	}
+	if info["phase"] != "done" {
+		t.Errorf("INFO phase %q", info["phase"])
+	}
+	check := StartRedis(t, WithRDB(out))
+	CompareDatasets(t, MergeDatasets(t, "a+b", a.Dump(t), b.Dump(t)), check.Dump(t))
+}
+
+// TestAOFToRDBFile: an AOF that is all RDB preamble can go into an rdb file; one with
+// commands cannot (a file takes no command stream): rmtd exits non-zero, leaving no file.
+func TestAOFToRDBFile(t *testing.T) {
+	// Switching AOF on at run time rewrites the data set into a base file: an RDB preamble.
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")), WithArgs("aof-use-rdb-preamble yes"))
+	src.Do(t, "CONFIG", "SET", "appendonly", "yes")
+	WaitFor(t, 20*time.Second, func() error {
+		p := src.Info(t, "persistence")
+		if p["aof_rewrite_in_progress"] != "0" || p["aof_rewrite_scheduled"] != "0" || p["aof_rewrites"] == "0" {
+			return fmt.Errorf("AOF rewrite not done: %v", p)
+		}
+		return nil
+	})
+	want := src.Dump(t)
+	if want.Keys() < 20 {
+		t.Fatalf("the source holds %d keys: the comparison would prove little", want.Keys())
+	}
+	src.Stop()
+	manifest := filepath.Join(src.Dir, "appendonlydir", "appendonly.aof.manifest")
+	out := filepath.Join(t.TempDir(), "from-aof.rdb")
+	err, _, _ := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{manifest}, conf.TypeRDBFile, out), 30*time.Second)
+	if err != nil {
+		t.Fatalf("rmtd, preamble only: %v", err)
+	}
+	CompareDatasets(t, want, StartRedis(t, WithRDB(out)).Dump(t))
+
+	plain, _ := plainAOF(t)
+	out2 := filepath.Join(t.TempDir(), "from-plain.rdb")
+	err, info, _ := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{plain}, conf.TypeRDBFile, out2), 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "rdb file target cannot take the commands") {
+		t.Fatalf("rmtd, commands into a file: %v", err)
+	}
+	if info["source0.state"] != "failed" {
+		t.Errorf("INFO state %q", info["source0.state"])
+	}
+	for _, p := range []string{out2, out2 + ".tmp"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}
+
+// TestRDBFileForOlderRedis writes fixtures of every version, 7.4's field TTLs included, as
+// RDB files for Redis 7.0 (version 10: newer values converted, field TTLs dropped and counted)
+// and loads each into a redis-server 7.0: it must hold what the fixture's JSON says.
+func TestRDBFileForOlderRedis(t *testing.T) {
+	files, _ := filepath.Glob(fixture("redis-*.rdb"))
+	files = append(files, fixture("cases/hash_with_hfe.rdb"), fixture("cases/hash_as_listpack_with_hfe.rdb"),
+		fixture("cases/stream_listoacks_3.rdb"), fixture("cases/set_listpack.rdb"))
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".rdb"), func(t *testing.T) {
+			want, err := DatasetFromFixtureJSON(strings.TrimSuffix(path, ".rdb") + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "v10.rdb")
+			file := target.NewRDBFile(target.RDBFileOptions{Path: out, Version: 10})
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			dec := rdb.NewDecoder(f)
+			var w *target.RDBFileNode
+			var e rdb.Entry
+			for {
+				err := dec.Next(&e)
+				if w == nil && (err == nil || errors.Is(err, io.EOF)) {
+					if w, err = file.Node(path, dec.Version()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Restore(&e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.WaitRDB(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := StartRedis(t, WithRDB(out)).Dump(t)
+			if diffs := Diff(want, got, TTLTolerance); len(diffs) > 0 {
+				t.Fatalf("a 7.0 server loading the v10 file differs from the JSON:\n%s", strings.Join(diffs, "\n"))
+			}
+			if n, st := fixtureFieldTTLs(want), w.Stats(); st.Skipped[target.SkipFieldTTL] != uint64(n) {
+				t.Errorf("%d field TTLs counted as dropped, the fixture has %d", st.Skipped[target.SkipFieldTTL], n)
 			}
 		})
 	}
