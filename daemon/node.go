@@ -91,6 +91,11 @@ func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
 		MaxSpoolBytes: d.cfg.Common.MaxSpoolBytes,
 		Logger:        d.log.Named("link"),
 	}
+	if m := d.cfg.Common.MaxSpoolBytes; m > 0 {
+		// Only whole segments are trimmed once applied: keep them small beside the limit, or a
+		// spool at its limit could never make room.
+		j.linkOpts.SpoolSegmentBytes = min(max(m/8, 64<<10), source.DefaultSpoolSegmentBytes)
+	}
 	return j
 }
 

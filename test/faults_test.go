@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -209,4 +210,91 @@ func TestMasterRestartDuringRDB(t *testing.T) {
 	if atoi(t, m["source0.full_syncs"]) < 1 || atoi(t, m["source0.reconnects"]) < 1 || m["errors_resync_flushall"] != "1" {
 		t.Errorf("INFO after the master restart: %s", m["source0"])
 	}
+}
+
+// TestSlowTarget: a target throttled to 100 KB/s for 30 s under a steady write load. The spool
+// on disk grows, rmtd's memory does not (RSS under 150 MB), and everything drains afterwards.
+func TestSlowTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30 s of throttling")
+	}
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	dst := StartRedis(t)
+	proxy := StartProxy(t, dst.Addr)
+	dir := t.TempDir()
+	r := &Rmtd{Admin: faultConfig(t, dir, src.Addr, proxy.Addr)}
+	p := startRmtdProcess(t, dir)
+	waitPhase(t, r, "oplog", 60*time.Second)
+
+	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 5, Rate: 4000})
+	proxy.SetRate(100_000)
+	start := time.Now()
+	var maxRSS, maxLag int64
+	WaitFor(t, 40*time.Second, func() error {
+		if rss := processRSS(t, p.cmd.Process.Pid); rss > maxRSS {
+			maxRSS = rss
+		}
+		if lag := atoi(t, r.Info(t)["source0.lag_bytes"]); lag > maxLag {
+			maxLag = lag
+		}
+		if d := time.Since(start); d < 30*time.Second {
+			return fmt.Errorf("throttled for %v", d)
+		}
+		return nil
+	})
+	proxy.SetRate(0)
+	w.Stop()
+	t.Logf("peak RSS %d MB, peak lag %d KB", maxRSS>>20, maxLag>>10)
+	if maxRSS > 150<<20 {
+		t.Errorf("rmtd's RSS reached %d MB", maxRSS>>20)
+	}
+	if maxLag < 1<<20 {
+		t.Errorf("the spool never held more than %d bytes: the target was not the bottleneck", maxLag)
+	}
+	waitCaughtUp(t, r, src, 120*time.Second)
+	compareWithSource(t, src, dst)
+}
+
+// processRSS is a process's resident set size in bytes, from /proc.
+func processRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			return atoi(t, f[1]) << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestSpoolLimit: with common.max_spool_bytes reached (the target down), INFO and the log say so;
+// once the target is back the spool drains and the link resumes, losing nothing.
+func TestSpoolLimit(t *testing.T) {
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")), WithArgs("repl-backlog-size 64mb"))
+	dst := StartRedis(t)
+	proxy := StartProxy(t, dst.Addr)
+	cfg := singleConfig(t, src, dst)
+	cfg.Target.Servers = []string{proxy.Addr}
+	cfg.Common.MaxSpoolBytes = 1 << 20
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	proxy.Block()
+	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1}, Seed: 6, Rate: 20000})
+	WaitFor(t, 30*time.Second, func() error {
+		if m := r.Info(t); !strings.Contains(m["source0.last_error"], "spool full") {
+			return fmt.Errorf("source0: %s", m["source0"])
+		}
+		return nil
+	})
+	if !strings.Contains(r.LogBuf.String(), "spool full") {
+		t.Errorf("the log does not say the spool is full")
+	}
+	w.Stop()
+	proxy.Unblock()
+	waitCaughtUp(t, r, src, 60*time.Second)
+	compareWithSource(t, src, dst)
 }
