@@ -501,3 +501,47 @@ func TestRDBFileForOlderRedis(t *testing.T) {
 		})
 	}
 }
+
+// TestAOFSourceTargetCut: the target connection is cut while an AOF is applied; rmtd
+// reconnects, resends from the last acknowledged command, and still exits 0 with the
+// target equal to what redis-server loads from the file.
+func TestAOFSourceTargetCut(t *testing.T) {
+	var b []byte
+	for db := 0; db < 2; db++ {
+		b = aof.AppendCommandString(b, "SELECT", strconv.Itoa(db))
+		for i := 0; i < 20000; i++ {
+			b = aof.AppendCommandString(b, "SET", fmt.Sprintf("k:%d:%d", db, i), strings.Repeat("v", 40))
+		}
+	}
+	path := filepath.Join(t.TempDir(), "appendonly.aof")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := StartRedis(t)
+	p := StartProxy(t, dst.Addr)
+	p.SetRate(int64(len(b)) / 2) // about 2 s for the whole file
+	r := StartRmtd(t, fileJob(t, conf.TypeAOFFile, []string{path}, conf.TypeSingle, p.Addr))
+	WaitFor(t, 10*time.Second, func() error {
+		if n := p.Stats().BytesUp; n < int64(len(b))/4 {
+			return fmt.Errorf("%d bytes sent to the target", n)
+		}
+		return nil
+	})
+	p.Cut()
+	var err error
+	select {
+	case err = <-r.done:
+		r.done <- nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("rmtd did not exit")
+	}
+	if err != nil {
+		t.Fatalf("rmtd: %v", err)
+	}
+	info := parseAdminInfo(daemon.RenderInfo(r.D.Snapshot(), []string{"everything"}))
+	if info["errors_target_conn"] == "" {
+		t.Errorf("the cut was not counted: %v", info)
+	}
+	ref := startFrom(t, map[string]string{"appendonly.aof": path})
+	CompareServers(t, ref, dst)
+}
