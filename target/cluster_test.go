@@ -441,3 +441,61 @@ func moveSlot(tc *testCluster, slot, from, to int, fromID, toID string) error {
 	}
 	return nil
 }
+
+// TestClusterRestoreRedirected loads keys through a stale slot map: one slot already given to
+// another master (MOVED), another being migrated (ASK). Every key must land on its new owner.
+func TestClusterRestoreRedirected(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	ids := make([]string, 3)
+	for i, c := range tc.cli {
+		do(t, c, &ids[i], "CLUSTER", "MYID")
+	}
+	movedTag, askTag := "{a}", "{b}"
+	mSlot, aSlot := strconv.Itoa(shard.Slot([]byte(movedTag))), strconv.Itoa(shard.Slot([]byte(askTag)))
+	mFrom, aFrom := tc.nodeOf(movedTag), tc.nodeOf(askTag)
+	mTo, aTo := (mFrom+1)%3, (aFrom+2)%3
+	// The slot of {a} changes owner everywhere (it holds no key yet).
+	for _, i := range []int{mTo, mFrom, 3 - mTo - mFrom} {
+		do(t, tc.cli[i], nil, "CLUSTER", "SETSLOT", mSlot, "NODE", ids[mTo])
+	}
+	// The slot of {b} is being migrated: a key not on the old node gets ASK.
+	do(t, tc.cli[aTo], nil, "CLUSTER", "SETSLOT", aSlot, "IMPORTING", ids[aFrom])
+	do(t, tc.cli[aFrom], nil, "CLUSTER", "SETSLOT", aSlot, "MIGRATING", ids[aTo])
+	const n = 200
+	for i := range n {
+		for _, tag := range []string{movedTag, askTag, "plain"} {
+			k := tag + strconv.Itoa(i)
+			if err := w.Restore(stringEntry(0, k, "v"+strconv.Itoa(i), 0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.WaitRDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{aTo, aFrom, 3 - aTo - aFrom} {
+		do(t, tc.cli[i], nil, "CLUSTER", "SETSLOT", aSlot, "NODE", ids[aTo])
+	}
+	count := func(node int, slot string) int {
+		var k int
+		do(t, tc.cli[node], &k, "CLUSTER", "COUNTKEYSINSLOT", slot)
+		return k
+	}
+	if got := count(mTo, mSlot); got != n {
+		t.Errorf("MOVED slot: %d keys on the new owner, want %d", got, n)
+	}
+	if got := count(aTo, aSlot); got != n {
+		t.Errorf("ASK slot: %d keys on the importing node, want %d", got, n)
+	}
+	var v string
+	do(t, tc.cli[aTo], &v, "GET", askTag+"7")
+	if v != "v7" {
+		t.Errorf("%s7 = %q", askTag, v)
+	}
+	st := w.Stats()
+	if st.Restored != 3*n || len(st.Errors) != 0 || st.Retried < n+1 {
+		t.Errorf("restored %d, errors %v, retried %d", st.Restored, st.Errors, st.Retried)
+	}
+}
