@@ -104,12 +104,13 @@ func (j *nodeJob) applyAOF(ctx context.Context) (writer, error) {
 		if rerr != nil {
 			return w, rerr
 		}
-		f.Close()
-		if f, err = j.reopenAOF(); err != nil {
+		nf, err := j.reopenAOF()
+		if err != nil {
 			j.fail("aof_open", err)
 			return w, err
 		}
-		end = from
+		f.Close()
+		f, end = nf, from
 	}
 	if err := waitOplog(ctx, w, end); err != nil {
 		j.fail("target_conn", err)
