@@ -72,10 +72,14 @@ type nodeJob struct {
 	writer  writer
 	lastErr string
 	errs    map[string]int64 // this job's own failures by reason
+	skips   map[string]int64 // what this job left out on purpose, by reason
+
+	filter *keyFilter // common.filter; nil keeps every key (used by the loading or replaying goroutine)
 }
 
 func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
 	j := &nodeJob{d: d, server: server, dir: nodeDir(d.cfg.Common.Dir, server), errs: map[string]int64{},
+		skips: map[string]int64{}, filter: newKeyFilter(d.cfg.Common.Filter),
 		log: d.log.With(zap.String("node", server)), file: conf.IsFile(d.cfg.Source.Type)}
 	if j.file {
 		return j
@@ -401,6 +405,10 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 		if e.Kind != rdb.KindKey && e.Kind != rdb.KindFunction {
 			continue
 		}
+		if e.Kind == rdb.KindKey && !j.filter.keepKey(e.Key) {
+			j.countSkip(reasonFiltered)
+			continue
+		}
 		err = w.Restore(&e)
 		if errors.Is(err, target.ErrNeedsRewrite) {
 			err = w.Rewrite(&e, io.NewSectionReader(f, e.ValueOffset, e.ValueLen))
@@ -455,6 +463,10 @@ func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 		end += cmd.N
 		j.recvCmds.Add(1)
 		j.recvBytes.Add(cmd.N)
+		if skip, ok := w.(skipper); ok && !j.filter.keepCommand(&cmd) {
+			skip.Skip(&cmd, end, reasonFiltered)
+			continue
+		}
 		if err := w.Apply(&cmd, end); err != nil {
 			return err
 		}
@@ -477,6 +489,13 @@ func (j *nodeJob) currentWriter() writer {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.writer
+}
+
+// countSkip records something left out on purpose, for INFO's skipped counters.
+func (j *nodeJob) countSkip(reason string) {
+	j.mu.Lock()
+	j.skips[reason]++
+	j.mu.Unlock()
 }
 
 // count records an event of this job by reason, for INFO's errors section.

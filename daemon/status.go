@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"maps"
 	"time"
 
 	"github.com/rmt-project/rmt/target"
@@ -42,6 +43,9 @@ func (d *Daemon) Snapshot() *Snapshot {
 		for reason, n := range src.errs {
 			s.Errors[reason] += n
 		}
+		for reason, n := range src.skips {
+			s.Skipped[reason] += n
+		}
 		if src.received {
 			s.Stats.RDBReceivedCount++
 		} else {
@@ -74,6 +78,7 @@ type nodeStatus struct {
 	msgsRecv   int64
 	inputBytes int64
 	errs       map[string]int64
+	skips      map[string]int64
 }
 
 func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
@@ -126,10 +131,8 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 	if n.LastError == "" {
 		n.LastError = j.lastErr
 	}
-	st.errs = make(map[string]int64, len(j.errs))
-	for k, v := range j.errs {
-		st.errs[k] = v
-	}
+	st.errs = maps.Clone(j.errs)
+	st.skips = maps.Clone(j.skips)
 	j.mu.Unlock()
 	st.node = n
 	return st, ts

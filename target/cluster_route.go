@@ -874,3 +874,13 @@ func (c *Cluster) WaitOplog(ctx context.Context) error {
 		}
 	}
 }
+
+// Skip passes a command of the stream without sending it (the daemon's key filter), counted
+// under reason.
+func (c *Cluster) Skip(cmd *aof.Command, end int64, reason string) {
+	var key []byte
+	if len(cmd.Args) > 1 {
+		key = cmd.Args[1]
+	}
+	c.skip(reason, key, end)
+}

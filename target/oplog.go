@@ -334,3 +334,9 @@ func (s *Single) WaitOplog(ctx context.Context) error {
 	}
 	return s.oplog.Drain(ctx)
 }
+
+// Skip passes a command of the stream without sending it (the daemon's key filter), counted
+// under reason; the applied offset moves past it like past a PING.
+func (s *Single) Skip(cmd *aof.Command, end int64, reason string) {
+	s.skip(reason, cmd, end)
+}
