@@ -15,9 +15,16 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/rmtd
 
+FUZZTIME ?= 10s
+
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout $(TESTTIME) $(PKGS)
+	@# The parsers of untrusted input, fuzzed for a bounded time on top of their seed corpora.
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./rdb
+	$(GO) test -run '^$$' -fuzz '^FuzzLZF$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./rdb
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./aof
+	$(GO) test -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./aof
 
 demo: deps build
 	./scripts/demo.sh

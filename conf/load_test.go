@@ -194,7 +194,7 @@ target:
 			`rmt.yaml:5: target.type: "rdb file" cannot be both source and target`,
 		}},
 		{"file source", `source:
-  type: aof file
+  type: rdb file
   servers: [/nonexistent/a.aof, ., ""]
 target:
   servers: [127.0.0.1:6380]

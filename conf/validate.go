@@ -128,20 +128,21 @@ func (k *checker) servers(side string, p *Pool) {
 		}
 		first[sv.Addr] = i
 		if IsFile(p.Type) && side == "source" {
-			k.regularFile(ip, s)
+			k.regularFile(ip, s, p.Type == TypeAOFFile)
 		}
 	}
 }
 
-// regularFile checks that a file we are to read exists and is not a directory.
-func (k *checker) regularFile(path, name string) {
+// regularFile checks that a file we are to read exists and is not a directory; dirOK accepts a
+// directory too (a Redis 7 multi-part AOF directory, read through its manifest).
+func (k *checker) regularFile(path, name string, dirOK bool) {
 	st, err := os.Stat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		k.add(path, "%q does not exist", name)
 	case err != nil:
 		k.add(path, "%v", err)
-	case st.IsDir():
+	case st.IsDir() && !dirOK:
 		k.add(path, "%q is a directory", name)
 	}
 }
@@ -159,7 +160,7 @@ func (k *checker) tls(path string, t *TLS) {
 	}
 	for _, f := range []struct{ key, name string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 		if f.name != "" {
-			k.regularFile(path+"."+f.key, f.name)
+			k.regularFile(path+"."+f.key, f.name, false)
 		}
 	}
 }
