@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -497,5 +498,72 @@ func TestClusterRestoreRedirected(t *testing.T) {
 	st := w.Stats()
 	if st.Restored != 3*n || len(st.Errors) != 0 || st.Retried < n+1 {
 		t.Errorf("restored %d, errors %v, retried %d", st.Restored, st.Errors, st.Retried)
+	}
+}
+
+// TestClusterReconnect cuts one master's oplog connection: Apply reports ErrBroken, Reconnect
+// gives the acknowledged position, and the stream resent from there ends complete.
+func TestClusterReconnect(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var stream [][]string
+	var ends []int64
+	var end int64
+	for i := range 3000 {
+		args := []string{"SET", "k" + strconv.Itoa(i%300), strconv.Itoa(i)}
+		stream = append(stream, args)
+		end += rawCmd(args...).N
+		ends = append(ends, end)
+	}
+	applyAll(t, w, 0, stream[:1000])
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := w.Applied(); off != ends[999] {
+		t.Fatalf("applied %d, want %d", off, ends[999])
+	}
+	do(t, tc.cli[0], nil, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	i, broke := 1000, false
+	for ; i < len(stream); i++ {
+		cmd := rawCmd(stream[i]...)
+		if err := w.Apply(cmd, ends[i]); err != nil {
+			if !errors.Is(err, ErrBroken) {
+				t.Fatalf("Apply: %v, want ErrBroken", err)
+			}
+			broke = true
+			break
+		}
+	}
+	if !broke {
+		if err := w.WaitOplog(ctx); err == nil {
+			t.Fatal("the cut connection was never noticed")
+		}
+	}
+	off, db, err := w.Reconnect(ctx)
+	if err != nil || db != 0 || off < ends[999] {
+		t.Fatalf("Reconnect: %d, %d, %v; want at least %d", off, db, err, ends[999])
+	}
+	from := 0
+	for from < len(ends) && ends[from] <= off {
+		from++
+	}
+	applyAll(t, w, off, stream[from:])
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := w.Applied(); got != end {
+		t.Fatalf("applied %d, want %d", got, end)
+	}
+	for k := range 300 {
+		key := "k" + strconv.Itoa(k)
+		var v string
+		do(t, tc.cli[tc.nodeOf(key)], &v, "GET", key)
+		if want := strconv.Itoa(2700 + k); v != want {
+			t.Fatalf("%s = %q, want %q", key, v, want)
+		}
 	}
 }
