@@ -19,8 +19,8 @@ import (
 // checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
 func (j *nodeJob) checkpointKey() string {
 	prefix := j.d.cfg.Common.CheckpointKey
-	if prefix == "" || j.file {
-		return ""
+	if prefix == "" || j.file || j.d.cfg.Target.Type == conf.TypeRDBFile {
+		return "" // file sources are loaded whole; a file target takes no stream
 	}
 	return prefix + ":" + j.server
 }

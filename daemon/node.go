@@ -383,6 +383,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 	ok := false
 	defer func() {
 		if !ok && w != nil {
+			abortWriter(w) // an rdb file target must not keep half a snapshot
 			w.Close()
 		}
 	}()

@@ -2,16 +2,13 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/source"
 	"github.com/rmt-project/rmt/target"
 )
@@ -100,14 +97,11 @@ func (j *nodeJob) runToFile(ctx context.Context) error {
 
 // snapshotToFile writes the snapshot at path into the rdb file target and ends this node's part.
 func (j *nodeJob) snapshotToFile(ctx context.Context, path string) error {
-	w, err := j.loadToFile(ctx, path)
+	w, err := j.loadRDB(ctx, path, func() (rdbFile, error) { return os.Open(path) })
 	if err != nil {
 		j.phase.Store(int32(phaseFailed))
 		j.fail("rdb_load", err)
-		if w != nil {
-			abortWriter(w)
-			w.Close()
-		} else {
+		if j.currentWriter() == nil { // failed before this node joined the file: leave it all the same
 			j.d.rdbFile.get(j.d).Abandon()
 		}
 		return fmt.Errorf("%s: %w", j.server, err)
@@ -124,60 +118,4 @@ func (j *nodeJob) snapshotToFile(ctx context.Context, path string) error {
 	j.log.Info("snapshot written into the rdb file; node done", zap.Duration("close_took", time.Since(start)))
 	j.phase.Store(int32(phaseDone))
 	return nil
-}
-
-// loadToFile writes every entry of the snapshot at path into this node's share of the file.
-// (loadRDB would also clear a checkpoint on the target, which a file has not.)
-func (j *nodeJob) loadToFile(ctx context.Context, path string) (writer, error) {
-	j.phase.Store(int32(phaseRDBLoading))
-	j.loadStarted.Store(time.Now().UnixMilli())
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil {
-		j.rdbSize.Store(fi.Size())
-	}
-	dec := rdb.NewDecoder(f)
-	dec.SetMaxRaw(j.d.cfg.Common.BigKeyBytes)
-	var w writer
-	var e rdb.Entry
-	for {
-		err := dec.Next(&e)
-		j.rdbDecoded.Store(dec.Offset())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return w, fmt.Errorf("%s: %w", path, err)
-		}
-		if w == nil {
-			j.rdbVersion.Store(int64(dec.Version()))
-			if w, err = j.newWriter(ctx, dec.Version()); err != nil {
-				return nil, err
-			}
-		}
-		err = w.Restore(&e)
-		if errors.Is(err, target.ErrNeedsRewrite) {
-			err = w.Rewrite(&e, io.NewSectionReader(f, e.ValueOffset, e.ValueLen))
-		}
-		if err != nil {
-			return w, fmt.Errorf("%s: key %s: %w", path, cmdjobQuote(string(e.Key)), err)
-		}
-	}
-	if w == nil { // a snapshot with no entry at all
-		if w, err = j.newWriter(ctx, dec.Version()); err != nil {
-			return nil, err
-		}
-	}
-	if err := w.WaitRDB(ctx); err != nil {
-		return w, err
-	}
-	j.rdbLoads.Add(1)
-	j.loadEnded.Store(time.Now().UnixMilli())
-	st := w.Stats()
-	j.log.Info("snapshot written into the rdb file", zap.String("file", st.Addr), zap.Uint64("keys_raw", st.Restored),
-		zap.Uint64("keys_converted", st.Rewritten), zap.Uint64("expired_skipped", st.Expired), zap.Any("skipped", st.Skipped))
-	return w, nil
 }
