@@ -1,6 +1,10 @@
 package target
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/rmt-project/rmt/internal/redisfmt"
+)
 
 // appendArrayHeader appends "*n\r\n".
 func appendArrayHeader(dst []byte, n int) []byte {
@@ -55,33 +59,7 @@ func appendCommandStrings(dst []byte, args ...string) []byte {
 }
 
 // quoteKey appends b quoted as redis-cli shows binary strings (sdscatrepr): "a\x00b".
-func quoteKey(dst, b []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range b {
-		switch c {
-		case '\\', '"':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\a':
-			dst = append(dst, '\\', 'a')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		default:
-			if c >= 0x20 && c < 0x7f {
-				dst = append(dst, c)
-			} else {
-				dst = append(dst, '\\', 'x', hex[c>>4], hex[c&15])
-			}
-		}
-	}
-	return append(dst, '"')
-}
+func quoteKey(dst, b []byte) []byte { return redisfmt.AppendQuoted(dst, b) }
 
 // keyString is quoteKey as a string, for logs.
 func keyString(b []byte) string { return string(quoteKey(nil, b)) }
