@@ -192,8 +192,8 @@ func (rw *rewriter) send(cmd string, args ...[]byte) error {
 }
 
 // streamMeta recreates what a stream holds besides entries: its last ID and counters (XSETID),
-// its consumer groups and their consumers. Pending entries lists cannot be rebuilt without
-// re-delivering entries; they are counted as skipped.
+// its consumer groups, their consumers and pending entries: each with the XCLAIM ... FORCE JUSTID
+// that Redis itself propagates, carrying the delivery time and count.
 func (rw *rewriter) streamMeta(m *rdb.StreamMeta) error {
 	if m == nil {
 		return nil
@@ -228,8 +228,8 @@ func (rw *rewriter) streamMeta(m *rdb.StreamMeta) error {
 				return err
 			}
 		}
-		if len(g.PEL) > 0 {
-			rw.s.countSkip("stream_pel")
+		if err := rw.pending(&g); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -247,5 +247,33 @@ func (rw *rewriter) sendRaw(cmd string, args ...[]byte) error {
 		buf = appendBulk(buf, a)
 	}
 	rw.rc.c.Commit(buf, Tag{DB: rw.db, Kind: kindRewrite, Key: rw.key})
+	return nil
+}
+
+// pending rebuilds a group's pending entries, consumer by consumer. An entry deleted from the
+// stream cannot be claimed: XCLAIM leaves it out, as Redis's own replicas do.
+func (rw *rewriter) pending(g *rdb.StreamGroup) error {
+	if len(g.PEL) == 0 {
+		return nil
+	}
+	nacks := make(map[rdb.StreamID]rdb.StreamNACK, len(g.PEL))
+	for _, n := range g.PEL {
+		nacks[n.ID] = n
+	}
+	for _, c := range g.Consumers {
+		for _, id := range c.PEL {
+			n, ok := nacks[id]
+			if !ok {
+				rw.s.countSkip("stream_pel")
+				continue
+			}
+			if err := rw.sendRaw("XCLAIM", rw.key, g.Name, c.Name, []byte("0"), []byte(id.String()),
+				[]byte("TIME"), strconv.AppendInt(nil, n.DeliveryTime, 10),
+				[]byte("RETRYCOUNT"), strconv.AppendUint(nil, n.DeliveryCount, 10),
+				[]byte("FORCE"), []byte("JUSTID")); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
