@@ -298,3 +298,37 @@ func TestSpoolLimit(t *testing.T) {
 	waitCaughtUp(t, r, src, 60*time.Second)
 	compareWithSource(t, src, dst)
 }
+
+// TestShutdownAndRestart: SHUTDOWN waits for what is spooled to reach the target, writes the
+// checkpoints and exits; started again, rmtd resumes with a partial resync.
+func TestShutdownAndRestart(t *testing.T) {
+	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	dst := StartRedis(t)
+	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1}, Seed: 8, Rate: 20000})
+	dir := t.TempDir()
+	r := &Rmtd{Admin: faultConfig(t, dir, src.Addr, dst.Addr)}
+	p := startRmtdProcess(t, dir)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	ops := w.Ops()
+	WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+2000) })
+	_, port, _ := strings.Cut(r.Admin, ":")
+	if code, out, errOut := runRedisCLI(t, "-p", port, "shutdown", "5"); code != 0 {
+		t.Fatalf("SHUTDOWN: %d %s %s", code, out, errOut)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("rmtd did not exit after SHUTDOWN")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code after SHUTDOWN: %d", code)
+	}
+	startRmtdProcess(t, dir)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	if m := r.Info(t); m["source0.full_syncs"] != "0" || m["source0.partial_syncs"] != "1" {
+		t.Errorf("after SHUTDOWN and restart: %s", m["source0"])
+	}
+	w.Stop()
+	waitCaughtUp(t, r, src, 60*time.Second)
+	compareWithSource(t, src, dst)
+}
