@@ -9,11 +9,15 @@ KEYS=${KEYS:-400000}
 WORK=${BENCH_DIR:-$PWD/bench-data}
 mkdir -p "$WORK"
 
+# free_port NAME sets $NAME to a port nothing listens on, never one it gave before (a server
+# just stopped may still hold its port for a moment).
+used_ports=" "
 free_port() {
 	local p
 	for _ in $(seq 200); do
 		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+		case "$used_ports" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; printf -v "$1" %s "$p"; return; fi
 	done
 	echo "bench: no free port" >&2; exit 1
 }
@@ -40,7 +44,7 @@ start_redis() { # port dir [args...]
 RDB=$WORK/bench-$KEYS.rdb
 if [ ! -f "$RDB" ]; then
 	echo "== generating $KEYS keys of every type"
-	port=$(free_port); start_redis "$port" "$WORK/gen"; wait_ready "$port"
+	free_port port; start_redis "$port" "$WORK/gen"; wait_ready "$port"
 	# Per 10 keys: 4 strings (150-480 B), 2 hashes (10 fields), 1 list (12), 1 set (10),
 	# 1 zset (10), 1 stream every other time, a hash every 10,000 keys large (2,000 fields).
 	gen='local base, n = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -97,14 +101,14 @@ echo "== data set: $KEYS keys, RDB $((size / 1048576)) MB ($RDB)"
 [ -n "${GEN_ONLY:-}" ] && exit 0
 
 # 1. redis-server loading the file itself.
-port=$(free_port); rm -rf "$WORK/load"; mkdir -p "$WORK/load"; cp "$RDB" "$WORK/load/dump.rdb"
+free_port port; rm -rf "$WORK/load"; mkdir -p "$WORK/load"; cp "$RDB" "$WORK/load/dump.rdb"
 t0=$(now_ms); start_redis "$port" "$WORK/load"; wait_ready "$port"; t1=$(now_ms)
 redis_ms=$((t1 - t0))
 keys_loaded=$(redis-cli -p "$port" dbsize)
 redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 
 # 2. rmtd: source holding the data set, empty target, from rmtd's start to the end of RDB loading.
-src=$(free_port); dst=$(free_port); admin=$(free_port)
+free_port src; free_port dst; free_port admin
 rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd"; mkdir -p "$WORK/src" "$WORK/rmtd"
 cp "$RDB" "$WORK/src/dump.rdb"
 start_redis "$src" "$WORK/src"; start_redis "$dst" "$WORK/dst"
@@ -139,7 +143,7 @@ t1=$(now_ms); bgsave_ms=$((t1 - t0))
 
 # 3. rmtd loading the same file (an "rdb file" source) into an empty redis-server: rmtd's own
 #    loading, without the source's snapshot time.
-dst2=$(free_port); admin2=$(free_port)
+free_port dst2; free_port admin2
 rm -rf "$WORK/dst2"; start_redis "$dst2" "$WORK/dst2"; wait_ready "$dst2"
 cat >"$WORK/rmtd/file.yaml" <<YAML
 source: {type: rdb file, servers: [$RDB]}
