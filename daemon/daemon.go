@@ -51,7 +51,7 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		opts.Logger = zap.NewNop()
 	}
 	switch cfg.Source.Type {
-	case conf.TypeSingle, conf.TypeRDBFile, conf.TypeAOFFile:
+	case conf.TypeSingle, conf.TypeRDBFile, conf.TypeAOFFile, conf.TypeRedisCluster, conf.TypeTwemproxy:
 	default:
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
 	}
@@ -85,9 +85,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		zap.Strings("target_servers", d.cfg.Target.Servers))
 
 	port := listenPort(d.admin.Addr())
-	nodes := make([]*nodeJob, 0, len(d.cfg.Source.Servers))
-	for _, server := range d.cfg.Source.Servers {
-		nodes = append(nodes, newNodeJob(d, server, port))
+	srcs, err := d.sourceNodes(ctx) // sources.go: the masters of a cluster, the backends of a pool
+	if err != nil {
+		return err
+	}
+	nodes := make([]*nodeJob, 0, len(srcs))
+	for _, src := range srcs {
+		j := newNodeJob(d, src.addr, port)
+		j.src = src
+		nodes = append(nodes, j)
 	}
 	d.mu.Lock()
 	d.nodes = nodes
@@ -95,6 +101,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go d.watchCluster(jobCtx, srcs, clusterWatchInterval) // sources.go: logs slot map changes
 	var wg sync.WaitGroup
 	errs := make([]error, len(nodes))
 	done := make(chan struct{})

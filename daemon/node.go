@@ -75,6 +75,8 @@ type nodeJob struct {
 	skips   map[string]int64 // what this job left out on purpose, by reason
 
 	filter *keyFilter // common.filter; nil keeps every key (used by the loading or replaying goroutine)
+
+	src *sourceNode // sources.go: keys it owns (ownership.go), source_safe and threads gates; nil: none
 }
 
 func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
@@ -130,6 +132,11 @@ func (j *nodeJob) run(ctx context.Context) error {
 	if resume != nil {
 		opts.Resume = &source.ResumePoint{Replid: resume.Replid, Offset: resume.Offset}
 	}
+	// common.source_safe: one RDB produced at a time per source host (sources.go).
+	if !j.src.waitHostTurn(ctx) {
+		return nil
+	}
+	defer j.src.endHostTurn()
 	link := source.NewLink(opts)
 	j.mu.Lock()
 	j.link = link
@@ -193,6 +200,7 @@ func (j *nodeJob) run(ctx context.Context) error {
 					replaces: current != nil}
 				start(current)
 			case source.FullSync:
+				j.src.endHostTurn() // the snapshot is whole: the next node of this host may sync
 				if current != nil && current.replid == ev.Replid && current.offset == ev.Offset && !current.whole {
 					current.whole = true
 					close(current.complete) // the one being loaded is now whole; its oplog may start
@@ -203,6 +211,7 @@ func (j *nodeJob) run(ctx context.Context) error {
 				close(current.complete)
 				start(current)
 			case source.Continue:
+				j.src.endHostTurn() // no snapshot to produce
 				if resume != nil && current == nil {
 					// The master took the PSYNC of the checkpoint: replay from there, no RDB.
 					current = &snapshot{replid: ev.Replid, offset: resume.Offset, resume: resume, whole: true}
@@ -359,6 +368,11 @@ func (j *nodeJob) replayLoop(ctx context.Context, w writer, offset int64, db int
 // loadRDB sends every key of the snapshot open gives to the target and waits for every reply.
 // It returns the writer, ready for the oplog. name is for messages.
 func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile, error)) (writer, error) {
+	endLoadTurn, err := j.src.waitLoadTurn(ctx) // common.threads RDB loads at a time (sources.go)
+	if err != nil {
+		return nil, err
+	}
+	defer endLoadTurn()
 	j.phase.Store(int32(phaseRDBLoading))
 	j.loadStarted.Store(time.Now().UnixMilli())
 	j.loadEnded.Store(0)
@@ -410,6 +424,10 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 			j.countSkip(reasonFiltered)
 			continue
 		}
+		if e.Kind == rdb.KindKey && !j.src.keepKey(e.DB, e.Key) { // ownership.go
+			j.countSkip(reasonNotOwned)
+			continue
+		}
 		err = w.Restore(&e)
 		if errors.Is(err, target.ErrNeedsRewrite) {
 			err = w.Rewrite(&e, io.NewSectionReader(f, e.ValueOffset, e.ValueLen))
@@ -445,6 +463,8 @@ func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 	}
 	defer sr.Close()
 	r := aof.NewReader(sr)
+	_, db := w.Applied()
+	own := j.src.streamFilter(db) // ownership.go
 	flusher, _ := w.(interface{ Flush() error })
 	var cmd aof.Command
 	end := from
@@ -467,6 +487,12 @@ func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 		if skip, ok := w.(skipper); ok && !j.filter.keepCommand(&cmd) {
 			skip.Skip(&cmd, end, reasonFiltered)
 			continue
+		}
+		if skip, ok := w.(skipper); ok {
+			if reason := own.drop(&cmd); reason != "" {
+				skip.Skip(&cmd, end, reason)
+				continue
+			}
 		}
 		if err := w.Apply(&cmd, end); err != nil {
 			return err

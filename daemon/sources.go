@@ -1,0 +1,411 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mediocregopher/radix/v4"
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/shard"
+)
+
+// A job's source nodes: what Run makes a node job of, for every source type.
+//
+//   - single: each of source.servers.
+//   - redis cluster: every master that serves slots, found from the first of source.servers
+//     that answers CLUSTER NODES; each keeps only the keys of the slots it owns (or imports).
+//   - twemproxy: each backend ("host:port:weight [name]"); each keeps only the keys the pool's
+//     ring places on it (in db 0; see ownership.go).
+//   - rdb file, aof file: each file.
+//
+// Every node shares the job's gates: common.source_safe (one RDB produced at a time per source
+// host) and common.threads (RDB loads in parallel).
+
+// sourceNode is one node job's place in the source: its address, the keys it owns, and the gates
+// it shares with the other nodes. A nil *sourceNode owns every key and waits for nothing.
+type sourceNode struct {
+	addr  string // host:port of a master, or a file
+	kind  string // conf.Type* of the source
+	gates *sourceGates
+	alone bool // the job's only source node: its FLUSHALL/FLUSHDB concern the whole target
+
+	owner atomic.Pointer[owner] // nil: every key is this node's
+	log   *zap.Logger
+
+	turnMu sync.Mutex
+	turn   func() // releases the host gate; nil when not holding it
+
+	dropped atomic.Int64 // keys and commands dropped as not owned, for the log's rate limit
+}
+
+// sourceNodes lists the job's source nodes. A cluster source is asked for its masters, so
+// this does I/O and fails when no seed answers.
+func (d *Daemon) sourceNodes(ctx context.Context) ([]*sourceNode, error) {
+	cfg := d.cfg
+	gates := newSourceGates(cfg.Common.SourceSafe && !conf.IsFile(cfg.Source.Type), cfg.Common.Threads)
+	var nodes []*sourceNode
+	add := func(addr string, o *owner) {
+		n := &sourceNode{addr: addr, kind: cfg.Source.Type, gates: gates, log: d.log.With(zap.String("node", addr))}
+		if o != nil {
+			n.owner.Store(o)
+		}
+		nodes = append(nodes, n)
+	}
+	switch cfg.Source.Type {
+	case conf.TypeRedisCluster:
+		masters, err := discoverClusterSource(ctx, cfg.Source)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range masters {
+			add(m.addr, &owner{slots: m.slots})
+		}
+		d.log.Info("redis cluster source", zap.Int("masters", len(masters)), zap.String("slots", describeMasters(masters)))
+	case conf.TypeTwemproxy:
+		backends, ring, err := twemproxyBackends(cfg.Source)
+		if err != nil {
+			return nil, err
+		}
+		if !ring.Deterministic() {
+			d.log.Warn("twemproxy source with distribution random: a key's home cannot be known, every key of every backend is kept")
+		}
+		for i, b := range backends {
+			var o *owner
+			if ring.Deterministic() {
+				o = &owner{ring: ring, index: i}
+			}
+			add(b.Addr, o)
+		}
+	default:
+		for _, s := range cfg.Source.Servers {
+			add(s, nil)
+		}
+	}
+	if len(nodes) == 1 {
+		nodes[0].alone = true
+	}
+	return nodes, nil
+}
+
+// twemproxyBackends parses source.servers as twemproxy's own config lines and builds the pool's
+// ring over them, in the same order.
+func twemproxyBackends(p conf.Pool) ([]shard.Server, *shard.Ring, error) {
+	servers := make([]shard.Server, 0, len(p.Servers))
+	seen := map[string]bool{}
+	for i, line := range p.Servers {
+		s, err := shard.ParseServer(line)
+		if err != nil {
+			return nil, nil, fmt.Errorf("source.servers[%d] %q: %w", i, line, err)
+		}
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			return nil, nil, fmt.Errorf("source.servers[%d] %q: a replica link needs host:port: %w", i, line, err)
+		}
+		if seen[s.Addr] {
+			return nil, nil, fmt.Errorf("source.servers[%d] %q: backend %s listed twice", i, line, s.Addr)
+		}
+		seen[s.Addr] = true
+		servers = append(servers, s)
+	}
+	ring, err := shard.NewRing(servers, p.Hash, p.Distribution, p.HashTag)
+	if err != nil {
+		return nil, nil, fmt.Errorf("source twemproxy pool: %w", err)
+	}
+	return servers, ring, nil
+}
+
+// clusterMaster is one master of a cluster source and the slots it owns or imports.
+type clusterMaster struct {
+	addr  string
+	id    string
+	slots *slotSet
+}
+
+// discoverClusterSource asks the seeds in turn for CLUSTER NODES and returns the masters.
+func discoverClusterSource(ctx context.Context, p conf.Pool) ([]clusterMaster, error) {
+	var lastErr error
+	for _, seed := range p.Servers {
+		masters, err := clusterNodesOf(ctx, p, seed)
+		if err == nil {
+			return masters, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("redis cluster source: no seed of %s answered CLUSTER NODES: %w", strings.Join(p.Servers, ","), lastErr)
+}
+
+// clusterNodesOf asks one node for CLUSTER NODES.
+func clusterNodesOf(ctx context.Context, p conf.Pool, addr string) ([]clusterMaster, error) {
+	dialer, err := cmdjobDialer(p)
+	if err != nil {
+		return nil, err
+	}
+	timeout := p.Timeout
+	if timeout <= 0 || timeout > 10*time.Second {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := dialer.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	defer c.Close()
+	var text string
+	if err := c.Do(ctx, radix.Cmd(&text, "CLUSTER", "NODES")); err != nil {
+		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	masters, err := parseClusterNodes(text, host)
+	if err != nil {
+		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+	}
+	return masters, nil
+}
+
+// parseClusterNodes reads the masters of a CLUSTER NODES reply, each with the slots it serves
+// and those it imports ("[slot-<-id]": keys of a slot being migrated in arrive in its stream by
+// RESTORE). Masters that are failed, without address, or serve no slot are left out. An empty
+// IP means seedHost (a node that never learned its own address). Every slot must be served.
+func parseClusterNodes(text, seedHost string) ([]clusterMaster, error) {
+	var masters []clusterMaster
+	var served slotSet
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			return nil, fmt.Errorf("line %d: %d fields, want at least 8: %q", n+1, len(f), line)
+		}
+		flags := "," + f[2] + ","
+		if !strings.Contains(flags, ",master,") || strings.Contains(flags, ",fail,") ||
+			strings.Contains(flags, ",noaddr,") || strings.Contains(flags, ",handshake,") {
+			continue
+		}
+		addr, err := clusterNodeAddr(f[1], seedHost)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n+1, err)
+		}
+		m := clusterMaster{addr: addr, id: f[0], slots: &slotSet{}}
+		for _, s := range f[8:] {
+			if err := m.slots.addField(s, &served); err != nil {
+				return nil, fmt.Errorf("line %d (%s): %w", n+1, addr, err)
+			}
+		}
+		if m.slots.empty() {
+			continue
+		}
+		masters = append(masters, m)
+	}
+	if slot := served.firstMissing(); slot >= 0 {
+		return nil, fmt.Errorf("slot %d is not served by any master", slot)
+	}
+	return masters, nil
+}
+
+// clusterNodeAddr turns "ip:port@cport[,hostname]" into "ip:port".
+func clusterNodeAddr(field, seedHost string) (string, error) {
+	a, _, _ := strings.Cut(field, "@")
+	a, _, _ = strings.Cut(a, ",")
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", field, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return "", fmt.Errorf("address %q: bad port", field)
+	}
+	if host == "" || host == "?" {
+		host = seedHost
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// describeMasters is "addr:lo-hi,lo-hi addr:..." for the log.
+func describeMasters(masters []clusterMaster) string {
+	var b strings.Builder
+	for i, m := range masters {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(m.addr)
+		b.WriteByte(':')
+		b.WriteString(m.slots.String())
+	}
+	return b.String()
+}
+
+// watchCluster compares the source's slot map with the nodes' every interval until ctx ends.
+// A change is logged; the new map replaces the owned slots of the masters still there, so keys
+// of a slot moved between them keep passing on their new owner. A new master is logged as an
+// error: its keys are not migrated until rmtd restarts.
+func (d *Daemon) watchCluster(ctx context.Context, nodes []*sourceNode, interval time.Duration) {
+	if d.cfg.Source.Type != conf.TypeRedisCluster || len(nodes) == 0 {
+		return
+	}
+	byAddr := map[string]*sourceNode{}
+	for _, n := range nodes {
+		byAddr[n.addr] = n
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var masters []clusterMaster
+		var err error
+		for _, n := range nodes {
+			if masters, err = clusterNodesOf(ctx, d.cfg.Source, n.addr); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Debug("source slot map not read", zap.Error(err))
+			}
+			continue
+		}
+		d.applyClusterMap(masters, byAddr)
+	}
+}
+
+// applyClusterMap installs a new slot map on the known masters and logs what changed.
+func (d *Daemon) applyClusterMap(masters []clusterMaster, byAddr map[string]*sourceNode) {
+	seen := map[string]bool{}
+	for _, m := range masters {
+		seen[m.addr] = true
+		n, ok := byAddr[m.addr]
+		if !ok {
+			d.log.Error("the source cluster has a new master; its keys are NOT migrated until rmtd restarts",
+				zap.String("master", m.addr), zap.String("slots", m.slots.String()))
+			byAddr[m.addr] = &sourceNode{addr: m.addr} // logged once
+			continue
+		}
+		old := n.owner.Load()
+		if old == nil || old.slots == nil || *old.slots == *m.slots {
+			continue
+		}
+		d.log.Warn("the source cluster's slot map changed: ownership of this master updated (a reshard of the source during a migration is not fully supported)",
+			zap.String("master", m.addr), zap.String("was", old.slots.String()), zap.String("now", m.slots.String()))
+		n.owner.Store(&owner{slots: m.slots})
+	}
+	for addr, n := range byAddr {
+		if seen[addr] || n.gates == nil {
+			continue
+		}
+		if o := n.owner.Load(); o != nil && o.slots != nil && !o.slots.empty() {
+			d.log.Warn("a source master no longer serves slots", zap.String("master", addr),
+				zap.String("was", o.slots.String()))
+			n.owner.Store(&owner{slots: &slotSet{}})
+		}
+	}
+}
+
+// sourceGates are the limits shared by a job's source nodes.
+type sourceGates struct {
+	perHost bool // common.source_safe
+	mu      sync.Mutex
+	hosts   map[string]chan struct{} // one token per source host
+	loads   chan struct{}            // common.threads tokens for RDB loads
+}
+
+func newSourceGates(perHost bool, threads int) *sourceGates {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return &sourceGates{perHost: perHost, hosts: map[string]chan struct{}{}, loads: make(chan struct{}, threads)}
+}
+
+func (g *sourceGates) host(addr string) chan struct{} {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		h = addr
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.hosts[h]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		g.hosts[h] = c
+	}
+	return c
+}
+
+// acquire takes a token of c, or gives up when ctx ends.
+func acquire(ctx context.Context, c chan struct{}) (release func(), ok bool) {
+	select {
+	case c <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-c }) }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// waitHostTurn blocks, with common.source_safe, until no other node of this node's host is
+// producing an RDB for the job; endHostTurn (on FullSync, Continue, or the end of the node job)
+// lets the next one go. It returns false when ctx ended first.
+func (n *sourceNode) waitHostTurn(ctx context.Context) bool {
+	if n == nil || n.gates == nil || !n.gates.perHost {
+		return true
+	}
+	c := n.gates.host(n.addr)
+	select {
+	case c <- struct{}{}:
+	default:
+		n.log.Info("source_safe: waiting for another node of this host to finish sending its RDB")
+		select {
+		case c <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		n.log.Info("source_safe: this node's turn to send its RDB")
+	}
+	var once sync.Once
+	n.turnMu.Lock()
+	n.turn = func() { once.Do(func() { <-c }) }
+	n.turnMu.Unlock()
+	return true
+}
+
+// endHostTurn releases the host gate if this node holds it. Safe to call any number of times.
+func (n *sourceNode) endHostTurn() {
+	if n == nil {
+		return
+	}
+	n.turnMu.Lock()
+	turn := n.turn
+	n.turn = nil
+	n.turnMu.Unlock()
+	if turn != nil {
+		turn()
+	}
+}
+
+// waitLoadTurn blocks until fewer than common.threads RDB loads run, and returns the function
+// that ends this one's turn.
+func (n *sourceNode) waitLoadTurn(ctx context.Context) (func(), error) {
+	if n == nil || n.gates == nil {
+		return func() {}, nil
+	}
+	release, ok := acquire(ctx, n.gates.loads)
+	if !ok {
+		return nil, ctx.Err()
+	}
+	return release, nil
+}
+
+// clusterWatchInterval is how often a cluster source's slot map is compared with the nodes'.
+const clusterWatchInterval = 5 * time.Second
