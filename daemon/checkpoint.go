@@ -22,6 +22,9 @@ func (j *nodeJob) checkpointKey() string {
 	if prefix == "" || j.file || j.d.cfg.Target.Type == conf.TypeRDBFile {
 		return "" // file sources are loaded whole; a file target takes no stream
 	}
+	if j.d.cfg.Target.Type == conf.TypeTwemproxy {
+		return "" // one key cannot hold a position over several backends: local checkpoint only
+	}
 	return prefix + ":" + j.server
 }
 

@@ -34,6 +34,7 @@ var writerFactories = map[string]writerFactory{
 	conf.TypeSingle:       newSingleWriter,
 	conf.TypeRedisCluster: newClusterWriter,
 	conf.TypeRDBFile:      newRDBFileWriter,
+	conf.TypeTwemproxy:    newTwemproxyWriter,
 }
 
 func newSingleWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {

@@ -59,9 +59,10 @@ var ErrRandomDistribution = errors.New("target twemproxy: distribution random ca
 // backends are counted (crossnode) and logged. MULTI/EXEC stays a transaction when its keys
 // live on one backend, else its commands are applied one by one (multi_split).
 //
-// There is no target-side checkpoint (one key cannot record a position over several
-// backends): a restart resumes from the local checkpoint, which is at-least-once. Within one
-// run, Reconnect resends the stream to each backend only past what that backend acknowledged.
+// There is no target-side checkpoint (one key cannot record a position over several backends,
+// so exactly-once across a restart is not possible): the daemon starts a restarted job with a
+// full sync, RESTORE ... REPLACE over what the backends hold. Within one run, Reconnect resends
+// the stream to each backend only past what that backend acknowledged, so nothing runs twice.
 //
 // Restore, Rewrite and WaitRDB are called from one goroutine; StartOplog, Apply, Skip, Flush,
 // Reconnect and WaitOplog from one goroutine (the same or another, once WaitRDB returned);

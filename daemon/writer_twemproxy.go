@@ -1,0 +1,39 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rmt-project/rmt/target"
+)
+
+// newTwemproxyWriter makes the writer of one node job for a `twemproxy` target: every key and
+// command straight to the backend nutcracker would pick (target.servers are the pool's
+// "host:port:weight [name]" lines, with target.hash, hash_tag and distribution), never through
+// the proxy. There is no target-side checkpoint (see checkpointKey): a restarted job begins with
+// a full sync.
+func newTwemproxyWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
+	cfg := j.d.cfg
+	user, pass := cfg.Target.Auth()
+	w, err := target.NewTwemproxy(ctx, target.TwemproxyOptions{
+		Servers:      cfg.Target.Servers,
+		Hash:         cfg.Target.Hash,
+		HashTag:      cfg.Target.HashTag,
+		Distribution: cfg.Target.Distribution,
+		Conn: target.Options{
+			Username: user,
+			Password: pass,
+			Timeout:  cfg.Target.Timeout,
+			Logger:   j.log.Named("target"),
+		},
+		Conns:            threads(cfg.Common.Threads),
+		SourceRDBVersion: rdbVersion,
+		BigKeyBytes:      cfg.Common.BigKeyBytes,
+		Logger:           j.log.Named("target"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target twemproxy %s: %w", strings.Join(cfg.Target.Servers, ","), err)
+	}
+	return w, nil
+}
