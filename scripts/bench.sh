@@ -109,7 +109,7 @@ redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 
 # 2. rmtd: source holding the data set, empty target, from rmtd's start to the end of RDB loading.
 free_port src; free_port dst; free_port admin
-rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd"; mkdir -p "$WORK/src" "$WORK/rmtd"
+rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd" "$WORK/replica"; mkdir -p "$WORK/src" "$WORK/rmtd"
 cp "$RDB" "$WORK/src/dump.rdb"
 start_redis "$src" "$WORK/src"; start_redis "$dst" "$WORK/dst"
 wait_ready "$src"; wait_ready "$dst"
@@ -134,6 +134,15 @@ rmtd_ms=$((t1 - t0))
 peak=$(awk '/VmHWM/{print $2}' "/proc/$rmtd_pid/status")
 target_keys=$(redis-cli -p "$dst" dbsize)
 redis-cli -p "$admin" shutdown asap >/dev/null 2>&1 || true
+
+# A real Redis replica's full sync of the same source (REPLICAOF to link up and loaded): the same
+# work rmtd does (the source's snapshot, the transfer, the load), done by Redis itself.
+free_port rep; start_redis "$rep" "$WORK/replica"; wait_ready "$rep"
+t0=$(now_ms); redis-cli -p "$rep" replicaof 127.0.0.1 "$src" >/dev/null
+until redis-cli -p "$rep" info replication | tr -d '\r' | grep -q '^master_link_status:up' &&
+	[ "$(redis-cli -p "$rep" info persistence | tr -d '\r' | awk -F: '$1=="loading"{print $2}')" = 0 ]; do sleep 0.01; done
+t1=$(now_ms); replica_ms=$((t1 - t0))
+redis-cli -p "$rep" shutdown nosave >/dev/null 2>&1 || true
 
 # The source's own snapshot time (BGSAVE to disk), which the live figure above includes.
 redis-cli -p "$src" config set dir "$WORK/src" >/dev/null
@@ -161,6 +170,7 @@ ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
 echo "redis-server loading the file at start-up:          $(sec $redis_ms) s ($keys_loaded keys)"
 echo "rmtd, live source: start to RDB loaded:             $(sec $rmtd_ms) s ($target_keys keys on the target)"
 echo "    ratio to redis-server:                          $(ratio $rmtd_ms $redis_ms)   (includes the source's BGSAVE)"
+echo "a redis-server replica's full sync of the source:   $(sec $replica_ms) s (ratio $(ratio $replica_ms $redis_ms); rmtd/replica $(ratio $rmtd_ms $replica_ms))"
 echo "the source's own BGSAVE of the data set:            $(sec $bgsave_ms) s (ratio $(ratio $bgsave_ms $redis_ms))"
 echo "rmtd, rdb file source: start to loaded and exited:  $(sec $file_ms) s ($file_keys keys on the target)"
 echo "    ratio to redis-server:                          $(ratio $file_ms $redis_ms)"
