@@ -34,9 +34,9 @@ func fileJob(t testing.TB, srcType string, srcs []string, dstType string, dst st
 	return cfg
 }
 
-// runToEnd runs rmtd in-process until it exits by itself, and returns Run's error and the
-// INFO it would show at the end.
-func runToEnd(t testing.TB, cfg *conf.Config, timeout time.Duration) (error, map[string]string, *Rmtd) {
+// runToEnd runs rmtd in-process until it exits by itself, and returns the INFO it would show at
+// the end, the daemon, and Run's error.
+func runToEnd(t testing.TB, cfg *conf.Config, timeout time.Duration) (map[string]string, *Rmtd, error) {
 	t.Helper()
 	r := StartRmtd(t, cfg)
 	var err error
@@ -46,7 +46,7 @@ func runToEnd(t testing.TB, cfg *conf.Config, timeout time.Duration) (error, map
 	case <-time.After(timeout):
 		t.Fatalf("rmtd did not exit within %s", timeout)
 	}
-	return err, parseAdminInfo(daemon.RenderInfo(r.D.Snapshot(), []string{"everything"})), r
+	return parseAdminInfo(daemon.RenderInfo(r.D.Snapshot(), []string{"everything"})), r, err
 }
 
 // pendingLost is a difference in a stream group's pending entries, all of them missing.
@@ -86,7 +86,7 @@ func TestRDBFileSourceFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runErr, info, _ := runToEnd(t, fileJob(t, conf.TypeRDBFile, []string{path}, conf.TypeSingle, dst.Addr), 30*time.Second)
+			info, _, runErr := runToEnd(t, fileJob(t, conf.TypeRDBFile, []string{path}, conf.TypeSingle, dst.Addr), 30*time.Second)
 			if runErr != nil {
 				t.Fatalf("rmtd: %v", runErr)
 			}
@@ -123,7 +123,7 @@ func TestRDBFileSourceFixtures(t *testing.T) {
 func TestRDBFileSourcesParallel(t *testing.T) {
 	dst := StartRedis(t)
 	files := []string{fixture("cases/multiple_databases.rdb"), fixture("cases/hash.rdb"), fixture("cases/quicklist.rdb")}
-	err, info, _ := runToEnd(t, fileJob(t, conf.TypeRDBFile, files, conf.TypeSingle, dst.Addr), 30*time.Second)
+	info, _, err := runToEnd(t, fileJob(t, conf.TypeRDBFile, files, conf.TypeSingle, dst.Addr), 30*time.Second)
 	if err != nil {
 		t.Fatalf("rmtd: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestRDBFileSourcesParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst.Do(t, "FLUSHALL")
-	err, info, _ = runToEnd(t, fileJob(t, conf.TypeRDBFile, []string{files[0], bad}, conf.TypeSingle, dst.Addr), 30*time.Second)
+	info, _, err = runToEnd(t, fileJob(t, conf.TypeRDBFile, []string{files[0], bad}, conf.TypeSingle, dst.Addr), 30*time.Second)
 	if err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("rmtd with a cut file: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestLiveToRDBFile(t *testing.T) {
 	src.Do(t, "EXPIRE", "live:h", "7200")
 	src.Do(t, "ZADD", "live:z", "1.5", "m1", "-2", "m2")
 	out := filepath.Join(t.TempDir(), "out.rdb")
-	err, info, _ := runToEnd(t, fileJob(t, conf.TypeSingle, []string{src.Addr}, conf.TypeRDBFile, out), 60*time.Second)
+	info, _, err := runToEnd(t, fileJob(t, conf.TypeSingle, []string{src.Addr}, conf.TypeRDBFile, out), 60*time.Second)
 	if err != nil {
 		t.Fatalf("rmtd: %v", err)
 	}
@@ -290,7 +290,7 @@ func TestAOFSourceMultiPart(t *testing.T) {
 				t.Fatalf("base file %q: want an RDB preamble %v", base, wantRDB)
 			}
 			dst := StartRedis(t)
-			runErr, info, _ := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{manifest}, conf.TypeSingle, dst.Addr), 30*time.Second)
+			info, _, runErr := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{manifest}, conf.TypeSingle, dst.Addr), 30*time.Second)
 			if runErr != nil {
 				t.Fatalf("rmtd: %v", runErr)
 			}
@@ -348,7 +348,7 @@ func TestAOFSourcePlain(t *testing.T) {
 	}{{"whole", whole, false}, {"truncated", cut, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := StartRedis(t)
-			runErr, info, r := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{tc.path}, conf.TypeSingle, dst.Addr), 30*time.Second)
+			info, r, runErr := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{tc.path}, conf.TypeSingle, dst.Addr), 30*time.Second)
 			ref := startFrom(t, map[string]string{"appendonly.aof": tc.path})
 			CompareServers(t, ref, dst)
 			if !tc.truncated {
@@ -392,7 +392,7 @@ func TestLiveToRDBFileTwoSources(t *testing.T) {
 		b.Do(t, "PEXPIRE", "b:list:"+db, "3600000")
 	}
 	out := filepath.Join(t.TempDir(), "two.rdb")
-	err, info, _ := runToEnd(t, fileJob(t, conf.TypeSingle, []string{a.Addr, b.Addr}, conf.TypeRDBFile, out), 60*time.Second)
+	info, _, err := runToEnd(t, fileJob(t, conf.TypeSingle, []string{a.Addr, b.Addr}, conf.TypeRDBFile, out), 60*time.Second)
 	if err != nil {
 		t.Fatalf("rmtd: %v", err)
 	}
@@ -423,7 +423,7 @@ func TestAOFToRDBFile(t *testing.T) {
 	src.Stop()
 	manifest := filepath.Join(src.Dir, "appendonlydir", "appendonly.aof.manifest")
 	out := filepath.Join(t.TempDir(), "from-aof.rdb")
-	err, _, _ := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{manifest}, conf.TypeRDBFile, out), 30*time.Second)
+	_, _, err := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{manifest}, conf.TypeRDBFile, out), 30*time.Second)
 	if err != nil {
 		t.Fatalf("rmtd, preamble only: %v", err)
 	}
@@ -431,7 +431,7 @@ func TestAOFToRDBFile(t *testing.T) {
 
 	plain, _ := plainAOF(t)
 	out2 := filepath.Join(t.TempDir(), "from-plain.rdb")
-	err, info, _ := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{plain}, conf.TypeRDBFile, out2), 30*time.Second)
+	info, _, err := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{plain}, conf.TypeRDBFile, out2), 30*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "rdb file target cannot take the commands") {
 		t.Fatalf("rmtd, commands into a file: %v", err)
 	}
