@@ -57,7 +57,7 @@ const (
 )
 
 // Redirect rounds before a command is given up (counted ReasonRedirect): a slot normally
-// settles in one or two.
+// settles in one or two; rounds after the first wait (redirectWait), about 90 s in all.
 const redirectRounds = 50
 
 // Cluster writes to a Redis Cluster: one Single-like set of RDB connections per master
@@ -428,6 +428,11 @@ func (c *Cluster) WaitRDB(ctx context.Context) error {
 		if round >= redirectRounds {
 			c.giveUp(list)
 			return nil
+		}
+		if round > 0 {
+			if err := redirectWait(ctx, round); err != nil {
+				return err
+			}
 		}
 		if err := c.refreshIfMoved(ctx, list); err != nil {
 			return err

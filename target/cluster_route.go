@@ -742,17 +742,13 @@ func (c *Cluster) resolve(ctx context.Context) error {
 			c.mu.Unlock()
 			return nil
 		}
-		retry := false
+		retry := round > 0 // the cluster has not settled yet (nodes disagree during a move)
 		for _, rd := range list {
 			retry = retry || rd.retry
 		}
 		if retry {
-			tm := time.NewTimer(min(retryFirst<<min(round, 6), retryMax))
-			select {
-			case <-tm.C:
-			case <-ctx.Done():
-				tm.Stop()
-				return ctx.Err()
+			if err := redirectWait(ctx, round); err != nil {
+				return err
 			}
 		}
 		if err := c.refreshIfMoved(ctx, list); err != nil {
@@ -883,4 +879,17 @@ func (c *Cluster) Skip(cmd *aof.Command, end int64, reason string) {
 		key = cmd.Args[1]
 	}
 	c.skip(reason, key, end)
+}
+
+// redirectWait waits before resending round: 50 ms doubling up to 2 s, so that a slot move
+// has time to settle (about 90 s over every round).
+func redirectWait(ctx context.Context, round int) error {
+	tm := time.NewTimer(min(retryFirst<<min(round, 6), retryMax))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -49,6 +49,7 @@ func startCluster(t testing.TB, n int) *testCluster {
 		do(t, tc.cli[0], nil, "CLUSTER", "MEET", "127.0.0.1", port, bus[1])
 	}
 	err := waitFor(30*time.Second, func() error {
+		epochs := map[string]bool{}
 		for i, c := range tc.cli {
 			var info string
 			if err := c.Do(context.Background(), radix.Cmd(&info, "CLUSTER", "INFO")); err != nil {
@@ -57,6 +58,14 @@ func startCluster(t testing.TB, n int) *testCluster {
 			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)+"\r") {
 				return fmt.Errorf("node %d: %s", i, info)
 			}
+			// Nodes joined by MEET start at config epoch 0; a slot moved while two
+			// still collide can go back to its old owner.
+			_, e, _ := strings.Cut(info, "cluster_my_epoch:")
+			e, _, _ = strings.Cut(e, "\r")
+			if epochs[e] {
+				return fmt.Errorf("two nodes at config epoch %s", e)
+			}
+			epochs[e] = true
 		}
 		return nil
 	})
