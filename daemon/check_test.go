@@ -380,9 +380,9 @@ func TestCheckReportColor(t *testing.T) {
 
 func TestCheckRefusesUnsupportedPools(t *testing.T) {
 	cfg := cjConfig(&cjRedis{Addr: "127.0.0.1:1"}, &cjRedis{Addr: "127.0.0.1:1"})
-	cfg.Target.Type = "twemproxy"
+	cfg.Target.Type = "rdb file"
 	_, err := RunCheck(context.Background(), cfg, CheckOptions{})
-	if err == nil || !strings.Contains(err.Error(), `target: type "twemproxy" is not supported`) {
+	if err == nil || !strings.Contains(err.Error(), `target: type "rdb file" is not supported`) {
 		t.Fatalf("error %v", err)
 	}
 }

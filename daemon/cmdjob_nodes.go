@@ -64,6 +64,10 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 		if err := s.discoverCluster(ctx, p.Servers, newNode); err != nil {
 			return nil, err
 		}
+	case conf.TypeTwemproxy:
+		if err := s.openTwemproxy(p, newNode); err != nil {
+			return nil, err
+		}
 	default:
 		n := newNode(cmdjobAddr(p.Servers[0]))
 		s.nodes = []*cmdNode{n}
@@ -89,18 +93,23 @@ func checkNodeSetPool(side string, p conf.Pool) error {
 		if len(p.Servers) == 0 {
 			return fmt.Errorf("%s: type %q wants at least one server", side, p.Type)
 		}
+	case conf.TypeTwemproxy:
+		if _, err := twemproxyRing(side, p); err != nil {
+			return err
+		}
 	case "":
 		return fmt.Errorf("%s: pool type is empty", side)
 	default:
-		return fmt.Errorf("%s: type %q is not supported by this job yet (only %q and %q)", side, p.Type,
-			conf.TypeSingle, conf.TypeRedisCluster)
+		return fmt.Errorf("%s: type %q is not supported by this job yet (only %q, %q and %q)", side, p.Type,
+			conf.TypeSingle, conf.TypeRedisCluster, conf.TypeTwemproxy)
 	}
 	return nil
 }
 
-// dbFor maps a source db to the db the set keeps it in: a cluster has only db 0.
+// dbFor maps a source db to the db the set keeps it in: a cluster or a twemproxy pool has only
+// db 0.
 func (s *nodeSet) dbFor(db int) int {
-	if s.kind == conf.TypeRedisCluster {
+	if s.kind == conf.TypeRedisCluster || s.kind == conf.TypeTwemproxy {
 		return 0
 	}
 	return db

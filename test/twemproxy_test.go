@@ -12,6 +12,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/daemon"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -226,6 +227,52 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 	}
 	if m["target0"] == "" {
 		t.Errorf("INFO has no target line")
+	}
+
+	// redis_check against the pool: every sampled key read on the backend the ring picks. The
+	// db 1 key, left out on purpose, goes first.
+	selectDel(t, src.Addr, 1, "db1:key")
+	cfg := twemConfig(t, src, p)
+	ctx := context.Background()
+	// Streams' entries-read differs for the reason compareWithSource gives: left out.
+	realBad := func(res daemon.CheckResult) []string {
+		var out []string
+		for _, b := range res.Bad {
+			if !strings.Contains(b.Reason, "entries-read") {
+				out = append(out, b.Key+": "+b.Reason)
+			}
+		}
+		return out
+	}
+	res, err := daemon.RunCheck(ctx, cfg, daemon.CheckOptions{Keys: 500, Rounds: 1})
+	if err != nil || res.Checked != 500 || len(realBad(res)) != 0 || res.OK < 400 {
+		t.Fatalf("redis_check 500 after the migration: %v %v (%d OK)", realBad(res), err, res.OK)
+	}
+	var changed string
+	for k, v := range want.DBs[0] {
+		if v.Type == "string" {
+			changed = k
+			break
+		}
+	}
+	backends[ring.Pick([]byte(changed))].Do(t, "SET", changed, "changed on the backend")
+	res, err = daemon.RunCheck(ctx, cfg, daemon.CheckOptions{Keys: 1 << 20, Rounds: 1})
+	if bad := realBad(res); err != nil || res.Checked != want.Keys() || len(bad) != 1 || !strings.HasPrefix(bad[0], changed+": ") {
+		t.Fatalf("redis_check of every key after %s changed: checked %d of %d, %v %v", Escape(changed),
+			res.Checked, want.Keys(), bad, err)
+	}
+}
+
+// selectDel deletes key in db of the server at addr.
+func selectDel(t *testing.T, addr string, db int, key string) {
+	t.Helper()
+	c, err := (radix.Dialer{SelectDB: strconv.Itoa(db)}).Dial(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(context.Background(), radix.Cmd(nil, "DEL", key)); err != nil {
+		t.Fatal(err)
 	}
 }
 
