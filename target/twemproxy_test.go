@@ -6,9 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediocregopher/radix/v4"
 
+	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -248,6 +250,16 @@ func TestTwemproxyApplyRouting(t *testing.T) {
 	if off, db := w.Applied(); off != more[1] || db != 3 {
 		t.Fatalf("Applied() = %d, %d; want %d, 3", off, db, more[1])
 	}
+	// A command the daemon's filter leaves out moves every backend past it.
+	more = twemStream(t, w, more[1], [][]string{{"SELECT", "0"}})
+	filtered := rawCmd("SET", "filtered", "1")
+	w.Skip(filtered, more[0]+filtered.N, "filtered")
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, db := w.Applied(); off != more[0]+filtered.N || db != 0 || w.Stats().Skipped["filtered"] != 1 {
+		t.Fatalf("after a skip: Applied() = %d, %d; want %d, 0; skipped %v", off, db, more[0]+filtered.N, w.Stats().Skipped)
+	}
 }
 
 // TestTwemproxyReconnect breaks one backend's connections mid-stream: after Reconnect and a
@@ -335,5 +347,41 @@ func TestTwemproxyReconnect(t *testing.T) {
 		if v != cnt {
 			t.Errorf("%s = %d, want %d", key, v, cnt)
 		}
+	}
+}
+
+// BenchmarkTwemproxyApply forwards SET commands over 3 backends' ordered pipelines (each
+// command a skip on the other two); the timed part includes the wait for the last reply.
+func BenchmarkTwemproxyApply(b *testing.B) {
+	p := startPool(b, 3, "fnv1a_64", "ketama")
+	w := newTwemproxy(b, p, "fnv1a_64", "ketama")
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		b.Fatal(err)
+	}
+	val := []byte(strings.Repeat("v", 100))
+	var cmd aof.Command
+	var key []byte
+	args := make([][]byte, 3)
+	set := []byte("SET")
+	var end int64
+	b.ReportAllocs()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		key = strconv.AppendInt(append(key[:0], "key:"...), int64(i), 10)
+		args[0], args[1], args[2] = set, key, val
+		cmd.Raw = aof.AppendCommand(cmd.Raw[:0], args...)
+		cmd.Args, cmd.N = args, int64(len(cmd.Raw))
+		end += cmd.N
+		if err := w.Apply(&cmd, end); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+	if off, _ := w.Applied(); off != end {
+		b.Fatalf("applied %d, want %d", off, end)
 	}
 }
