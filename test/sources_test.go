@@ -1,0 +1,406 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/shard"
+)
+
+// Sharded sources (daemon/sources.go, daemon/ownership.go): a redis cluster source and a
+// twemproxy pool, each merged into a single target, with RMT's dirty-data filter dropping the
+// keys a node holds but does not own; and source_safe taking turns per host.
+
+// TestSourceCluster: a 3-master cluster given by one seed, keys written to their masters before
+// and during the migration, and dirty data planted on a master that does not own its slot (an
+// importing slot, closed again): the stray keys in its RDB and the DELs of their expiry in its
+// stream are dropped and counted, the owner's values win, and the target equals the merged
+// cluster. Then a FLUSHALL on one master is not applied to the target (design rule 6).
+func TestSourceCluster(t *testing.T) {
+	c := StartCluster(t, 3)
+	dst := StartRedis(t)
+	owner := func(key string) *Redis { return c.NodeForSlot(shard.Slot([]byte(key))) }
+	for i := range 3000 {
+		mustWrite(t, owner, i, "before")
+	}
+	// Dirty data: two keys of slot S (node 0's) also on node 1, which imports S for a moment.
+	const dirty1, dirty2 = "dirty:{x}", "dirty2:{x}"
+	slot := shard.Slot([]byte(dirty1))
+	a, b := owner(dirty1), c.Nodes[1]
+	if a == b {
+		b = c.Nodes[2]
+	}
+	a.Do(t, "SET", dirty1, "legit")
+	a.Do(t, "SET", dirty2, "legit2")
+	aID := a.DoString(t, "CLUSTER", "MYID")
+	b.Do(t, "CLUSTER", "SETSLOT", slot, "IMPORTING", aID)
+	asking(t, b, "SET", dirty1, "stray", "PX", "6000")
+	asking(t, b, "SET", dirty2, "stray", "PX", "6000")
+	b.Do(t, "CLUSTER", "SETSLOT", slot, "STABLE")
+
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeRedisCluster
+	cfg.Source.Servers = []string{c.Addrs[2]} // one seed finds every master
+	cfg.Target.Servers = []string{dst.Addr}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	r := StartRmtd(t, cfg)
+
+	stop := liveWrites(t, owner, 3000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	written := stop()
+	t.Logf("live writes: %d", written)
+	// The strays expire on node 1: their DELs are in its stream, and dropped.
+	WaitFor(t, 20*time.Second, func() error {
+		if n := b.Do(t, "CLUSTER", "COUNTKEYSINSLOT", slot).(int64); n != 0 {
+			return fmt.Errorf("%d stray keys still on %s", n, b.Addr)
+		}
+		return nil
+	})
+	waitSourcesCaughtUp(t, r, c.Nodes, 60*time.Second)
+
+	compareMerged(t, c.Dump(t), dst)
+	if got := dst.DoString(t, "GET", dirty1) + "," + dst.DoString(t, "GET", dirty2); got != "legit,legit2" {
+		t.Errorf("dirty keys on the target: %s, want legit,legit2", got)
+	}
+	m := r.Info(t)
+	for i := range 3 {
+		if m[fmt.Sprintf("source%d.state", i)] != "oplog" {
+			t.Errorf("source%d: %s", i, m[fmt.Sprintf("source%d", i)])
+		}
+	}
+	if _, ok := m["source3"]; ok {
+		t.Errorf("a 4th source line: %s", m["source3"])
+	}
+	// 2 stray RDB keys, 2 DELs of their expiry.
+	if m["skipped_not_owned"] != "4" {
+		t.Errorf("skipped_not_owned %q, want 4", m["skipped_not_owned"])
+	}
+
+	// FLUSHALL on one master: its own keys go from the source, but on the target it would wipe
+	// the other masters' keys too: skipped and counted.
+	victim := c.Nodes[0]
+	victim.Do(t, "FLUSHALL")
+	WaitFor(t, 10*time.Second, func() error {
+		if v := r.Info(t)["skipped_flush_from_one_master"]; v != "1" {
+			return fmt.Errorf("skipped_flush_from_one_master %q", v)
+		}
+		return nil
+	})
+	waitSourcesCaughtUp(t, r, c.Nodes, 30*time.Second)
+	for _, n := range c.Nodes[1:] {
+		for _, k := range n.Do(t, "KEYS", "*").([]interface{}) {
+			if !keyExists(t, dst, k.(string)) {
+				t.Fatalf("key %s of %s lost on the target after a FLUSHALL of %s", k, n.Addr, victim.Addr)
+			}
+		}
+	}
+	if !strings.Contains(r.LogBuf.String(), "FLUSHALL/FLUSHDB on one source node of several") {
+		t.Error("the skipped FLUSHALL is not logged")
+	}
+}
+
+// TestSourceTwemproxy: a pool of 3 backends (ketama, fnv1a_64, hash tags), keys placed as the
+// ring places them, one stray key per backend in the RDB (two of them shadowing a live key of
+// its owner), one more per backend written during the oplog phase, then every stray deleted on
+// its backend: the target holds exactly the pool's keys, and skipped_not_owned counts 3+3+6.
+// Keys of db 3 (written around the proxy) are kept.
+func TestSourceTwemproxy(t *testing.T) {
+	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
+	dst := StartRedis(t)
+	var lines []string
+	var servers []shard.Server
+	for i, b := range backends {
+		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
+		s, err := shard.ParseServer(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, servers = append(lines, line), append(servers, s)
+	}
+	ring, err := shard.NewRing(servers, "fnv1a_64", "ketama", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := func(key string) *Redis { return backends[ring.Pick([]byte(key))] }
+	for i := range 3000 {
+		mustWrite(t, owner, i, "before")
+	}
+	// Keys of db 3, written around the proxy (SELECT inside a script stays in the script).
+	for i, b := range backends {
+		b.Do(t, "EVAL", "redis.call('SELECT', 3); return redis.call('SET', KEYS[1], ARGV[1])", 1, fmt.Sprintf("db3:%d", i), "kept")
+	}
+	// One stray per backend: a key the ring places elsewhere; the first two shadow a live key.
+	strays := map[*Redis][]string{}
+	plant := func(tag string) {
+		for i, b := range backends {
+			key := strayKey(t, ring, i, tag)
+			if tag == "rdb" && i < 2 {
+				owner(key).Do(t, "SET", key, "legit")
+			}
+			b.Do(t, "SET", key, "stray")
+			strays[b] = append(strays[b], key)
+		}
+	}
+	plant("rdb")
+
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeTwemproxy
+	cfg.Source.Servers = lines
+	cfg.Source.Hash, cfg.Source.Distribution, cfg.Source.HashTag = "fnv1a_64", "ketama", "{}"
+	cfg.Target.Servers = []string{dst.Addr}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 3000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	plant("oplog")
+	t.Logf("live writes: %d", stop())
+	waitSourcesCaughtUp(t, r, backends, 30*time.Second)
+	for b, keys := range strays {
+		for _, k := range keys {
+			b.Do(t, "DEL", k)
+		}
+	}
+	waitSourcesCaughtUp(t, r, backends, 30*time.Second)
+
+	parts := make([]*Dataset, len(backends))
+	for i, b := range backends {
+		parts[i] = b.Dump(t)
+	}
+	want := MergeDatasets(t, "pool", parts...)
+	compareMerged(t, want, dst)
+	if got := dst.DoString(t, "GET", strays[backends[0]][0]); got != "legit" {
+		t.Errorf("shadowed key %s on the target: %q, want legit", strays[backends[0]][0], got)
+	}
+	m := r.Info(t)
+	if m["skipped_not_owned"] != "12" {
+		t.Errorf("skipped_not_owned %q, want 12 (3 RDB keys, 3 SETs, 6 DELs)", m["skipped_not_owned"])
+	}
+	for i, b := range backends {
+		if addr := m[fmt.Sprintf("source%d.ip", i)] + ":" + m[fmt.Sprintf("source%d.port", i)]; addr != b.Addr {
+			t.Errorf("source%d is %s, want %s", i, addr, b.Addr)
+		}
+	}
+}
+
+// TestSourceSafe: two masters on one host, each slow to produce its RDB (rdb-key-save-delay):
+// with source_safe the second full sync starts only once the first snapshot is complete; without
+// it both run at once (which shows the check can fail).
+func TestSourceSafe(t *testing.T) {
+	for _, safe := range []bool{true, false} {
+		t.Run(fmt.Sprintf("source_safe=%v", safe), func(t *testing.T) {
+			srcs := []*Redis{StartRedis(t, WithArgs("enable-debug-command yes")), StartRedis(t, WithArgs("enable-debug-command yes"))}
+			for _, s := range srcs {
+				s.Do(t, "DEBUG", "POPULATE", 2000, "k")
+				s.Do(t, "CONFIG", "SET", "rdb-key-save-delay", 500) // µs per key: ~1 s per RDB
+			}
+			dst := StartRedis(t)
+			cfg := singleConfig(t, srcs[0], dst)
+			cfg.Source.Servers = []string{srcs[0].Addr, srcs[1].Addr}
+			cfg.Common.SourceSafe = safe
+			r := StartRmtd(t, cfg)
+			overlap := false
+			WaitFor(t, 30*time.Second, func() error {
+				var syncing, synced int
+				for _, s := range srcs {
+					st := s.Info(t, "persistence")
+					if st["rdb_bgsave_in_progress"] == "1" {
+						syncing++
+					}
+					if s.Info(t, "stats")["sync_full"] == "1" && st["rdb_bgsave_in_progress"] == "0" {
+						synced++
+					}
+				}
+				if syncing == 2 {
+					overlap = true
+				}
+				if synced < 2 {
+					return fmt.Errorf("%d masters done syncing", synced)
+				}
+				return nil
+			})
+			if safe && overlap {
+				t.Fatal("two RDBs produced at once on one host with source_safe")
+			}
+			if !safe && !overlap {
+				t.Fatal("without source_safe both RDBs should have been produced at once")
+			}
+			waitPhase(t, r, "oplog", 30*time.Second)
+			if safe && !strings.Contains(r.LogBuf.String(), "source_safe: waiting") {
+				t.Error("the wait is not logged")
+			}
+		})
+	}
+}
+
+func mustWrite(t *testing.T, owner func(string) *Redis, i int, what string) {
+	t.Helper()
+	if err := writeKey(t, owner, i, what); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeKey writes key number i, of one of four types, to the node owner picks for it.
+func writeKey(t *testing.T, owner func(string) *Redis, i int, what string) error {
+	key := fmt.Sprintf("%s:%d", what, i)
+	n := owner(key)
+	var cmds [][]interface{}
+	switch i % 4 {
+	case 0:
+		cmds = [][]interface{}{{"SET", key, strconv.Itoa(i)}}
+	case 1:
+		cmds = [][]interface{}{{"HSET", key, "f", i, "g", what}}
+	case 2:
+		cmds = [][]interface{}{{"RPUSH", key, "a", "b", i}}
+	case 3:
+		cmds = [][]interface{}{{"ZADD", key, i, "m", 1, "n"}, {"PEXPIRE", key, 600000}}
+	}
+	for _, c := range cmds {
+		if _, err := n.DoErr(t, c...); err != nil {
+			return fmt.Errorf("%s %v: %w", n.Addr, c, err)
+		}
+	}
+	if i%100 == 0 {
+		tagged := fmt.Sprintf("{%s%d}", what, i)
+		if _, err := owner(tagged).DoErr(t, "MSET", tagged+"a", "1", tagged+"b", "2"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// liveWrites writes keys (and deletes some) in a goroutine until the returned stop is called,
+// which returns how many were written; at least min before stop returns.
+func liveWrites(t *testing.T, owner func(string) *Redis, min int) func() int {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	var werr error
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			if werr = writeKey(t, owner, i%5000, "live"); werr != nil {
+				return
+			}
+			if i%7 == 0 {
+				key := fmt.Sprintf("before:%d", i%3000)
+				if _, werr = owner(key).DoErr(t, "DEL", key); werr != nil {
+					return
+				}
+			}
+			n.Add(1)
+		}
+	}()
+	return func() int {
+		WaitFor(t, 30*time.Second, func() error {
+			if werr != nil {
+				return nil
+			}
+			return atLeast(n.Load(), int64(min))
+		})
+		cancel()
+		wg.Wait()
+		if werr != nil {
+			t.Fatalf("live writes: %v", werr)
+		}
+		return int(n.Load())
+	}
+}
+
+// asking runs one command after ASKING, on one connection.
+func asking(t *testing.T, r *Redis, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := radix.Dial(ctx, "tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(ctx, radix.Cmd(nil, "ASKING")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, radix.Cmd(nil, args[0], args[1:]...)); err != nil {
+		t.Fatalf("%s %v: %v", r.Addr, args, err)
+	}
+}
+
+func keyExists(t *testing.T, r *Redis, key string) bool {
+	t.Helper()
+	return r.Do(t, "EXISTS", key).(int64) == 1
+}
+
+// strayKey is a key the ring does not place on backend i.
+func strayKey(t *testing.T, ring *shard.Ring, i int, tag string) string {
+	for k := range 100000 {
+		key := fmt.Sprintf("stray:%s:%d:%d", tag, i, k)
+		if ring.Pick([]byte(key)) != i {
+			return key
+		}
+	}
+	t.Fatal("no stray key")
+	return ""
+}
+
+// waitSourcesCaughtUp waits until every sourceN line of INFO has applied its master's offset.
+func waitSourcesCaughtUp(t *testing.T, r *Rmtd, masters []*Redis, timeout time.Duration) {
+	t.Helper()
+	WaitFor(t, timeout, func() error {
+		m, err := adminInfo(r.Admin)
+		if err != nil {
+			return err
+		}
+		for i := 0; ; i++ {
+			p := fmt.Sprintf("source%d", i)
+			if _, ok := m[p]; !ok {
+				if i != len(masters) {
+					return fmt.Errorf("%d source lines, want %d", i, len(masters))
+				}
+				return nil
+			}
+			addr := net.JoinHostPort(m[p+".ip"], m[p+".port"])
+			var master *Redis
+			for _, s := range masters {
+				if s.Addr == addr {
+					master = s
+				}
+			}
+			if master == nil {
+				return fmt.Errorf("%s: %s is not a master", p, addr)
+			}
+			repl := master.Info(t, "replication")
+			if m[p+".replid"] != repl["master_replid"] || m[p+".applied_offset"] != repl["master_repl_offset"] || m[p+".lag_bytes"] != "0" {
+				return fmt.Errorf("%s (%s): master at %s %s, rmtd %s", p, addr, repl["master_replid"], repl["master_repl_offset"], m[p])
+			}
+		}
+	})
+}
+
+// compareMerged compares every db of want with dst, rmtd's checkpoints left out.
+func compareMerged(t *testing.T, want *Dataset, dst *Redis) {
+	t.Helper()
+	got := withoutCheckpoints(dst.Dump(t))
+	if diffs := Diff(want, got, TTLTolerance); len(diffs) > 0 {
+		if len(diffs) > 30 {
+			diffs = diffs[:30]
+		}
+		t.Fatalf("source and %s differ:\n%s", dst.Addr, strings.Join(diffs, "\n"))
+	}
+	if want.Keys() == 0 {
+		t.Fatal("the source is empty: the comparison proves nothing")
+	}
+}
