@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 
@@ -16,6 +17,13 @@ import (
 func newTwemproxyWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
 	cfg := j.d.cfg
 	user, pass := cfg.Target.Auth()
+	var tc *tls.Config
+	if cfg.Target.TLS.Enabled {
+		var err error
+		if tc, err = cmdjobTLSConfig(cfg.Target.TLS); err != nil {
+			return nil, fmt.Errorf("target twemproxy: %w", err)
+		}
+	}
 	w, err := target.NewTwemproxy(ctx, target.TwemproxyOptions{
 		Servers:      cfg.Target.Servers,
 		Hash:         cfg.Target.Hash,
@@ -25,6 +33,7 @@ func newTwemproxyWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer
 			Username: user,
 			Password: pass,
 			Timeout:  cfg.Target.Timeout,
+			TLS:      tc,
 			Logger:   j.log.Named("target"),
 		},
 		Conns:            threads(cfg.Common.Threads),

@@ -250,8 +250,11 @@ func TestTwemproxyApplyRouting(t *testing.T) {
 	if off, db := w.Applied(); off != more[1] || db != 3 {
 		t.Fatalf("Applied() = %d, %d; want %d, 3", off, db, more[1])
 	}
-	// A command the daemon's filter leaves out moves every backend past it.
-	more = twemStream(t, w, more[1], [][]string{{"SELECT", "0"}})
+	// A command the daemon's filter leaves out moves every backend past it; a SELECT inside a
+	// transaction splits it.
+	more = twemStream(t, w, more[1], [][]string{{"SELECT", "0"}, {"MULTI"}, {"SET", "{s}1", "1"},
+		{"SELECT", "0"}, {"SET", "{s}2", "2"}, {"EXEC"}})
+	more = more[len(more)-1:]
 	filtered := rawCmd("SET", "filtered", "1")
 	w.Skip(filtered, more[0]+filtered.N, "filtered")
 	if err := w.WaitOplog(ctx); err != nil {
@@ -259,6 +262,16 @@ func TestTwemproxyApplyRouting(t *testing.T) {
 	}
 	if off, db := w.Applied(); off != more[0]+filtered.N || db != 0 || w.Stats().Skipped["filtered"] != 1 {
 		t.Fatalf("after a skip: Applied() = %d, %d; want %d, 0; skipped %v", off, db, more[0]+filtered.N, w.Stats().Skipped)
+	}
+	if n := w.Stats().Skipped[CountMultiSplit]; n != 2 {
+		t.Errorf("multi_split %d, want 2", n)
+	}
+	for _, key := range []string{"{s}1", "{s}2"} {
+		var v string
+		do(t, p.cli[p.pick(key)], &v, "GET", key)
+		if v == "" {
+			t.Errorf("%s not set", key)
+		}
 	}
 }
 
