@@ -19,11 +19,11 @@ import (
 // checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
 func (j *nodeJob) checkpointKey() string {
 	prefix := j.d.cfg.Common.CheckpointKey
-	if prefix == "" || j.file || j.d.cfg.Target.Type == conf.TypeRDBFile {
-		return "" // file sources are loaded whole; a file target takes no stream
-	}
-	if j.d.cfg.Target.Type == conf.TypeTwemproxy {
-		return "" // one key cannot hold a position over several backends: local checkpoint only
+	// File sources are loaded whole and a file target takes no stream; on a cluster or twemproxy
+	// target one key cannot hold a position over several nodes' transactions, so those resume
+	// at least once (a restart there is a full sync).
+	if prefix == "" || j.file || j.d.cfg.Target.Type != conf.TypeSingle {
+		return ""
 	}
 	return prefix + ":" + j.server
 }
