@@ -354,6 +354,8 @@ func TestClusterMovedUnderLoad(t *testing.T) {
 		// New keys created during the move (ASK for keys not on the old node yet).
 		stream = append(stream, []string{"INCR", tag + "new" + strconv.Itoa(rounds)},
 			[]string{"MSET", tag + "m", strconv.Itoa(rounds), "other" + strconv.Itoa(rounds%50), "x"},
+			// Two keys of the moving slot: TRYAGAIN while one has moved and the other not.
+			[]string{"MSET", tag + "p1", strconv.Itoa(rounds), tag + "p2", strconv.Itoa(rounds)},
 			[]string{"MULTI"}, []string{"INCR", tag + "tx"}, []string{"INCR", tag + "tx"}, []string{"EXEC"})
 		end = applyAll(t, w, end, stream)
 		rounds++
@@ -397,20 +399,29 @@ func TestClusterMovedUnderLoad(t *testing.T) {
 	if v != rounds-1 {
 		t.Errorf("MSET key %d, want %d", v, rounds-1)
 	}
+	for _, k := range []string{"p1", "p2"} {
+		do(t, dst, &v, "GET", tag+k)
+		if v != rounds-1 {
+			t.Errorf("MSET key %s %d, want %d", k, v, rounds-1)
+		}
+	}
 	var size int
 	do(t, tc.cli[from], &size, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))
 	if size != 0 {
 		t.Errorf("%d keys left in the moved slot on the old node", size)
 	}
 	do(t, dst, &size, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(slot))
-	if size != keys+rounds+2 {
-		t.Errorf("%d keys in the moved slot, want %d", size, keys+rounds+2)
+	if size != keys+rounds+4 {
+		t.Errorf("%d keys in the moved slot, want %d", size, keys+rounds+4)
 	}
 	st := w.Stats()
 	if st.Retried == 0 || len(st.Errors) != 0 {
 		t.Errorf("retried %d, errors %v: the move was not seen or cost errors", st.Retried, st.Errors)
 	}
-	t.Logf("%d rounds, %d commands resent", rounds, st.Retried)
+	w.mu.Lock()
+	t.Logf("%d rounds, %d commands resent (%d after MOVED/ASK, %d after TRYAGAIN)", rounds, st.Retried,
+		w.redirected, w.retried)
+	w.mu.Unlock()
 }
 
 // moveSlot moves slot from node `from` to node `to` the way redis-cli --cluster reshard does.
@@ -609,4 +620,125 @@ func BenchmarkClusterApply(b *testing.B) {
 	if off, _ := w.Applied(); off != end {
 		b.Fatalf("applied %d, want %d", off, end)
 	}
+}
+
+// TestClusterTryAgain sends an MSET over two keys of a slot being migrated, one already moved:
+// the node answers TRYAGAIN until the move ends; the MSET is resent (by the resolver, the
+// stream being idle) and lands on the new owner.
+func TestClusterTryAgain(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	const tag = "{ta}"
+	slot := strconv.Itoa(shard.Slot([]byte(tag)))
+	from := tc.nodeOf(tag)
+	to := (from + 1) % 3
+	ids := make([]string, 3)
+	for i, c := range tc.cli {
+		do(t, c, &ids[i], "CLUSTER", "MYID")
+	}
+	end := applyAll(t, w, 0, [][]string{{"SET", tag + "1", "a"}, {"SET", tag + "2", "b"}})
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	do(t, tc.cli[to], nil, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from])
+	do(t, tc.cli[from], nil, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to])
+	host, port, _ := net.SplitHostPort(tc.nodes[to].Addr)
+	do(t, tc.cli[from], nil, "MIGRATE", host, port, tag+"1", "0", "5000")
+	end = applyAll(t, w, end, [][]string{{"MSET", tag + "1", "x", tag + "2", "y"}})
+	if err := waitFor(10*time.Second, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.retried == 0 {
+			return fmt.Errorf("no TRYAGAIN yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := w.Applied(); off == end {
+		t.Fatal("applied past a refused MSET")
+	}
+	do(t, tc.cli[from], nil, "MIGRATE", host, port, tag+"2", "0", "5000")
+	for _, i := range []int{to, from, 3 - to - from} {
+		do(t, tc.cli[i], nil, "CLUSTER", "SETSLOT", slot, "NODE", ids[to])
+	}
+	if err := waitFor(10*time.Second, func() error {
+		if off, _ := w.Applied(); off != end {
+			return fmt.Errorf("applied %d, want %d", off, end)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{tag + "1": "x", tag + "2": "y"} {
+		var v string
+		do(t, tc.cli[to], &v, "GET", k)
+		if v != want {
+			t.Errorf("%s = %q, want %q", k, v, want)
+		}
+	}
+	if st := w.Stats(); len(st.Errors) != 0 {
+		t.Errorf("errors %v", st.Errors)
+	}
+}
+
+// TestClusterAppliedPrefix checks the applied position: it moves over the acknowledged prefix
+// of the stream only, a split command counts once all its parts are in, skips pass with it.
+func TestClusterAppliedPrefix(t *testing.T) {
+	type op struct {
+		push      int64 // end offset of a command to push (0: none)
+		parts     int   // replies it awaits (0: a skip)
+		reply     int   // index of a pushed command to acknowledge once (-1: none)
+		wantApply int64
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []op
+	}{
+		{"in order", []op{{10, 1, -1, 0}, {20, 1, -1, 0}, {0, 0, 0, 10}, {0, 0, 1, 20}}},
+		{"out of order", []op{{10, 1, -1, 0}, {20, 1, -1, 0}, {0, 0, 1, 0}, {0, 0, 0, 20}}},
+		{"split waits for every part", []op{{10, 3, -1, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 10}}},
+		{"skip alone", []op{{10, 0, -1, 10}, {20, 0, -1, 20}}},
+		{"skip behind a pending", []op{{10, 1, -1, 0}, {15, 0, -1, 0}, {20, 0, -1, 0}, {0, 0, 0, 20}}},
+		{"skip between", []op{{10, 1, -1, 0}, {15, 0, -1, 0}, {20, 1, -1, 0}, {0, 0, 0, 15}, {0, 0, 2, 20}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Cluster{errs: map[string]uint64{}, skipped: map[string]uint64{}}
+			var seqs []uint64
+			for i, o := range tc.ops {
+				if o.push > 0 {
+					seqs = append(seqs, c.push(o.push, o.parts))
+				}
+				if o.reply >= 0 {
+					c.mu.Lock()
+					c.done(seqs[o.reply])
+					c.mu.Unlock()
+				}
+				if off, _ := c.Applied(); off != o.wantApply {
+					t.Fatalf("step %d: applied %d, want %d", i, off, o.wantApply)
+				}
+			}
+		})
+	}
+}
+
+func FuzzParseClusterNodes(f *testing.F) {
+	f.Add("67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922 [10923->-292f]\n")
+	f.Add("292f :30003@31003 myself,master - 0 0 3 connected 10923-16383\n")
+	f.Add("a 127.0.0.1:1@2 master - 0 0 1 connected 0-16384\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		owners, err := parseClusterNodes([]byte(text), "127.0.0.1:1")
+		if err != nil {
+			return
+		}
+		for _, a := range owners {
+			if a != "" && !strings.Contains(a, ":") {
+				t.Fatalf("owner %q has no port", a)
+			}
+		}
+	})
 }
