@@ -125,11 +125,9 @@ func (s *streamOwnership) drop(cmd *aof.Command) string {
 		return ""
 	}
 	s.keys = aof.LookupArgs(cmd.Args).Keys(cmd.Args, s.keys[:0])
-	owned := 0
-	for _, k := range s.keys {
-		if o.owns(s.db, k) {
-			owned++
-		}
+	owned := countOwned(o, s.db, s.keys)
+	if owned == 0 && len(s.keys) > 0 && s.n.view.refreshForMiss(s.n.addr, shard.Slot(s.keys[0])) {
+		owned = countOwned(s.n.owner.Load(), s.db, s.keys) // the master took the write: is the map stale?
 	}
 	switch {
 	case owned == len(s.keys):
@@ -141,6 +139,16 @@ func (s *streamOwnership) drop(cmd *aof.Command) string {
 	s.n.log.Warn("command over owned and not owned keys: applied whole", zap.String("command", strings.ToUpper(string(name))),
 		zap.Int("keys", len(s.keys)), zap.Int("owned", owned), zap.String("first_key", cmdjobQuote(string(s.keys[0]))))
 	return ""
+}
+
+func countOwned(o *owner, db int, keys [][]byte) int {
+	n := 0
+	for _, k := range keys {
+		if o.owns(db, k) {
+			n++
+		}
+	}
+	return n
 }
 
 // slotSet is a set of cluster hash slots. It is comparable with ==.

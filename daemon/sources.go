@@ -39,6 +39,7 @@ type sourceNode struct {
 	alone bool // the job's only source node: its FLUSHALL/FLUSHDB concern the whole target
 
 	owner atomic.Pointer[owner] // nil: every key is this node's
+	view  *clusterView          // a cluster source's slot map; nil for other sources
 	log   *zap.Logger
 
 	turnMu sync.Mutex
@@ -66,8 +67,10 @@ func (d *Daemon) sourceNodes(ctx context.Context) ([]*sourceNode, error) {
 		if err != nil {
 			return nil, err
 		}
+		view := newClusterView(cfg.Source, d.log.Named("cluster-source"))
 		for _, m := range masters {
 			add(m.addr, &owner{slots: m.slots})
+			view.add(nodes[len(nodes)-1])
 		}
 		d.log.Info("redis cluster source", zap.Int("masters", len(masters)), zap.String("slots", describeMasters(masters)))
 	case conf.TypeTwemproxy:
@@ -244,18 +247,46 @@ func describeMasters(masters []clusterMaster) string {
 	return b.String()
 }
 
-// watchCluster compares the source's slot map with the nodes' every interval until ctx ends.
-// A change is logged; the new map replaces the owned slots of the masters still there, so keys
-// of a slot moved between them keep passing on their new owner. A new master is logged as an
-// error: its keys are not migrated until rmtd restarts.
+// clusterView is a cluster source's slot map as rmtd last saw it, shared by its masters' node
+// jobs. It is read again every clusterWatchInterval, and at once when a master's stream writes a
+// key of a slot the map does not give it: a master accepts a write only for a slot it serves or
+// imports, so the map is stale (a reshard), unless the command is the expiry of a stray key,
+// which then stays dropped. Such reads are limited to one per slot per missGap, and one per
+// missFloor in all, so a flood of stray expiries cannot stall the stream.
+type clusterView struct {
+	pool conf.Pool
+	log  *zap.Logger
+
+	mu     sync.Mutex
+	byAddr map[string]*sourceNode
+	order  []string // masters to ask, in discovery order
+	last   time.Time
+	// lastMiss and checked rate-limit the reads made for a miss (refreshForMiss).
+	lastMiss time.Time
+	checked  map[int]time.Time // slot → when a miss on it last read the map
+}
+
+const (
+	missGap   = time.Second
+	missFloor = 10 * time.Millisecond
+)
+
+func newClusterView(pool conf.Pool, log *zap.Logger) *clusterView {
+	return &clusterView{pool: pool, log: log, byAddr: map[string]*sourceNode{}, checked: map[int]time.Time{}}
+}
+
+func (v *clusterView) add(n *sourceNode) {
+	v.byAddr[n.addr] = n
+	v.order = append(v.order, n.addr)
+	n.view = v
+}
+
+// watchCluster reads a cluster source's slot map every interval until ctx ends.
 func (d *Daemon) watchCluster(ctx context.Context, nodes []*sourceNode, interval time.Duration) {
-	if d.cfg.Source.Type != conf.TypeRedisCluster || len(nodes) == 0 {
+	if len(nodes) == 0 || nodes[0].view == nil {
 		return
 	}
-	byAddr := map[string]*sourceNode{}
-	for _, n := range nodes {
-		byAddr[n.addr] = n
-	}
+	v := nodes[0].view
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -264,49 +295,82 @@ func (d *Daemon) watchCluster(ctx context.Context, nodes []*sourceNode, interval
 			return
 		case <-t.C:
 		}
-		var masters []clusterMaster
-		var err error
-		for _, n := range nodes {
-			if masters, err = clusterNodesOf(ctx, d.cfg.Source, n.addr); err == nil {
-				break
-			}
+		v.mu.Lock()
+		err := v.refreshLocked(ctx, "")
+		v.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			v.log.Debug("source slot map not read", zap.Error(err))
 		}
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Debug("source slot map not read", zap.Error(err))
-			}
-			continue
-		}
-		d.applyClusterMap(masters, byAddr)
 	}
 }
 
-// applyClusterMap installs a new slot map on the known masters and logs what changed.
-func (d *Daemon) applyClusterMap(masters []clusterMaster, byAddr map[string]*sourceNode) {
+// refreshForMiss reads the slot map again, asking addr first, after addr's stream wrote a key of
+// slot that the map does not give it; unless a miss on slot did so less than missGap ago, or any
+// miss less than missFloor ago. It reports whether it did.
+func (v *clusterView) refreshForMiss(addr string, slot int) bool {
+	if v == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := time.Now()
+	if now.Sub(v.checked[slot]) < missGap || now.Sub(v.lastMiss) < missFloor {
+		return false
+	}
+	v.checked[slot], v.lastMiss = now, now
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := v.refreshLocked(ctx, addr); err != nil {
+		v.log.Warn("source slot map not read", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// refreshLocked asks first (if any), then every known master, for the slot map and installs it.
+func (v *clusterView) refreshLocked(ctx context.Context, first string) error {
+	v.last = time.Now()
+	addrs := v.order
+	if first != "" {
+		addrs = append([]string{first}, addrs...)
+	}
+	var err error
+	for _, a := range addrs {
+		var masters []clusterMaster
+		if masters, err = clusterNodesOf(ctx, v.pool, a); err == nil {
+			v.applyLocked(masters)
+			return nil
+		}
+	}
+	return err
+}
+
+// applyLocked installs a new slot map on the known masters and logs what changed.
+func (v *clusterView) applyLocked(masters []clusterMaster) {
 	seen := map[string]bool{}
 	for _, m := range masters {
 		seen[m.addr] = true
-		n, ok := byAddr[m.addr]
+		n, ok := v.byAddr[m.addr]
 		if !ok {
-			d.log.Error("the source cluster has a new master; its keys are NOT migrated until rmtd restarts",
+			v.log.Error("the source cluster has a new master; its keys are NOT migrated until rmtd restarts",
 				zap.String("master", m.addr), zap.String("slots", m.slots.String()))
-			byAddr[m.addr] = &sourceNode{addr: m.addr} // logged once
+			v.byAddr[m.addr] = &sourceNode{addr: m.addr} // logged once; never a node job
 			continue
 		}
 		old := n.owner.Load()
 		if old == nil || old.slots == nil || *old.slots == *m.slots {
 			continue
 		}
-		d.log.Warn("the source cluster's slot map changed: ownership of this master updated (a reshard of the source during a migration is not fully supported)",
+		v.log.Warn("the source cluster's slot map changed: ownership of this master updated (a reshard of the source during a migration is not fully supported)",
 			zap.String("master", m.addr), zap.String("was", old.slots.String()), zap.String("now", m.slots.String()))
 		n.owner.Store(&owner{slots: m.slots})
 	}
-	for addr, n := range byAddr {
-		if seen[addr] || n.gates == nil {
+	for addr, n := range v.byAddr {
+		if seen[addr] {
 			continue
 		}
 		if o := n.owner.Load(); o != nil && o.slots != nil && !o.slots.empty() {
-			d.log.Warn("a source master no longer serves slots", zap.String("master", addr),
+			v.log.Warn("a source master no longer serves slots", zap.String("master", addr),
 				zap.String("was", o.slots.String()))
 			n.owner.Store(&owner{slots: &slotSet{}})
 		}

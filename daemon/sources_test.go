@@ -327,25 +327,40 @@ func TestApplyClusterMap(t *testing.T) {
 	var s1, s2 slotSet
 	s1.add(0, 8191)
 	s2.add(8192, 16383)
-	d := &Daemon{log: zap.NewNop()}
-	a := &sourceNode{addr: "a:1", gates: &sourceGates{}, log: zap.NewNop()}
-	b := &sourceNode{addr: "b:1", gates: &sourceGates{}, log: zap.NewNop()}
+	v := newClusterView(conf.Pool{}, zap.NewNop())
+	a := &sourceNode{addr: "a:1", log: zap.NewNop()}
+	b := &sourceNode{addr: "b:1", log: zap.NewNop()}
 	a.owner.Store(&owner{slots: &s1})
 	b.owner.Store(&owner{slots: &s2})
-	byAddr := map[string]*sourceNode{"a:1": a, "b:1": b}
+	v.add(a)
+	v.add(b)
 	var n1, n2 slotSet
 	n1.add(0, 8000)
 	n2.add(8001, 16383)
-	d.applyClusterMap([]clusterMaster{{addr: "a:1", slots: &n1}, {addr: "b:1", slots: &n2}, {addr: "c:1", slots: &slotSet{}}}, byAddr)
+	v.applyLocked([]clusterMaster{{addr: "a:1", slots: &n1}, {addr: "b:1", slots: &n2}, {addr: "c:1", slots: &slotSet{}}})
 	if !b.keepKey(0, keyInSlot(t, 8100)) || a.keepKey(0, keyInSlot(t, 8100)) {
 		t.Fatal("slot 8100 moved from a to b")
 	}
-	if byAddr["c:1"] == nil {
+	if v.byAddr["c:1"] == nil {
 		t.Fatal("new master not remembered")
 	}
-	d.applyClusterMap([]clusterMaster{{addr: "a:1", slots: &n1}}, byAddr)
+	v.applyLocked([]clusterMaster{{addr: "a:1", slots: &n1}})
 	if b.keepKey(0, keyInSlot(t, 9000)) {
 		t.Fatal("a master gone keeps its slots")
+	}
+	// Rate limit: no read for a slot checked less than missGap ago, nor less than missFloor after
+	// any miss (no I/O happens here).
+	v.checked[7] = time.Now()
+	if v.refreshForMiss("a:1", 7) {
+		t.Fatal("refreshed within the slot's gap")
+	}
+	v.lastMiss = time.Now().Add(time.Hour)
+	if v.refreshForMiss("a:1", 8) {
+		t.Fatal("refreshed within the floor")
+	}
+	var nilView *clusterView
+	if nilView.refreshForMiss("a:1", 0) {
+		t.Fatal("nil view refreshed")
 	}
 }
 
@@ -358,4 +373,55 @@ func keyInSlot(t *testing.T, slot int) []byte {
 	}
 	t.Fatalf("no key for slot %d", slot)
 	return nil
+}
+
+func TestSourceNodes(t *testing.T) {
+	pool := []string{"127.0.0.1:7001:1 a", "127.0.0.1:7002:1 b"}
+	cases := []struct {
+		name   string
+		typ    string
+		dist   string
+		server []string
+		addrs  string
+		owners bool
+	}{
+		{"single", conf.TypeSingle, "", []string{"127.0.0.1:1"}, "127.0.0.1:1", false},
+		{"singles", conf.TypeSingle, "", []string{"127.0.0.1:1", "127.0.0.1:2"}, "127.0.0.1:1,127.0.0.1:2", false},
+		{"ketama", conf.TypeTwemproxy, "ketama", pool, "127.0.0.1:7001,127.0.0.1:7002", true},
+		{"modula", conf.TypeTwemproxy, "modula", pool, "127.0.0.1:7001,127.0.0.1:7002", true},
+		{"random keeps every key", conf.TypeTwemproxy, "random", pool, "127.0.0.1:7001,127.0.0.1:7002", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := conf.Default()
+			cfg.Source.Type, cfg.Source.Servers, cfg.Source.Distribution = tc.typ, tc.server, tc.dist
+			d := &Daemon{cfg: cfg, log: zap.NewNop()}
+			nodes, err := d.sourceNodes(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var addrs []string
+			for _, n := range nodes {
+				addrs = append(addrs, n.addr)
+				if (n.owner.Load() != nil) != tc.owners {
+					t.Errorf("%s: owner %v, want owners %v", n.addr, n.owner.Load(), tc.owners)
+				}
+				if n.alone != (len(nodes) == 1) {
+					t.Errorf("%s: alone %v with %d nodes", n.addr, n.alone, len(nodes))
+				}
+				if n.gates != nodes[0].gates || !n.gates.perHost {
+					t.Errorf("%s: gates not shared, or source_safe off", n.addr)
+				}
+			}
+			if got := strings.Join(addrs, ","); got != tc.addrs {
+				t.Fatalf("nodes %s, want %s", got, tc.addrs)
+			}
+		})
+	}
+	cfg := conf.Default()
+	cfg.Source.Type, cfg.Source.Servers = conf.TypeRedisCluster, []string{"127.0.0.1:1"}
+	if _, err := (&Daemon{cfg: cfg, log: zap.NewNop()}).sourceNodes(context.Background()); err == nil ||
+		!strings.Contains(err.Error(), "no seed") {
+		t.Fatalf("cluster with no seed answering: %v", err)
+	}
 }

@@ -88,6 +88,38 @@ func TestSourceCluster(t *testing.T) {
 		t.Errorf("skipped_not_owned %q, want 4", m["skipped_not_owned"])
 	}
 
+	// An empty slot moved from one master to another during the oplog phase, written at once on
+	// its new owner: the first write not owned by the map makes rmtd read the map again, and
+	// the keys arrive.
+	from, to := c.Nodes[0], c.Nodes[1]
+	var moved int
+	for moved = 0; from.Do(t, "CLUSTER", "COUNTKEYSINSLOT", moved).(int64) != 0; moved++ {
+	}
+	fromID, toID := from.DoString(t, "CLUSTER", "MYID"), to.DoString(t, "CLUSTER", "MYID")
+	to.Do(t, "CLUSTER", "SETSLOT", moved, "IMPORTING", fromID)
+	from.Do(t, "CLUSTER", "SETSLOT", moved, "MIGRATING", toID)
+	to.Do(t, "CLUSTER", "SETSLOT", moved, "NODE", toID)
+	from.Do(t, "CLUSTER", "SETSLOT", moved, "NODE", toID)
+	var movedKeys []string
+	for i := 0; len(movedKeys) < 20; i++ {
+		if k := fmt.Sprintf("moved:%d", i); shard.Slot([]byte(k)) == moved {
+			to.Do(t, "SET", k, "after-move")
+			movedKeys = append(movedKeys, k)
+		}
+	}
+	waitSourcesCaughtUp(t, r, c.Nodes, 30*time.Second)
+	for _, k := range movedKeys {
+		if got, _ := dst.DoErr(t, "GET", k); got != "after-move" {
+			t.Fatalf("key %s of the moved slot %d: %v on the target", k, moved, got)
+		}
+	}
+	if !strings.Contains(r.LogBuf.String(), "slot map changed") {
+		t.Error("the slot map change is not logged")
+	}
+	if v := r.Info(t)["skipped_not_owned"]; v != "4" {
+		t.Errorf("skipped_not_owned %q after the move, want 4", v)
+	}
+
 	// FLUSHALL on one master: its own keys go from the source, but on the target it would wipe
 	// the other masters' keys too: skipped and counted.
 	victim := c.Nodes[0]
