@@ -505,7 +505,8 @@ func (c *Cluster) countErr(reason string, t *Tag, err error) {
 	}
 }
 
-// Masters returns the addresses of the masters in the current slot map, in slot order.
+// Masters returns the addresses of the masters in the current slot map, in slot order. It reads
+// the writer goroutine's map: call it from that goroutine (or when no call is running).
 func (c *Cluster) Masters() []string {
 	var out []string
 	seen := map[*clusterNode]bool{}

@@ -210,16 +210,16 @@ func (c *Cluster) Apply(cmd *aof.Command, end int64) error {
 		}
 	}
 	if len(cmd.Args) == 0 {
-		c.skip(SkipEmpty, nil, end)
+		c.skip(SkipEmpty, end)
 		return nil
 	}
 	name := cmd.Args[0]
 	switch {
 	case isCmd(name, "PING"), isCmd(name, "REPLCONF"):
-		c.skip(SkipControl, nil, end)
+		c.skip(SkipControl, end)
 		return nil
 	case isCmd(name, "PUBLISH"), isCmd(name, "SPUBLISH"):
-		c.skip(SkipPubSub, nil, end)
+		c.skip(SkipPubSub, end)
 		return nil
 	case isCmd(name, "SELECT"):
 		if len(cmd.Args) == 2 {
@@ -227,7 +227,7 @@ func (c *Cluster) Apply(cmd *aof.Command, end int64) error {
 				c.db = int(db)
 			}
 		}
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	case isCmd(name, "MULTI"):
 		if c.tx == nil && c.db == 0 {
@@ -236,13 +236,13 @@ func (c *Cluster) Apply(cmd *aof.Command, end int64) error {
 		return nil // the applied position passes MULTI with its EXEC
 	case isCmd(name, "EXEC"):
 		if c.tx == nil {
-			c.skip("", nil, end)
+			c.skip("", end)
 			return nil
 		}
 		return c.flushTx(end)
 	case isCmd(name, "DISCARD"):
 		c.tx = nil
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	}
 	if c.db != 0 {
@@ -252,7 +252,7 @@ func (c *Cluster) Apply(cmd *aof.Command, end int64) error {
 		}
 		c.countSkip(SkipSelectNonZero, key, "command of a non-zero db skipped: a cluster has only db 0",
 			zap.Int("db", c.db), zap.Int64("offset", end))
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	}
 	if c.tx != nil {
@@ -333,7 +333,7 @@ func (c *Cluster) flushTx(end int64) error {
 		}
 	}
 	if len(tx.cmds) == 0 {
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	}
 	if !one || slot < 0 {
@@ -348,7 +348,7 @@ func (c *Cluster) flushTx(end int64) error {
 		if err := c.applyEach(tx); err != nil {
 			return err
 		}
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	}
 	n, err := c.owner(slot)
@@ -357,7 +357,7 @@ func (c *Cluster) flushTx(end int64) error {
 	}
 	if n == nil {
 		c.countSkip(SkipUnowned, keys[0], "no master serves the transaction's slot", zap.Int("slot", slot))
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	}
 	cmds := make([][]byte, 0, len(tx.cmds)+2)
@@ -412,7 +412,7 @@ func (c *Cluster) route(args [][]byte, raw []byte, end int64) error {
 	if spec == nil {
 		c.countSkip(SkipUnknown, argOrNil(args, 1), "unknown command skipped: its keys cannot be routed",
 			zap.ByteString("command", bytes.ToUpper(args[0])), zap.Int64("offset", end))
-		c.skip("", nil, end)
+		c.skip("", end)
 		return nil
 	}
 	keys := spec.Keys(args, c.keyBuf[:0])
@@ -421,7 +421,7 @@ func (c *Cluster) route(args [][]byte, raw []byte, end int64) error {
 		if !isBroadcast(args) {
 			c.countSkip(SkipNoKey, nil, "keyless command skipped",
 				zap.ByteString("command", bytes.ToUpper(args[0])), zap.Int64("offset", end))
-			c.skip("", nil, end)
+			c.skip("", end)
 			return nil
 		}
 		masters := c.masterNodes()
@@ -448,7 +448,7 @@ func (c *Cluster) route(args [][]byte, raw []byte, end int64) error {
 		}
 		if n == nil {
 			c.countSkip(SkipUnowned, keys[0], "no master serves the key's slot", zap.Int("slot", slot))
-			c.skip("", nil, end)
+			c.skip("", end)
 			return nil
 		}
 		seq := c.push(end, 1)
@@ -467,7 +467,7 @@ func (c *Cluster) route(args [][]byte, raw []byte, end int64) error {
 	}
 	c.countSkip(SkipCrossSlot, keys[0], "command over several slots not applied",
 		zap.ByteString("command", bytes.ToUpper(name)), zap.Strings("keys", ks), zap.Int64("offset", end))
-	c.skip("", nil, end)
+	c.skip("", end)
 	return nil
 }
 
@@ -571,7 +571,7 @@ func (c *Cluster) push(end int64, remaining int) uint64 {
 }
 
 // skip passes a command that is not forwarded (counted under reason unless empty).
-func (c *Cluster) skip(reason string, key []byte, end int64) {
+func (c *Cluster) skip(reason string, end int64) {
 	if reason != "" {
 		c.mu.Lock()
 		c.skipped[reason]++
@@ -873,12 +873,17 @@ func (c *Cluster) WaitOplog(ctx context.Context) error {
 
 // Skip passes a command of the stream without sending it (the daemon's key filter), counted
 // under reason.
+// Inside a buffered transaction it is only counted: the position passes it with the EXEC.
 func (c *Cluster) Skip(cmd *aof.Command, end int64, reason string) {
-	var key []byte
-	if len(cmd.Args) > 1 {
-		key = cmd.Args[1]
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.tx != nil {
+		c.mu.Lock()
+		c.skipped[reason]++
+		c.mu.Unlock()
+		return
 	}
-	c.skip(reason, key, end)
+	c.skip(reason, end)
 }
 
 // redirectWait waits before resending round: 50 ms doubling up to 2 s, so that a slot move
