@@ -564,6 +564,27 @@ func (c *Cluster) Stats() Stats {
 	return st
 }
 
+// NodeStats returns one Stats per node, in the order the nodes were met: its address, its
+// RDB-phase counters and connections, and its oplog connection. Oplog skips, errors and the
+// applied position belong to the whole stream and are only in Stats. For INFO's per-node lines.
+func (c *Cluster) NodeStats() []Stats {
+	c.mu.Lock()
+	nodes := append([]*clusterNode(nil), c.nodes...)
+	oplogs := make([]*Conn, len(nodes))
+	for i, n := range nodes {
+		oplogs[i] = n.oplog
+	}
+	c.mu.Unlock()
+	out := make([]Stats, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.single.Stats()
+		if oplogs[i] != nil {
+			out[i].Conns = append(out[i].Conns, oplogs[i].Stats())
+		}
+	}
+	return out
+}
+
 // Close closes every connection; requests still in flight are failed.
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() { close(c.stop) })

@@ -267,6 +267,20 @@ func TestClusterApplyRouting(t *testing.T) {
 	if len(st.Conns) != 3*2+3 {
 		t.Errorf("%d conns, want 9", len(st.Conns))
 	}
+	ns := w.NodeStats()
+	if len(ns) != 3 {
+		t.Fatalf("%d node stats", len(ns))
+	}
+	var sent uint64
+	for i, n := range ns {
+		if len(n.Conns) != 3 || n.Conns[2].Addr != n.Addr || !strings.Contains(st.Addr, n.Addr) {
+			t.Errorf("node %d: addr %s, conns %+v", i, n.Addr, n.Conns)
+		}
+		sent += n.Conns[2].Sent
+	}
+	if sent < 20 {
+		t.Errorf("oplog conns sent %d commands in all", sent)
+	}
 }
 
 // TestClusterApplyOffsetWaits checks that Applied stays before a command whose reply is not in
