@@ -756,3 +756,43 @@ func FuzzParseClusterNodes(f *testing.F) {
 		}
 	})
 }
+
+// TestClusterRewrite routes keys sent as native commands: a value over BigKeyBytes, and one the
+// decoder did not hold (ErrNeedsRewrite, then Rewrite with a reader, as the daemon does).
+func TestClusterRewrite(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCluster(t, tc, ClusterOptions{BigKeyBytes: 4})
+	ctx := context.Background()
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	for _, k := range keys {
+		if err := w.Restore(stringEntry(0, k, "value-"+k, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := stringEntry(0, "held-elsewhere", "far", 0)
+	raw := e.Value
+	e.Value = nil
+	if err := w.Restore(e); !errors.Is(err, ErrNeedsRewrite) {
+		t.Fatalf("Restore without a value: %v, want ErrNeedsRewrite", err)
+	}
+	if err := w.Rewrite(e, strings.NewReader(string(raw))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitRDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"held-elsewhere": "far"}
+	for _, k := range keys {
+		want[k] = "value-" + k
+	}
+	for k, v := range want {
+		var got string
+		do(t, tc.cli[tc.nodeOf(k)], &got, "GET", k)
+		if got != v {
+			t.Errorf("%s = %q on node %d, want %q", k, got, tc.nodeOf(k), v)
+		}
+	}
+	if st := w.Stats(); st.Rewritten != uint64(len(want)) || len(st.Errors) != 0 {
+		t.Errorf("rewritten %d, errors %v", st.Rewritten, st.Errors)
+	}
+}
