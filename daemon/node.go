@@ -219,6 +219,7 @@ func (j *nodeJob) run(ctx context.Context) error {
 				}
 			case source.Disconnected:
 				j.log.Warn("source link lost; reconnecting", zap.Error(ev.Err))
+				j.src.endHostTurn() // a master that is down must not hold up its host's others
 			}
 		}
 	}

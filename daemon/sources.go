@@ -419,8 +419,11 @@ func acquire(ctx context.Context, c chan struct{}) (release func(), ok bool) {
 }
 
 // waitHostTurn blocks, with common.source_safe, until no other node of this node's host is
-// producing an RDB for the job; endHostTurn (on FullSync, Continue, or the end of the node job)
-// lets the next one go. It returns false when ctx ended first.
+// producing an RDB for the job; endHostTurn (on FullSync, Continue, Disconnected, or the end of
+// the node job) lets the next one go. It returns false when ctx ended first. The turn is taken
+// once, before the link's first connection: a later full sync (after a reconnect) does not wait,
+// and a link that fails before its snapshot is whole gives its turn away rather than hold up the
+// host's other nodes for as long as its master is unreachable.
 func (n *sourceNode) waitHostTurn(ctx context.Context) bool {
 	if n == nil || n.gates == nil || !n.gates.perHost {
 		return true
