@@ -605,3 +605,128 @@ func (c *Cluster) Close() error {
 	c.sendMu.Unlock()
 	return nil
 }
+
+// refresh reads the slot map with CLUSTER NODES from the control connection (dialing a seed or
+// a known node when there is none) and connects to any new master.
+func (c *Cluster) refresh(ctx context.Context) error {
+	var text []byte
+	var lastErr error
+	if c.ctl != nil {
+		if text, lastErr = c.clusterNodes(ctx, c.ctl); text == nil {
+			c.ctl.Close()
+			c.ctl = nil
+		}
+	}
+	if text == nil {
+		addrs := append([]string(nil), c.opts.Servers...)
+		c.mu.Lock()
+		for _, n := range c.nodes {
+			addrs = append(addrs, n.addr)
+		}
+		c.mu.Unlock()
+		for _, a := range addrs {
+			co := c.opts.Conn
+			co.Addr, co.DB, co.Name, co.Logger, co.OnReply = a, 0, "control", c.opts.Logger, nil
+			ctl, err := Dial(ctx, co)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if text, lastErr = c.clusterNodes(ctx, ctl); text != nil {
+				c.ctl = ctl
+				break
+			}
+			ctl.Close()
+		}
+	}
+	if text == nil {
+		return fmt.Errorf("target cluster: no node gave the slot map: %w", lastErr)
+	}
+	owners, err := parseClusterNodes(text, c.ctl.Addr())
+	if err != nil {
+		return fmt.Errorf("target %s: %w", c.ctl.Addr(), err)
+	}
+	var slots [shard.SlotCount]*clusterNode
+	for slot, addr := range owners {
+		if addr == "" {
+			continue
+		}
+		if slot > 0 && owners[slot-1] == addr {
+			slots[slot] = slots[slot-1]
+			continue
+		}
+		n, err := c.node(ctx, addr)
+		if err != nil {
+			return err
+		}
+		slots[slot] = n
+	}
+	c.slots = slots
+	c.log.Debug("slot map read", zap.String("from", c.ctl.Addr()), zap.Strings("masters", c.Masters()))
+	return nil
+}
+
+// clusterNodes asks ctl for CLUSTER NODES; it returns nil text on failure.
+func (c *Cluster) clusterNodes(ctx context.Context, ctl *Conn) ([]byte, error) {
+	rep, err := ctl.Do(ctx, "CLUSTER", "NODES")
+	if err != nil {
+		return nil, fmt.Errorf("target %s: CLUSTER NODES: %w", ctl.Addr(), err)
+	}
+	if rep.Kind != KindBulk || rep.Str == nil {
+		return nil, fmt.Errorf("target %s: CLUSTER NODES: unexpected reply", ctl.Addr())
+	}
+	return rep.Str, nil
+}
+
+// parseClusterNodes reads CLUSTER NODES text into the address of each slot's master ("" for an
+// unserved slot). self is the address dialed, for a "myself" line without one. Slots being
+// migrated ("[slot->-id]", "[slot-<-id]") stay with the node that serves them.
+func parseClusterNodes(text []byte, self string) ([shard.SlotCount]string, error) {
+	var owners [shard.SlotCount]string
+	for line := range strings.SplitSeq(string(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		flags := "," + f[2] + ","
+		if !strings.Contains(flags, ",master,") || strings.Contains(flags, ",fail,") ||
+			strings.Contains(flags, ",noaddr,") || strings.Contains(flags, ",handshake,") {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		if h, p, err := splitHostPort(addr); err != nil || p == "0" {
+			return owners, fmt.Errorf("CLUSTER NODES: bad address %q", f[1])
+		} else if h == "" {
+			if !strings.Contains(flags, ",myself,") {
+				continue
+			}
+			addr = self
+		}
+		for _, r := range f[8:] {
+			if strings.HasPrefix(r, "[") {
+				continue
+			}
+			lo, hi, ok := strings.Cut(r, "-")
+			if !ok {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || a < 0 || b >= shard.SlotCount || a > b {
+				return owners, fmt.Errorf("CLUSTER NODES: bad slot range %q", r)
+			}
+			for s := a; s <= b; s++ {
+				owners[s] = addr
+			}
+		}
+	}
+	return owners, nil
+}
+
+func splitHostPort(addr string) (host, port string, err error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", "", errors.New("no port")
+	}
+	return addr[:i], addr[i+1:], nil
+}
