@@ -131,7 +131,7 @@ func writeFileAtomic(path string, data []byte) error {
 // on a single target, since another source's keys must never be wiped (design rule 6). With
 // several sources, the keys the master deleted meanwhile may remain; that is counted.
 func (j *nodeJob) flushForResync(ctx context.Context) error {
-	if len(j.d.cfg.Source.Servers) != 1 || j.d.cfg.Target.Type != conf.TypeSingle {
+	if len(j.d.nodeJobs()) != 1 || j.d.cfg.Target.Type != conf.TypeSingle {
 		j.count("resync_stale_keys_possible")
 		return nil
 	}

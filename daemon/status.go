@@ -15,7 +15,7 @@ func (d *Daemon) Snapshot() *Snapshot {
 	s := &Snapshot{
 		Server:  CurrentServerInfo(d.opts.Version, d.opts.ConfigFile, listenPort(d.AdminAddr()), d.start),
 		Memory:  CurrentMemory(),
-		Group:   GroupInfo{SourceNodes: len(d.cfg.Source.Servers), TargetNodes: len(d.cfg.Target.Servers)},
+		Group:   GroupInfo{SourceNodes: len(nodes), TargetNodes: len(d.cfg.Target.Servers)},
 		Errors:  map[string]int64{},
 		Skipped: map[string]int64{},
 	}
@@ -62,6 +62,9 @@ func (d *Daemon) Snapshot() *Snapshot {
 		if src.phase < minPhase {
 			minPhase = src.phase
 		}
+	}
+	if len(nodes) == 0 { // before Run has discovered the source's nodes
+		s.Group.SourceNodes = len(d.cfg.Source.Servers)
 	}
 	s.Stats.AllRDBReceived = allReceived && len(nodes) > 0
 	s.Stats.AllRDBParsed = allParsed && len(nodes) > 0
