@@ -1,0 +1,109 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/shard"
+)
+
+// compareDumps fails the test when a and b differ, but for stream groups' entries-read (see
+// compareWithSource).
+func compareDumps(t *testing.T, a, b *Dataset) {
+	t.Helper()
+	diffs, _ := DiffCount(a, b, TTLTolerance)
+	var real []string
+	for _, d := range diffs {
+		if !strings.Contains(d, "entries-read") {
+			real = append(real, d)
+		}
+	}
+	if len(real) > 0 {
+		t.Fatalf("%s and %s differ:\n%s", a.Source, b.Source, strings.Join(real, "\n"))
+	}
+	if a.Keys() < 1000 {
+		t.Fatalf("%s holds %d keys: the comparison proves little", a.Source, a.Keys())
+	}
+}
+
+func topologyConfig(t *testing.T) *conf.Config {
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	cfg.Common.CheckpointKey = "" // a single-target feature
+	return cfg
+}
+
+// TestClusterToCluster: a 3-master cluster into a 4-master cluster (another slot layout) under
+// live writes, with a slot moved on the target during the oplog phase: the target ends equal.
+func TestClusterToCluster(t *testing.T) {
+	src := StartCluster(t, 3)
+	dst := StartCluster(t, 4)
+	owner := func(key string) *Redis { return src.NodeForKey(t, key) }
+	for i := range 2000 {
+		mustWrite(t, owner, i, "before")
+	}
+	cfg := topologyConfig(t)
+	cfg.Source.Type, cfg.Source.Servers = conf.TypeRedisCluster, src.Addrs[:1]
+	cfg.Target.Type, cfg.Target.Servers = conf.TypeRedisCluster, dst.Addrs[2:3]
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 3000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+
+	settleEpochs(t, dst)
+	slot := int(dst.Nodes[0].Do(t, "CLUSTER", "KEYSLOT", "live:8").(int64))
+	from := dst.NodeForSlot(slot)
+	to := dst.Nodes[(indexOf(dst.Nodes, from)+1)%len(dst.Nodes)]
+	moveSlotOf(t, dst, slot, from, to)
+	t.Logf("slot %d moved on the target from %s to %s", slot, from.Addr, to.Addr)
+	written := stop()
+	t.Logf("%d live writes", written)
+	waitSourcesCaughtUp(t, r, src.Nodes, 60*time.Second)
+	compareDumps(t, src.Dump(t), dst.Dump(t))
+	if m := r.Info(t); m["source_nodes_count"] != "3" || m["source2"] == "" || m["total_errors"] != "0" {
+		t.Errorf("INFO: source_nodes_count %s, source2 %q, total_errors %s", m["source_nodes_count"], m["source2"], m["total_errors"])
+	}
+}
+
+// TestTwemproxyToCluster: a twemproxy pool of 3 backends into a 3-master cluster under live
+// writes: the target ends equal to the merged backends.
+func TestTwemproxyToCluster(t *testing.T) {
+	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
+	dst := StartCluster(t, 3)
+	var lines []string
+	var servers []shard.Server
+	for i, b := range backends {
+		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
+		s, err := shard.ParseServer(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, servers = append(lines, line), append(servers, s)
+	}
+	ring, err := shard.NewRing(servers, "murmur", "modula", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := func(key string) *Redis { return backends[ring.Pick([]byte(key))] }
+	for i := range 2000 {
+		mustWrite(t, owner, i, "before")
+	}
+	cfg := topologyConfig(t)
+	cfg.Source.Type, cfg.Source.Servers = conf.TypeTwemproxy, lines
+	cfg.Source.Hash, cfg.Source.Distribution, cfg.Source.HashTag = "murmur", "modula", "{}"
+	cfg.Target.Type, cfg.Target.Servers = conf.TypeRedisCluster, dst.Addrs[:1]
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 3000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	stop()
+	waitSourcesCaughtUp(t, r, backends, 60*time.Second)
+	var parts []*Dataset
+	for _, b := range backends {
+		parts = append(parts, b.Dump(t))
+	}
+	compareDumps(t, MergeDatasets(t, "backends", parts...), dst.Dump(t))
+}
