@@ -21,11 +21,12 @@ func (d *Daemon) Snapshot() *Snapshot {
 	}
 	allReceived, allParsed := true, true
 	minPhase := phaseDone
+	targets := targetNodes{}
 	for _, j := range nodes {
 		src, tgt := j.status(now)
 		s.Sources = append(s.Sources, src.node)
 		if tgt != nil {
-			s.Targets = append(s.Targets, targetNode(tgt))
+			targets.add(tgt)
 			for reason, n := range tgt.Errors {
 				s.Errors[reason] += int64(n)
 			}
@@ -62,6 +63,10 @@ func (d *Daemon) Snapshot() *Snapshot {
 		if src.phase < minPhase {
 			minPhase = src.phase
 		}
+	}
+	s.Targets = targets.list
+	if len(s.Targets) > 0 { // a cluster's masters or a pool's backends, once connected
+		s.Group.TargetNodes = len(s.Targets)
 	}
 	if len(nodes) == 0 { // before Run has discovered the source's nodes
 		s.Group.SourceNodes = len(d.cfg.Source.Servers)
@@ -141,9 +146,37 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 	return st, ts
 }
 
-func targetNode(s *target.Stats) TargetNode {
-	t := TargetNode{Addr: s.Addr, State: "connected", LastError: s.LastError}
+// targetNodes folds the connections of every writer into one line per target node (a cluster
+// master, a twemproxy backend, the single target), in the order first seen.
+type targetNodes struct {
+	list  []TargetNode
+	index map[string]int
+}
+
+func (tn *targetNodes) node(addr string) *TargetNode {
+	if tn.index == nil {
+		tn.index = map[string]int{}
+	}
+	i, ok := tn.index[addr]
+	if !ok {
+		i = len(tn.list)
+		tn.index[addr] = i
+		tn.list = append(tn.list, TargetNode{Addr: addr, State: "connected"})
+	}
+	return &tn.list[i]
+}
+
+func (tn *targetNodes) add(s *target.Stats) {
+	if len(s.Conns) == 0 { // an rdb file target: no connection
+		t := tn.node(s.Addr)
+		t.State = "file"
+		if s.LastError != "" {
+			t.LastError = s.LastError
+		}
+		return
+	}
 	for _, c := range s.Conns {
+		t := tn.node(c.Addr)
 		t.Inflight += int64(c.InFlight)
 		t.InflightBytes += c.InFlightBytes
 		t.SentCmds += int64(c.Sent)
@@ -153,6 +186,8 @@ func targetNode(s *target.Stats) TargetNode {
 		if c.Broken {
 			t.State = "down"
 		}
+		if s.LastError != "" {
+			t.LastError = s.LastError
+		}
 	}
-	return t
 }

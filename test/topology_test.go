@@ -64,8 +64,13 @@ func TestClusterToCluster(t *testing.T) {
 	t.Logf("%d live writes", written)
 	waitSourcesCaughtUp(t, r, src.Nodes, 60*time.Second)
 	compareDumps(t, src.Dump(t), dst.Dump(t))
-	if m := r.Info(t); m["source_nodes_count"] != "3" || m["source2"] == "" || m["total_errors"] != "0" {
+	m := r.Info(t)
+	if m["source_nodes_count"] != "3" || m["source2"] == "" || m["total_errors"] != "0" {
 		t.Errorf("INFO: source_nodes_count %s, source2 %q, total_errors %s", m["source_nodes_count"], m["source2"], m["total_errors"])
+	}
+	// Every target master has its line.
+	if m["target_nodes_count"] != "4" || m["target3"] == "" || m["target4"] != "" {
+		t.Errorf("INFO: target_nodes_count %s, target lines: %q %q", m["target_nodes_count"], m["target3"], m["target4"])
 	}
 }
 
