@@ -1,12 +1,14 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/daemon"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -111,4 +113,46 @@ func TestTwemproxyToCluster(t *testing.T) {
 		parts = append(parts, b.Dump(t))
 	}
 	compareDumps(t, MergeDatasets(t, "backends", parts...), dst.Dump(t))
+}
+
+// TestCheckIgnoresStrays: redis_check on a twemproxy source does not report the keys a backend
+// holds but does not own (the migration drops them) as missing on the target.
+func TestCheckIgnoresStrays(t *testing.T) {
+	backends := []*Redis{StartRedis(t), StartRedis(t)}
+	dst := StartRedis(t)
+	var lines []string
+	var servers []shard.Server
+	for i, b := range backends {
+		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
+		s, err := shard.ParseServer(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, servers = append(lines, line), append(servers, s)
+	}
+	ring, err := shard.NewRing(servers, "fnv1a_64", "ketama", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		key := fmt.Sprintf("k:%d", i)
+		backends[ring.Pick([]byte(key))].Do(t, "SET", key, "v")
+	}
+	for i, b := range backends {
+		b.Do(t, "SET", strayKey(t, ring, i, "check"), "stray")
+	}
+	cfg := topologyConfig(t)
+	cfg.Source.Type, cfg.Source.Servers = conf.TypeTwemproxy, lines
+	cfg.Source.Hash, cfg.Source.Distribution = "fnv1a_64", "ketama"
+	cfg.Target.Servers = []string{dst.Addr}
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 30*time.Second)
+	waitSourcesCaughtUp(t, r, backends, 30*time.Second)
+	res, err := daemon.RunCheck(context.Background(), cfg, daemon.CheckOptions{Keys: 1000, Rounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checked != 300 || res.OK != 300 {
+		t.Errorf("checked %d, OK %d; want 300 and 300 (the 2 strays left out): %+v", res.Checked, res.OK, res.Bad)
+	}
 }
