@@ -78,5 +78,6 @@ echo "== redis-cli -p $ADMIN info"
 redis-cli -p "$ADMIN" info
 echo "== rmtd -C \"redis_check 1000\""
 "$RMTD" -c "$WORK/rmt.yaml" -C "redis_check 1000"
-echo "== source dbsize $(redis-cli -p "$SRC" dbsize), target dbsize $(redis-cli -p "$DST" dbsize)"
+echo "== source dbsize $(redis-cli -p "$SRC" dbsize), target dbsize $(redis-cli -p "$DST" dbsize)" \
+	"(the target also holds rmtd's checkpoint: $(redis-cli -p "$DST" --scan --pattern 'rmt:checkpoint:*'))"
 redis-cli -p "$ADMIN" shutdown >/dev/null 2>&1 || true
