@@ -39,6 +39,9 @@ const (
 	SkipNoKey         = "no_key"          // a keyless command with no meaning on every master (EVAL 0 ...)
 	SkipUnknown       = "unknown_command" // not in the command table: its keys are unknown
 	SkipUnowned       = "slot_unowned"    // no master serves the key's slot
+	// SkipAlreadyApplied counts commands of a stream resent after Reconnect that every master
+	// concerned had acknowledged before: not run twice.
+	SkipAlreadyApplied = "already_applied"
 	// CountMultiSplit counts transactions whose keys span several slots: their commands are
 	// applied one by one (routed each to its slot's master), not atomically. Counted in Skipped
 	// although their commands are applied, so that INFO shows them by reason.
@@ -91,18 +94,22 @@ type Cluster struct {
 	p         proc
 	closeOnce sync.Once
 
-	mu                  sync.Mutex // guards everything below
-	nodes               []*clusterNode
-	byAddr              map[string]*clusterNode
-	errs                map[string]uint64
-	skipped             map[string]uint64
-	lastErr             string
-	rdbRedir            []redirect
-	rdbBytes            int64
-	opRedirs            []redirect
-	seqs                seqQueue
-	txs                 map[uint64][][]byte // kept transactions in flight, by seq: resent whole on a redirect
-	nextSeq             uint64
+	mu       sync.Mutex // guards everything below
+	nodes    []*clusterNode
+	byAddr   map[string]*clusterNode
+	errs     map[string]uint64
+	skipped  map[string]uint64
+	lastErr  string
+	rdbRedir []redirect
+	rdbBytes int64
+	opRedirs []redirect
+	seqs     seqQueue
+	txs      map[uint64][][]byte // kept transactions in flight, by seq: resent whole on a redirect
+	nextSeq  uint64
+	// acked holds the end offsets of commands acknowledged after the applied position when
+	// Reconnect dropped the queue (writer goroutine only).
+	acked               map[int64]bool
+	ackedMax            int64
 	broken              error
 	applied             int64
 	appliedDB           int

@@ -25,6 +25,7 @@ type seqEntry struct {
 	seq       uint64
 	end       int64
 	db        int
+	parts     int // requests sent for it (0: a skip)
 	remaining int // replies still awaited
 }
 
@@ -48,7 +49,14 @@ func (c *Cluster) startOplog(ctx context.Context, offset int64, db int) error {
 	c.seqs = seqQueue{}
 	c.broken = nil
 	c.mu.Unlock()
-	return c.refresh(ctx)
+	if err := c.refresh(ctx); err != nil {
+		// Some master may have no oplog connection: Apply refuses until Reconnect.
+		c.mu.Lock()
+		c.broken = fmt.Errorf("%w: %w", ErrBroken, err)
+		c.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // Apply routes one command of the replication stream to the master of its keys' slot, on that
@@ -183,6 +191,9 @@ func (c *Cluster) applyEach(tx *txBuf) error {
 func (c *Cluster) flushTx(end int64) error {
 	tx := c.tx
 	c.tx = nil
+	if c.alreadyApplied(end) {
+		return nil
+	}
 	slot := -1
 	one := true
 	var keys [][]byte
@@ -281,6 +292,9 @@ func isBroadcast(args [][]byte) bool {
 
 // route sends one command (outside a transaction) to the master(s) of its keys.
 func (c *Cluster) route(args [][]byte, raw []byte, end int64) error {
+	if c.alreadyApplied(end) {
+		return nil
+	}
 	spec := aof.LookupArgs(args)
 	if spec == nil {
 		c.countSkip(SkipUnknown, argOrNil(args, 1), "unknown command skipped: its keys cannot be routed",
@@ -432,15 +446,59 @@ func (c *Cluster) push(end int64, remaining int) uint64 {
 			c.applied, c.appliedDB = end, c.db
 			return 0
 		}
-		if last := &q.q[len(q.q)-1]; last.remaining == 0 {
-			last.end, last.db = end, c.db // merge into a finished entry
+		if last := &q.q[len(q.q)-1]; last.parts == 0 {
+			last.end, last.db = end, c.db // merge into the skip before
 			return last.seq
 		}
 	}
 	seq := c.nextSeq
 	c.nextSeq++
-	q.q = append(q.q, seqEntry{seq: seq, end: end, db: c.db, remaining: remaining})
+	q.q = append(q.q, seqEntry{seq: seq, end: end, db: c.db, parts: remaining, remaining: remaining})
 	return seq
+}
+
+// keepAcked remembers, before Reconnect drops the queue, the commands after the applied
+// position that every master already acknowledged, so that the stream resent from there does
+// not run them twice (an INCR would count twice). It stops at the first command acknowledged by
+// some of its masters only (a split MSET, a FLUSHALL): that one is resent whole, so what follows
+// it is resent too, in order. c.mu is held.
+func (c *Cluster) keepAcked() {
+	q := &c.seqs
+	for i := q.head; i < len(q.q); i++ {
+		e := &q.q[i]
+		switch {
+		case e.parts == 0:
+		case e.remaining == 0:
+			if c.acked == nil {
+				c.acked = make(map[int64]bool)
+			}
+			c.acked[e.end] = true
+			c.ackedMax = max(c.ackedMax, e.end)
+		case e.remaining < e.parts:
+			return
+		}
+	}
+}
+
+// alreadyApplied reports whether the command ending at end was acknowledged before a
+// Reconnect (see keepAcked); it is then passed over, counted as already_applied.
+func (c *Cluster) alreadyApplied(end int64) bool {
+	if len(c.acked) == 0 {
+		return false
+	}
+	if end > c.ackedMax {
+		c.acked = nil
+		return false
+	}
+	if !c.acked[end] {
+		return false
+	}
+	delete(c.acked, end)
+	c.mu.Lock()
+	c.skipped[SkipAlreadyApplied]++
+	c.mu.Unlock()
+	c.push(end, 0)
+	return true
 }
 
 // skip passes a command that is not forwarded (counted under reason unless empty).
@@ -686,13 +744,20 @@ func (c *Cluster) brokenErr() error {
 
 // Reconnect replaces every oplog connection (after a broken one), re-reads the slot map and
 // returns the applied position: the caller resends the stream from offset. Commands after it
-// that another master already applied run a second time.
+// that every master concerned had already acknowledged are passed over when they come again
+// (already_applied), up to the first one acknowledged by only some of its masters.
 func (c *Cluster) Reconnect(ctx context.Context) (offset int64, db int, err error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
 	nodes := append([]*clusterNode(nil), c.nodes...)
 	c.mu.Unlock()
+	// Replies still coming on the connections that work tell what need not run again.
+	for _, n := range nodes {
+		if n.oplog != nil && n.oplog.Err() == nil {
+			n.oplog.Drain(ctx)
+		}
+	}
 	for _, n := range nodes {
 		if n.oplog != nil {
 			n.oplog.Close()
@@ -704,6 +769,7 @@ func (c *Cluster) Reconnect(ctx context.Context) (offset int64, db int, err erro
 		n.oplog = nil
 	}
 	offset, db = c.applied, c.appliedDB
+	c.keepAcked()
 	c.opRedirs = nil
 	c.txs = make(map[uint64][][]byte)
 	c.mu.Unlock()

@@ -125,14 +125,15 @@ func moveSlotOf(t *testing.T, cl *Cluster, slot int, from, to *Redis) {
 			n.Do(t, "CLUSTER", "SETSLOT", slot, "NODE", toID)
 		}
 	}
-	// Every node agrees before the next move (as redis-cli --cluster checks).
+	// Every node agrees before the next move (as redis-cli --cluster checks), and knows every
+	// epoch: two imports bumping the epoch on stale views collide, and a slot can then go back.
 	WaitFor(t, 10*time.Second, func() error {
 		for _, n := range cl.Nodes {
 			if owner := slotOwner(t, n, slot); owner != to.Port {
 				return fmt.Errorf("node %s: slot %d served by port %d, want %d", n.Addr, slot, owner, to.Port)
 			}
 		}
-		return nil
+		return epochsSettled(t, cl)
 	})
 }
 
@@ -140,17 +141,28 @@ func moveSlotOf(t *testing.T, cl *Cluster, slot int, from, to *Redis) {
 // all start at epoch 0, and a slot moved while they still collide can go back to its old owner.
 func settleEpochs(t *testing.T, cl *Cluster) {
 	t.Helper()
-	WaitFor(t, 20*time.Second, func() error {
-		seen := map[string]bool{}
-		for _, n := range cl.Nodes {
-			e := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_my_epoch"]
-			if seen[e] {
-				return fmt.Errorf("two nodes at config epoch %s", e)
-			}
-			seen[e] = true
+	WaitFor(t, 20*time.Second, func() error { return epochsSettled(t, cl) })
+}
+
+// epochsSettled says whether every node has its own config epoch and all share one current
+// epoch.
+func epochsSettled(t *testing.T, cl *Cluster) error {
+	seen := map[string]bool{}
+	current := ""
+	for i, n := range cl.Nodes {
+		info := parseInfo(n.DoString(t, "CLUSTER", "INFO"))
+		e := info["cluster_my_epoch"]
+		if seen[e] {
+			return fmt.Errorf("two nodes at config epoch %s", e)
 		}
-		return nil
-	})
+		seen[e] = true
+		c := info["cluster_current_epoch"]
+		if i > 0 && c != current {
+			return fmt.Errorf("current epochs %s and %s", current, c)
+		}
+		current = c
+	}
+	return nil
 }
 
 func indexOf(nodes []*Redis, r *Redis) int {
