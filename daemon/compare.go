@@ -286,44 +286,30 @@ func (c *keyComparer) targetMembers(ctx context.Context, members []string) ([]bo
 	return out, nil
 }
 
-func (c *keyComparer) compareHash(ctx context.Context) (string, error) {
-	ls, lt, err := c.lengths(ctx, "HLEN")
+// compareByPairs compares a hash or zset: the sizes (lenCmd), then the source's pairs page by
+// page (scanCmd, field or member then value or score), each page checked against the target by
+// check, which returns a difference or "".
+func (c *keyComparer) compareByPairs(ctx context.Context, lenCmd, scanCmd, what string,
+	check func(ctx context.Context, pairs []string) (string, error)) (string, error) {
+	ls, lt, err := c.lengths(ctx, lenCmd)
 	if err != nil {
 		return "", err
 	}
 	if ls != lt {
-		return fmt.Sprintf("field count differs: source %d, target %d", ls, lt), nil
+		return fmt.Sprintf("%s differs: source %d, target %d", what, ls, lt), nil
 	}
 	cursor := "0"
 	for {
-		next, kv, err := c.scanPage(ctx, "HSCAN", cursor)
+		next, pairs, err := c.scanPage(ctx, scanCmd, cursor)
 		if err != nil {
 			return "", err
 		}
-		if len(kv)%2 != 0 {
-			return "", fmt.Errorf("%s: HSCAN: odd number of elements", c.src)
+		if len(pairs)%2 != 0 {
+			return "", fmt.Errorf("%s: %s: odd number of elements", c.src, scanCmd)
 		}
-		if len(kv) > 0 {
-			args := make([]string, 0, 1+len(kv)/2)
-			args = append(args, c.key)
-			for i := 0; i < len(kv); i += 2 {
-				args = append(args, kv[i])
-			}
-			var vals []*string
-			if err := c.run(ctx, false, &vals, "HMGET", args...); err != nil {
-				return "", err
-			}
-			if len(vals) != len(kv)/2 {
-				return "", fmt.Errorf("%s: HMGET: %d values for %d fields", c.tgt, len(vals), len(kv)/2)
-			}
-			for i, v := range vals {
-				f := kv[2*i]
-				if v == nil {
-					return "field " + cmdjobQuote(f) + " missing on the target", nil
-				}
-				if *v != kv[2*i+1] {
-					return "field " + cmdjobQuote(f) + ": value differs", nil
-				}
+		if len(pairs) > 0 {
+			if diff, err := check(ctx, pairs); diff != "" || err != nil {
+				return diff, err
 			}
 		}
 		if next == "0" {
@@ -333,55 +319,62 @@ func (c *keyComparer) compareHash(ctx context.Context) (string, error) {
 	}
 }
 
+func (c *keyComparer) compareHash(ctx context.Context) (string, error) {
+	return c.compareByPairs(ctx, "HLEN", "HSCAN", "field count", func(ctx context.Context, kv []string) (string, error) {
+		args := make([]string, 0, 1+len(kv)/2)
+		args = append(args, c.key)
+		for i := 0; i < len(kv); i += 2 {
+			args = append(args, kv[i])
+		}
+		var vals []*string
+		if err := c.run(ctx, false, &vals, "HMGET", args...); err != nil {
+			return "", err
+		}
+		if len(vals) != len(kv)/2 {
+			return "", fmt.Errorf("%s: HMGET: %d values for %d fields", c.tgt, len(vals), len(kv)/2)
+		}
+		for i, v := range vals {
+			f := kv[2*i]
+			if v == nil {
+				return "field " + cmdjobQuote(f) + " missing on the target", nil
+			}
+			if *v != kv[2*i+1] {
+				return "field " + cmdjobQuote(f) + ": value differs", nil
+			}
+		}
+		return "", nil
+	})
+}
+
 func (c *keyComparer) compareZSet(ctx context.Context) (string, error) {
-	ls, lt, err := c.lengths(ctx, "ZCARD")
-	if err != nil {
-		return "", err
-	}
-	if ls != lt {
-		return fmt.Sprintf("cardinality differs: source %d, target %d", ls, lt), nil
-	}
-	cursor := "0"
-	for {
-		next, ms, err := c.scanPage(ctx, "ZSCAN", cursor)
+	return c.compareByPairs(ctx, "ZCARD", "ZSCAN", "cardinality", func(ctx context.Context, ms []string) (string, error) {
+		members := make([]string, 0, len(ms)/2)
+		for i := 0; i < len(ms); i += 2 {
+			members = append(members, ms[i])
+		}
+		scores, err := c.targetScores(ctx, members)
 		if err != nil {
 			return "", err
 		}
-		if len(ms)%2 != 0 {
-			return "", fmt.Errorf("%s: ZSCAN: odd number of elements", c.src)
-		}
-		if len(ms) > 0 {
-			members := make([]string, 0, len(ms)/2)
-			for i := 0; i < len(ms); i += 2 {
-				members = append(members, ms[i])
-			}
-			scores, err := c.targetScores(ctx, members)
+		for i, m := range members {
+			want, err := strconv.ParseFloat(ms[2*i+1], 64)
 			if err != nil {
-				return "", err
+				return "", fmt.Errorf("%s: ZSCAN: member %s: bad score %q", c.src, cmdjobQuote(m), ms[2*i+1])
 			}
-			for i, m := range members {
-				want, err := strconv.ParseFloat(ms[2*i+1], 64)
-				if err != nil {
-					return "", fmt.Errorf("%s: ZSCAN: member %s: bad score %q", c.src, cmdjobQuote(m), ms[2*i+1])
-				}
-				if scores[i] == nil {
-					return "member " + cmdjobQuote(m) + " missing on the target", nil
-				}
-				got, err := strconv.ParseFloat(*scores[i], 64)
-				if err != nil {
-					return "", fmt.Errorf("%s: member %s: bad score %q", c.tgt, cmdjobQuote(m), *scores[i])
-				}
-				if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
-					return fmt.Sprintf("member %s: score differs: source %s, target %s", cmdjobQuote(m),
-						strconv.FormatFloat(want, 'g', -1, 64), strconv.FormatFloat(got, 'g', -1, 64)), nil
-				}
+			if scores[i] == nil {
+				return "member " + cmdjobQuote(m) + " missing on the target", nil
+			}
+			got, err := strconv.ParseFloat(*scores[i], 64)
+			if err != nil {
+				return "", fmt.Errorf("%s: member %s: bad score %q", c.tgt, cmdjobQuote(m), *scores[i])
+			}
+			if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+				return fmt.Sprintf("member %s: score differs: source %s, target %s", cmdjobQuote(m),
+					strconv.FormatFloat(want, 'g', -1, 64), strconv.FormatFloat(got, 'g', -1, 64)), nil
 			}
 		}
-		if next == "0" {
-			return "", nil
-		}
-		cursor = next
-	}
+		return "", nil
+	})
 }
 
 // targetScores reads the target's scores of members (ZMSCORE, or ZSCORE before 6.2); nil: absent.
