@@ -151,20 +151,7 @@ func TestSourceCluster(t *testing.T) {
 func TestSourceTwemproxy(t *testing.T) {
 	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
 	dst := StartRedis(t)
-	var lines []string
-	var servers []shard.Server
-	for i, b := range backends {
-		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
-		s, err := shard.ParseServer(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, servers = append(lines, line), append(servers, s)
-	}
-	ring, err := shard.NewRing(servers, "fnv1a_64", "ketama", "{}")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, ring := twemproxyPool(t, backends, "fnv1a_64", "ketama", "{}")
 	owner := func(key string) *Redis { return backends[ring.Pick([]byte(key))] }
 	for i := range 3000 {
 		mustWrite(t, owner, i, "before")

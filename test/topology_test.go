@@ -31,6 +31,27 @@ func compareDumps(t *testing.T, a, b *Dataset) {
 	}
 }
 
+// twemproxyPool names backends as twemproxy servers ("host:port:1 sN") and returns the lines and
+// the ring nutcracker would use with hash, distribution and tag.
+func twemproxyPool(t *testing.T, backends []*Redis, hash, distribution, tag string) ([]string, *shard.Ring) {
+	t.Helper()
+	var lines []string
+	var servers []shard.Server
+	for i, b := range backends {
+		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
+		s, err := shard.ParseServer(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, servers = append(lines, line), append(servers, s)
+	}
+	ring, err := shard.NewRing(servers, hash, distribution, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines, ring
+}
+
 func topologyConfig(t *testing.T) *conf.Config {
 	cfg := conf.Default()
 	cfg.File = "test"
@@ -81,20 +102,7 @@ func TestClusterToCluster(t *testing.T) {
 func TestTwemproxyToCluster(t *testing.T) {
 	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
 	dst := StartCluster(t, 3)
-	var lines []string
-	var servers []shard.Server
-	for i, b := range backends {
-		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
-		s, err := shard.ParseServer(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, servers = append(lines, line), append(servers, s)
-	}
-	ring, err := shard.NewRing(servers, "murmur", "modula", "{}")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, ring := twemproxyPool(t, backends, "murmur", "modula", "{}")
 	owner := func(key string) *Redis { return backends[ring.Pick([]byte(key))] }
 	for i := range 2000 {
 		mustWrite(t, owner, i, "before")
@@ -120,20 +128,7 @@ func TestTwemproxyToCluster(t *testing.T) {
 func TestCheckIgnoresStrays(t *testing.T) {
 	backends := []*Redis{StartRedis(t), StartRedis(t)}
 	dst := StartRedis(t)
-	var lines []string
-	var servers []shard.Server
-	for i, b := range backends {
-		line := fmt.Sprintf("%s:1 s%d", b.Addr, i)
-		s, err := shard.ParseServer(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines, servers = append(lines, line), append(servers, s)
-	}
-	ring, err := shard.NewRing(servers, "fnv1a_64", "ketama", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, ring := twemproxyPool(t, backends, "fnv1a_64", "ketama", "")
 	for i := range 300 {
 		key := fmt.Sprintf("k:%d", i)
 		backends[ring.Pick([]byte(key))].Do(t, "SET", key, "v")
