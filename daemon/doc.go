@@ -1,6 +1,7 @@
-// Package daemon wires a migration job from a conf.Config: one replica link per source node, one
-// writer per source node on the target, the admin port with INFO, and the -C jobs redis_check and
-// redis_testinsert.
+// Package daemon wires a migration job from a conf.Config: the source's nodes (a single server,
+// a cluster's masters, a twemproxy pool's backends, or files), one replica link and one writer
+// per node, checkpoints and resume, the key filter and ownership rules, the admin port with
+// INFO, and the -C jobs redis_check and redis_testinsert.
 //
 //	d, err := daemon.New(cfg, daemon.Options{Logger: log})
 //	err = d.Run(ctx) // until ctx is cancelled or SHUTDOWN; file sources end by themselves

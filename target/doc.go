@@ -1,6 +1,8 @@
 // Package target is where data goes: a pipelined connection to a Redis target with a bounded
 // in-flight window and per-reply checking (Conn), and the writers that turn RDB entries into
-// RESTORE commands and forward the replication stream in order (Single).
+// RESTORE commands and forward the replication stream in order, one per kind of target: Single,
+// Cluster (slots, MOVED/ASK), Twemproxy (straight to the backend nutcracker would pick) and
+// RDBFile. On a single target the stream can be exactly once (checkpoint.go).
 //
 // The RDB phase spreads keys over several connections; the oplog phase keeps one ordered
 // pipeline and reports the replication offset whose reply came back:
