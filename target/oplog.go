@@ -39,6 +39,7 @@ func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
 	s.pending = 0
 	s.hasSkip = false
 	s.stalled = false
+	s.failed = false
 	s.mu.Unlock()
 	return nil
 }
@@ -219,7 +220,9 @@ func (s *Single) skip(reason string, cmd *aof.Command, end int64) {
 	inBatch := s.inBatch(end)
 	s.mu.Lock()
 	s.skipped[reason]++
-	if !s.inTx && !inBatch {
+	// After a failed or refused command the applied offset must stay before it, whatever is
+	// skipped after it: the resend starts there.
+	if !s.inTx && !inBatch && !s.failed && !s.stalled {
 		if s.pending == 0 {
 			s.applied, s.appliedDB = end, s.oplogDB
 		} else {
@@ -246,6 +249,7 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 	case KindFailed:
 		s.mu.Lock()
 		s.pending--
+		s.failed = true
 		s.errs[ReasonBroken]++
 		s.lastErr = r.Err.Error()
 		s.mu.Unlock()

@@ -108,6 +108,7 @@ type Single struct {
 	skipDB    int
 	hasSkip   bool
 	stalled   bool           // an oplog command was refused for now: Apply returns ErrRetry
+	failed    bool           // an oplog command failed with its connection: Applied stays before it
 	stalls    int            // successive Reconnects after a refusal (oplog goroutine only)
 	poisoned  map[int64]bool // end offsets of commands refused while queueing: left out on resend
 }
