@@ -120,8 +120,10 @@ func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, d
 		return "", 0, fmt.Errorf("creating the RDB file: %w", err)
 	}
 	var out io.Writer = f
+	rename := os.Rename
 	if started != nil {
 		tr := newTransfer(tmp)
+		rename = tr.rename
 		defer func() { tr.progress(0, err == nil, err, path) }()
 		out = transferWriter{w: f, t: tr}
 		started(tr)
@@ -143,7 +145,7 @@ func saveRDB(dir, replid string, offset int64, br *bufio.Reader, h bulkHeader, d
 		os.Remove(tmp)
 		return "", n, err
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return "", n, fmt.Errorf("renaming the RDB file: %w", err)
 	}

@@ -43,6 +43,18 @@ func (t *Transfer) progress(n int64, done bool, err error, path string) {
 	t.mu.Unlock()
 }
 
+// rename renames the file under the lock Open takes, so that a reader opened at any moment finds
+// the file under one of its two names.
+func (t *Transfer) rename(from, to string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	t.path = to
+	return nil
+}
+
 // Path is where the snapshot is: the temporary file while it arrives, the final one after.
 func (t *Transfer) Path() string {
 	t.mu.Lock()

@@ -128,3 +128,28 @@ func TestTransferReadReturnsAllThatIsThere(t *testing.T) {
 		t.Fatalf("Read of a 64 KiB buffer with 1 MiB there: %d, %v", n, err)
 	}
 }
+
+// A reader opened at any moment of the transfer finds the file, even right after the rename.
+func TestTransferOpenAfterRename(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		dir := t.TempDir()
+		var done atomic.Int64
+		opened := make(chan error, 1)
+		_, _, err := saveRDB(dir, testReplid, int64(i), bufio.NewReader(bytes.NewReader(make([]byte, 10))),
+			bulkHeader{Size: 10}, &done, func(tr *Transfer) {
+				go func() {
+					r, err := tr.Open(context.Background())
+					if err == nil {
+						r.Close()
+					}
+					opened <- err
+				}()
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-opened; err != nil {
+			t.Fatalf("run %d: Open during a transfer: %v", i, err)
+		}
+	}
+}
