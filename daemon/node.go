@@ -194,6 +194,9 @@ func (j *nodeJob) run(ctx context.Context) error {
 			}
 			switch ev := ev.(type) {
 			case source.RDBStarted:
+				if current != nil || resume != nil {
+					j.count("partial_resync_refused") // the link logged why
+				}
 				// A new snapshot replaces whatever was being loaded or replayed, and is loaded
 				// while it arrives.
 				current = &snapshot{replid: ev.Replid, offset: ev.Offset, transfer: ev.Transfer, complete: make(chan struct{}),

@@ -223,6 +223,10 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 	var diskless bool
 	switch rep.Kind {
 	case psyncFull:
+		if replid != "" {
+			l.log.Warn("the master refused a partial resync (its backlog no longer holds the offset, or its replication ID changed): full sync",
+				zap.String("asked_replid", replid), zap.Int64("asked_offset", from+1), zap.String("replid", rep.Replid))
+		}
 		l.setState(StateRDBTransfer)
 		if diskless, err = l.fullSync(rc, sp, rep); err != nil {
 			return false, fmt.Errorf("source: full sync from %s (replid %s, offset %d): %w", addr, rep.Replid, rep.Offset, err)

@@ -207,8 +207,9 @@ func TestMasterRestartDuringRDB(t *testing.T) {
 	waitCaughtUp(t, r, src, 30*time.Second)
 	compareWithSource(t, src, dst)
 	m := r.Info(t)
-	if atoi(t, m["source0.full_syncs"]) < 1 || atoi(t, m["source0.reconnects"]) < 1 || m["errors_resync_flushall"] != "1" {
-		t.Errorf("INFO after the master restart: %s", m["source0"])
+	if atoi(t, m["source0.full_syncs"]) < 1 || atoi(t, m["source0.reconnects"]) < 1 || m["errors_resync_flushall"] != "1" ||
+		m["errors_partial_resync_refused"] != "1" {
+		t.Errorf("INFO after the master restart: %s (resync_flushall %s, partial_resync_refused %s)", m["source0"], m["errors_resync_flushall"], m["errors_partial_resync_refused"])
 	}
 }
 
