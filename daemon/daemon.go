@@ -83,6 +83,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("rmtd started", zap.String("admin", d.admin.Addr()), zap.String("source", d.cfg.Source.Type),
 		zap.Strings("source_servers", d.cfg.Source.Servers), zap.String("target", d.cfg.Target.Type),
 		zap.Strings("target_servers", d.cfg.Target.Servers))
+	for _, w := range d.cfg.Warnings {
+		d.log.Warn("config: ignored", zap.String("what", w))
+	}
+	if d.cfg.Common.NoReply {
+		d.log.Warn("config: noreply is ignored: rmtd always checks every reply of the target (RMT's noreply lost errors)")
+	}
 
 	port := listenPort(d.admin.Addr())
 	srcs, err := d.sourceNodes(ctx) // sources.go: the masters of a cluster, the backends of a pool
