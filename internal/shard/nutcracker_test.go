@@ -132,8 +132,12 @@ func TestNutcracker(t *testing.T) {
 			}
 			for j, n := range perServer {
 				// twemproxy's crc32 is 15 bits (0..32767): under ketama every key takes the
-				// lowest point, so one server gets them all, in nutcracker as in Pick.
-				if n == 0 && !(p.hash == "crc32" && p.dist == Ketama) {
+				// lowest point, so one server gets them all, in nutcracker as in Pick. A name cut
+				// to 272 bytes gives all its ketama points from one string, 4 distinct points in
+				// all: its arcs are so small that 1,000 keys can miss them, depending on where the
+				// other servers' points (from their random ports) fall.
+				cut := p.dist == Ketama && len(servers[j].HashName()) > 250
+				if n == 0 && !(p.hash == "crc32" && p.dist == Ketama) && !cut {
 					t.Errorf("server %d (%s) got no key: the check would not see a wrong pick", j, servers[j].HashName())
 				}
 			}
