@@ -235,59 +235,6 @@ func (c *Cluster) node(ctx context.Context, addr string) (*clusterNode, error) {
 	return n, nil
 }
 
-// newHookedSingle is NewSingle with hook called first on every RDB-phase reply: a reply the
-// hook takes (returns true for) is not seen by the Single.
-func newHookedSingle(ctx context.Context, o SingleOptions, hook func(t *Tag, r *Reply) bool) (*Single, error) {
-	if o.Conns <= 0 {
-		o.Conns = 4
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	s := &Single{
-		opts:    o,
-		ctx:     ctx,
-		log:     o.Logger.With(zap.String("target", o.Conn.Addr)),
-		now:     o.Now,
-		errs:    make(map[string]uint64),
-		skipped: make(map[string]uint64),
-	}
-	s.retryLimit = o.Conn.WindowBytes
-	if s.retryLimit <= 0 {
-		s.retryLimit = 16 << 20
-	}
-	for i := range o.Conns {
-		co := o.Conn
-		co.Logger = o.Logger
-		co.Name = "rdb-" + strconv.Itoa(i)
-		co.OnReply = func(t *Tag, r *Reply) {
-			if !hook(t, r) {
-				s.onRDBReply(t, r)
-			}
-		}
-		rc, err := Dial(ctx, co)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.rdbConns = append(s.rdbConns, &rdbConn{c: rc, db: co.DB})
-	}
-	rep, err := s.rdbConns[0].c.Do(ctx, "INFO", "server")
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("target %s: INFO server: %w", o.Conn.Addr, err)
-	}
-	if s.info, err = parseServerInfo(rep.Str); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("target %s: %w", o.Conn.Addr, err)
-	}
-	s.restorable = canRestore(o.SourceRDBVersion, s.info.RDBVersion)
-	return s, nil
-}
-
 // owner returns the master of slot, refreshing the map once when none is known.
 func (c *Cluster) owner(slot int) (*clusterNode, error) {
 	if n := c.slots[slot]; n != nil {

@@ -129,6 +129,20 @@ type retryReq struct {
 // NewSingle asks the target its version (INFO server) and opens the RDB-phase connections.
 // ctx bounds the whole life of the writer: cancelling it unblocks every wait for window room.
 func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
+	s, err := newHookedSingle(ctx, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("target connected", zap.String("version", s.info.Version),
+		zap.Int("rdb_version", s.info.RDBVersion), zap.Int("source_rdb_version", s.opts.SourceRDBVersion),
+		zap.Bool("restore", s.restorable), zap.Bool("absttl", s.info.AbsTTL))
+	return s, nil
+}
+
+// newHookedSingle is NewSingle without its log line, with hook (when not nil) called first on
+// every RDB-phase reply: a reply the hook takes (returns true for) is not seen by the Single.
+// Cluster uses it for one Single per master, whose MOVED/ASK replies it handles itself.
+func newHookedSingle(ctx context.Context, o SingleOptions, hook func(t *Tag, r *Reply) bool) (*Single, error) {
 	if o.Conns <= 0 {
 		o.Conns = 4
 	}
@@ -150,11 +164,19 @@ func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
 	if s.retryLimit <= 0 {
 		s.retryLimit = 16 << 20
 	}
+	onReply := s.onRDBReply
+	if hook != nil {
+		onReply = func(t *Tag, r *Reply) {
+			if !hook(t, r) {
+				s.onRDBReply(t, r)
+			}
+		}
+	}
 	for i := range o.Conns {
 		co := o.Conn
 		co.Logger = o.Logger
 		co.Name = "rdb-" + strconv.Itoa(i)
-		co.OnReply = s.onRDBReply
+		co.OnReply = onReply
 		c, err := Dial(ctx, co)
 		if err != nil {
 			s.Close()
@@ -172,9 +194,6 @@ func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
 		return nil, fmt.Errorf("target %s: %w", o.Conn.Addr, err)
 	}
 	s.restorable = canRestore(o.SourceRDBVersion, s.info.RDBVersion)
-	s.log.Info("target connected", zap.String("version", s.info.Version),
-		zap.Int("rdb_version", s.info.RDBVersion), zap.Int("source_rdb_version", o.SourceRDBVersion),
-		zap.Bool("restore", s.restorable), zap.Bool("absttl", s.info.AbsTTL))
 	return s, nil
 }
 
