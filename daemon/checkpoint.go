@@ -72,12 +72,13 @@ func (j *nodeJob) clearCheckpoint(ctx context.Context) error {
 	return target.ClearCheckpoint(ctx, j.targetOptions(), key)
 }
 
-// targetOptions are the connection settings of the (first) target server.
+// targetOptions are the connection settings of the (first) target server; cluster and
+// twemproxy writers take the same for every node they reach.
 func (j *nodeJob) targetOptions() target.Options {
 	cfg := j.d.cfg
 	user, pass := cfg.Target.Auth()
 	return target.Options{Addr: cfg.Target.Servers[0], Username: user, Password: pass,
-		Timeout: cfg.Target.Timeout, Logger: j.log.Named("target")}
+		Timeout: cfg.Target.Timeout, TLS: j.d.targetTLS, Logger: j.log.Named("target")}
 }
 
 // localCheckpoint is dir/<node>/checkpoint.

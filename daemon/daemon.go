@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,8 @@ type Daemon struct {
 	admin    *Admin
 	shutdown chan shutdownRequest
 
+	sourceTLS, targetTLS *tls.Config // nil: plain TCP
+
 	mu    sync.Mutex
 	nodes []*nodeJob // set once Run has bound the admin port, whose number the links announce
 
@@ -59,6 +62,13 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
+	var err error
+	if d.sourceTLS, err = tlsConfig(cfg.Source.TLS); err != nil {
+		return nil, fmt.Errorf("source.tls: %w", err)
+	}
+	if d.targetTLS, err = tlsConfig(cfg.Target.TLS); err != nil {
+		return nil, fmt.Errorf("target.tls: %w", err)
+	}
 	d.admin = NewAdmin(AdminOptions{
 		Addr:        d.cfg.Common.Listen,
 		RequirePass: d.cfg.Common.RequirePass,
@@ -198,4 +208,12 @@ func listenPort(listen string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// tlsConfig is the client TLS of a pool, nil when it is off. Trust comes only from its files.
+func tlsConfig(t conf.TLS) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	return cmdjobTLSConfig(t)
 }

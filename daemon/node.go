@@ -95,6 +95,7 @@ func newNodeJob(d *Daemon, server string, listeningPort int) *nodeJob {
 		Dir:           j.dir,
 		ListeningPort: listeningPort,
 		MaxSpoolBytes: d.cfg.Common.MaxSpoolBytes,
+		TLS:           d.sourceTLS,
 		Logger:        d.log.Named("link"),
 	}
 	if m := d.cfg.Common.MaxSpoolBytes; m > 0 {

@@ -12,15 +12,11 @@ import (
 // from any of target.servers, RESTOREs and the oplog routed by slot to every master.
 func newClusterWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
 	cfg := j.d.cfg
-	user, pass := cfg.Target.Auth()
+	conn := j.targetOptions()
+	conn.Addr = "" // each master's, from the slot map
 	w, err := target.NewCluster(ctx, target.ClusterOptions{
-		Servers: cfg.Target.Servers,
-		Conn: target.Options{
-			Username: user,
-			Password: pass,
-			Timeout:  cfg.Target.Timeout,
-			Logger:   j.log.Named("target"),
-		},
+		Servers:          cfg.Target.Servers,
+		Conn:             conn,
 		Conns:            threads(cfg.Common.Threads),
 		SourceRDBVersion: rdbVersion,
 		BigKeyBytes:      cfg.Common.BigKeyBytes,

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"strings"
 
@@ -16,26 +15,14 @@ import (
 // a full sync.
 func newTwemproxyWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
 	cfg := j.d.cfg
-	user, pass := cfg.Target.Auth()
-	var tc *tls.Config
-	if cfg.Target.TLS.Enabled {
-		var err error
-		if tc, err = cmdjobTLSConfig(cfg.Target.TLS); err != nil {
-			return nil, fmt.Errorf("target twemproxy: %w", err)
-		}
-	}
+	conn := j.targetOptions()
+	conn.Addr = "" // each backend's, from the pool's lines
 	w, err := target.NewTwemproxy(ctx, target.TwemproxyOptions{
-		Servers:      cfg.Target.Servers,
-		Hash:         cfg.Target.Hash,
-		HashTag:      cfg.Target.HashTag,
-		Distribution: cfg.Target.Distribution,
-		Conn: target.Options{
-			Username: user,
-			Password: pass,
-			Timeout:  cfg.Target.Timeout,
-			TLS:      tc,
-			Logger:   j.log.Named("target"),
-		},
+		Servers:          cfg.Target.Servers,
+		Hash:             cfg.Target.Hash,
+		HashTag:          cfg.Target.HashTag,
+		Distribution:     cfg.Target.Distribution,
+		Conn:             conn,
 		Conns:            threads(cfg.Common.Threads),
 		SourceRDBVersion: rdbVersion,
 		BigKeyBytes:      cfg.Common.BigKeyBytes,
