@@ -297,6 +297,12 @@ func FuzzDecoder(f *testing.F) {
 			if err == nil && v.Type != TypeModule2 && rerr != io.EOF {
 				t.Fatalf("ParseValue accepts what ValueReader refuses: %v", rerr)
 			}
+			if e.Type == TypeString {
+				str, serr := AppendString(nil, e.Value)
+				if (serr == nil) != (err == nil) || err == nil && !bytes.Equal(str, v.String) {
+					t.Fatalf("AppendString %q, %v; ParseValue %v", str, serr, err)
+				}
+			}
 		}
 	})
 }

@@ -61,6 +61,7 @@ type Tag struct {
 	DB     int    // the db the command runs in
 	Kind   uint8  // the sender's own classification
 	Key    []byte // for logs; copied at Commit into a buffer the Conn reuses
+	Count  int    // keys the request carries when more than one (an MSET of RDB strings)
 	Cmd    []byte // the encoded request, set in OnReply (for retries)
 }
 

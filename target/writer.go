@@ -47,6 +47,7 @@ const (
 	kindOplog   // a data command of the stream: its reply moves the applied offset
 	kindOplogTx // MULTI and the commands it queues: only EXEC's reply moves the offset
 	kindRewrite // a native command of a rewritten key
+	kindMSet    // RDB strings without expiry, several keys in one MSET
 )
 
 // Reasons for skipped commands and keys, as counted in Stats.Skipped.
@@ -81,6 +82,11 @@ type Single struct {
 	restorable bool
 	rdbConns   []*rdbConn
 	next       int
+
+	// RDB strings without expiry wait here to go as one MSET: one command for many keys costs
+	// the target far less than a RESTORE each. Not on a cluster node (keys of many slots).
+	multiKey bool
+	strs     stringBatch
 
 	// oplog sender state, used only by the goroutine calling Apply.
 	oplog      *Conn
@@ -122,6 +128,7 @@ type retryReq struct {
 	db     int
 	kind   uint8
 	key    []byte
+	count  int
 	cmd    []byte
 	reason string
 }
@@ -133,6 +140,7 @@ func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.multiKey = true
 	s.log.Info("target connected", zap.String("version", s.info.Version),
 		zap.Int("rdb_version", s.info.RDBVersion), zap.Int("source_rdb_version", s.opts.SourceRDBVersion),
 		zap.Bool("restore", s.restorable), zap.Bool("absttl", s.info.AbsTTL))
@@ -233,12 +241,21 @@ func (s *Single) Restore(e *rdb.Entry) error {
 			return err
 		}
 	}
-	rc := s.rdbConns[s.next]
-	s.next++
-	if s.next == len(s.rdbConns) {
-		s.next = 0
+	if s.multiKey && e.Type == rdb.TypeString && e.ExpireMs == 0 {
+		if s.strs.n > 0 && s.strs.db != e.DB {
+			if err := s.flushStrings(); err != nil {
+				return err
+			}
+		}
+		if s.strs.add(e) {
+			if s.strs.full() {
+				return s.flushStrings()
+			}
+			return nil
+		}
 	}
-	if err := rc.selectDB(s.ctx, e.DB); err != nil {
+	rc, err := s.rdbConnFor(e.DB)
+	if err != nil {
 		return err
 	}
 	buf, err := rc.c.Begin(s.ctx)
@@ -278,6 +295,38 @@ func (s *Single) Restore(e *rdb.Entry) error {
 		buf = appendBulkInt(buf, e.ExpireMs)
 		rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindExpire, Key: e.Key})
 	}
+	return nil
+}
+
+// rdbConnFor picks the next RDB-phase connection, round robin, and selects db on it.
+func (s *Single) rdbConnFor(db int) (*rdbConn, error) {
+	rc := s.rdbConns[s.next]
+	s.next++
+	if s.next == len(s.rdbConns) {
+		s.next = 0
+	}
+	return rc, rc.selectDB(s.ctx, db)
+}
+
+// flushStrings sends the strings batched so far as one MSET.
+func (s *Single) flushStrings() error {
+	b := &s.strs
+	if b.n == 0 {
+		return nil
+	}
+	rc, err := s.rdbConnFor(b.db)
+	if err != nil {
+		return err
+	}
+	buf, err := rc.c.Begin(s.ctx)
+	if err != nil {
+		return err
+	}
+	buf = appendArrayHeader(buf, 1+2*b.n)
+	buf = appendBulkString(buf, "MSET")
+	buf = append(buf, b.args...)
+	rc.c.Commit(buf, Tag{DB: b.db, Kind: kindMSet, Key: b.first, Count: b.n})
+	b.reset()
 	return nil
 }
 
@@ -338,11 +387,11 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 		s.countErr(ReasonBroken, t, r.Err)
 	case KindError:
 		re := r.Err.(*ReplyError)
-		if re.Retryable() && (t.Kind == kindRestore || t.Kind == kindExpire || t.Kind == kindFunction) {
+		if re.Retryable() && (t.Kind == kindRestore || t.Kind == kindMSet || t.Kind == kindExpire || t.Kind == kindFunction) {
 			s.retried.Add(1)
 			s.mu.Lock()
 			s.retry = append(s.retry, retryReq{db: t.DB, kind: t.Kind, key: append([]byte(nil), t.Key...),
-				cmd: append([]byte(nil), t.Cmd...), reason: re.Prefix})
+				count: t.Count, cmd: append([]byte(nil), t.Cmd...), reason: re.Prefix})
 			s.retryLen += int64(len(t.Cmd) + len(t.Key))
 			s.retryBig.Store(s.retryLen > s.retryLimit)
 			s.mu.Unlock()
@@ -353,6 +402,8 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 		switch t.Kind {
 		case kindRestore:
 			s.restored.Add(1)
+		case kindMSet:
+			s.restored.Add(uint64(t.Count))
 		case kindRewrite:
 			s.rewriteReplies.Add(1)
 		case kindFunction:
@@ -366,14 +417,20 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 const logEvery = 1000
 
 func (s *Single) countErr(reason string, t *Tag, err error) {
+	keys := uint64(max(t.Count, 1))
 	s.mu.Lock()
-	s.errs[reason]++
+	before := s.errs[reason]
+	s.errs[reason] += keys
 	n := s.errs[reason]
 	s.lastErr = err.Error()
 	s.mu.Unlock()
-	if n <= logEvery || n%logEvery == 0 {
-		s.log.Warn("target error", zap.String("reason", reason), zap.Uint64("count", n),
-			zap.String("key", keyString(t.Key)), zap.Int("db", t.DB), zap.Int64("offset", t.Offset), zap.Error(err))
+	if n <= logEvery || n/logEvery != before/logEvery {
+		fields := []zap.Field{zap.String("reason", reason), zap.Uint64("count", n),
+			zap.String("key", keyString(t.Key)), zap.Int("db", t.DB), zap.Int64("offset", t.Offset), zap.Error(err)}
+		if keys > 1 {
+			fields = append(fields, zap.Uint64("keys_in_request", keys))
+		}
+		s.log.Warn("target error", fields...)
 	}
 }
 
@@ -395,6 +452,9 @@ const (
 // with LOADING/BUSY/TRYAGAIN with backoff. Error replies are counted and logged, not returned:
 // WaitRDB returns an error only when a connection broke or ctx ended.
 func (s *Single) WaitRDB(ctx context.Context) error {
+	if err := s.flushStrings(); err != nil {
+		return err
+	}
 	backoff := retryFirst
 	for attempt := 0; ; attempt++ {
 		for _, rc := range s.rdbConns {
@@ -412,7 +472,7 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 		}
 		if attempt >= retryAttempts {
 			for _, r := range retry {
-				s.countErr(r.reason, &Tag{DB: r.db, Key: r.key}, fmt.Errorf("still %s after %d attempts", r.reason, attempt))
+				s.countErr(r.reason, &Tag{DB: r.db, Key: r.key, Count: r.count}, fmt.Errorf("still %s after %d attempts", r.reason, attempt))
 			}
 			return nil
 		}
@@ -430,7 +490,7 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 			if err := rc.selectDB(ctx, r.db); err != nil {
 				return err
 			}
-			if err := rc.c.SendRaw(ctx, Tag{DB: r.db, Kind: r.kind, Key: r.key}, r.cmd); err != nil {
+			if err := rc.c.SendRaw(ctx, Tag{DB: r.db, Kind: r.kind, Key: r.key, Count: r.count}, r.cmd); err != nil {
 				return err
 			}
 		}

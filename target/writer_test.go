@@ -243,6 +243,14 @@ func roundTrip(t *testing.T, src *testServer, dbs []int, o SingleOptions, rewrit
 	if restored != uint64(n) || len(st.Errors) != 0 {
 		t.Fatalf("restored %d of %d, errors %v (%s)", restored, n, st.Errors, st.LastError)
 	}
+	if !rewrite {
+		// Strings without expiry (str, int, bin\x00key\xff) go as one MSET per db, the rest as
+		// a RESTORE each.
+		msets, restores := commandCalls(t, dst.Addr, "mset"), commandCalls(t, dst.Addr, "restore")
+		if msets != len(dbs) || restores != n-3*len(dbs) {
+			t.Errorf("%d MSET and %d RESTORE for %d keys in %d dbs", msets, restores, n, len(dbs))
+		}
+	}
 	for _, db := range dbs {
 		want, got := readBack(t, src.Addr, db), readBack(t, dst.Addr, db)
 		if len(want) != 14 {
@@ -257,6 +265,25 @@ func roundTrip(t *testing.T, src *testServer, dbs []int, o SingleOptions, rewrit
 			t.Errorf("db %d: %d keys, want %d", db, len(got), len(want))
 		}
 	}
+}
+
+// commandCalls returns how many times the server at addr ran cmd (INFO commandstats).
+func commandCalls(t *testing.T, addr, cmd string) int {
+	t.Helper()
+	var info string
+	do(t, client(t, addr), &info, "INFO", "commandstats")
+	for line := range strings.Lines(info) {
+		rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		if err != nil {
+			t.Fatalf("INFO commandstats: %q: %v", line, err)
+		}
+		return n
+	}
+	return 0
 }
 
 // stringEntry builds an entry for a short string value (RDB string encoding: 6-bit length).
@@ -583,14 +610,21 @@ func TestRestoreRetriesBusy(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// n keys with an expiry (a RESTORE each) and one MSET's worth of plain strings.
 	const n = 10
+	expire := time.Now().Add(time.Hour).UnixMilli()
 	for i := range n {
-		if err := w.Restore(stringEntry(0, "k"+strconv.Itoa(i), "v", 0)); err != nil {
+		if err := w.Restore(stringEntry(0, "k"+strconv.Itoa(i), "v", expire)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range strBatchKeys {
+		if err := w.Restore(stringEntry(0, "s"+strconv.Itoa(i), "v", 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := waitFor(5*time.Second, func() error {
-		if w.Stats().Retried < n {
+		if w.Stats().Retried < n+1 {
 			return errors.New("no BUSY replies yet")
 		}
 		return nil
@@ -602,11 +636,11 @@ func TestRestoreRetriesBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := w.Stats()
-	if st.Restored != n || len(st.Errors) != 0 {
+	if st.Restored != n+strBatchKeys || len(st.Errors) != 0 {
 		t.Fatalf("restored %d, errors %v (%s)", st.Restored, st.Errors, st.LastError)
 	}
-	if got := readBack(t, dst.Addr, 0); len(got) != n {
-		t.Fatalf("%d keys, want %d", len(got), n)
+	if got := readBack(t, dst.Addr, 0); len(got) != n+strBatchKeys {
+		t.Fatalf("%d keys, want %d", len(got), n+strBatchKeys)
 	}
 }
 
