@@ -162,9 +162,13 @@ source: {type: rdb file, servers: [$RDB]}
 target: {type: single, servers: [127.0.0.1:$dst2]}
 common: {listen: 127.0.0.1:$admin2, dir: $WORK/rmtd/data-file}
 YAML
+# Its peak RSS from GNU time when installed (polling /proc would take CPU from the run).
+timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$WORK/rmtd/file.rss")
+rm -f "$WORK/rmtd/file.rss"
 t0=$(now_ms)
-"$RMTD" -c "$WORK/rmtd/file.yaml" -o "$WORK/rmtd/file.log"
+"${timer[@]}" "$RMTD" -c "$WORK/rmtd/file.yaml" -o "$WORK/rmtd/file.log"
 t1=$(now_ms)
+file_rss="n/a (no /usr/bin/time)"; [ -s "$WORK/rmtd/file.rss" ] && file_rss="$(($(tail -1 "$WORK/rmtd/file.rss") / 1024)) MB"
 file_ms=$((t1 - t0))
 file_keys=$(redis-cli -p "$dst2" dbsize)
 
@@ -180,7 +184,7 @@ echo "    the last RDB byte arrived at:                       $(sec "${recv_ms:-
 echo "the source's snapshot alone, to a client keeping"
 echo "    nothing (redis-cli --rdb /dev/null):                $(sec $snapshot_ms) s (ratio $(ratio $snapshot_ms $redis_ms): the floor of any live figure)"
 echo "a redis-server replica's full sync of the source:       $(sec $replica_ms) s (ratio $(ratio $replica_ms $redis_ms); rmtd/replica $(ratio $rmtd_ms $replica_ms))"
-echo "rmtd peak RSS (live source):                            $((peak / 1024)) MB"
+echo "rmtd peak RSS: live source $((peak / 1024)) MB, rdb file source $file_rss"
 
 # 4. The RDB decoder alone on the same file, in memory (go test -bench in rdb): framing only
 #    (the RESTORE path) and full decoding of every value (the rewrite path), in MB/s.
