@@ -2,63 +2,20 @@ package daemon
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/testcert"
 )
-
-// cjWriteCerts writes a CA and a server certificate for 127.0.0.1 signed by it.
-func cjWriteCerts(t *testing.T) (caFile, certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rmt test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	srv := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srv, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server.key", "EC PRIVATE KEY", keyDER)
-}
 
 // Both jobs reach servers over TLS, trusting only the configured CA.
 func TestCmdjobTLS(t *testing.T) {
-	caFile, certFile, keyFile := cjWriteCerts(t)
+	certs := testcert.Write(t)
+	caFile, certFile, keyFile := certs.CA, certs.Cert, certs.Key
 	tc, err := cmdjobTLSConfig(conf.TLS{Enabled: true, CAFile: caFile})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +40,7 @@ func TestCmdjobTLS(t *testing.T) {
 		t.Fatalf("check over TLS (empty target): %+v %v", res, err)
 	}
 	// A CA that did not sign the server's certificate is refused.
-	otherCA, _, _ := cjWriteCerts(t)
+	otherCA := testcert.Write(t).CA
 	cfg.Source.TLS.CAFile = otherCA
 	if _, err := RunTestInsert(ctx, cfg, TestInsertOptions{Keys: 1}); err == nil {
 		t.Fatal("server certificate accepted with the wrong CA")

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/testcert"
 )
 
 // TestTLSReachesEveryConnection: source.tls and target.tls are read once by New and handed to
 // the replica link and to every target connection (before, only twemproxy targets used them,
 // and a TLS source or single target was dialed in plain TCP).
 func TestTLSReachesEveryConnection(t *testing.T) {
-	ca, _, _ := cjWriteCerts(t)
+	ca := testcert.Write(t).CA
 	cfg := conf.Default()
 	cfg.Source.Servers = []string{"127.0.0.1:1"}
 	cfg.Target.Servers = []string{"127.0.0.1:2"}
