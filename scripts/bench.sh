@@ -9,18 +9,7 @@ KEYS=${KEYS:-400000}
 WORK=${BENCH_DIR:-$PWD/bench-data}
 mkdir -p "$WORK"
 
-# free_port NAME sets $NAME to a port nothing listens on, never one it gave before (a server
-# just stopped may still hold its port for a moment).
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((10000 + RANDOM % 20000)) # below the ephemeral ports (32768-60999): no client holds one
-		case "$used_ports" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; printf -v "$1" %s "$p"; return; fi
-	done
-	echo "bench: no free port" >&2; exit 1
-}
+. scripts/ports.sh # (the working directory is the repository)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

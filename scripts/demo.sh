@@ -7,18 +7,7 @@ RMTD=$PWD/bin/rmtd
 WORK=$PWD/demo
 rm -rf "$WORK"; mkdir -p "$WORK/src" "$WORK/dst" "$WORK/data"
 
-# free_port NAME sets $NAME to a port nothing listens on, never one it gave before (a server
-# just stopped may still hold its port for a moment).
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 20000))
-		case "$used_ports" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; printf -v "$1" %s "$p"; return; fi
-	done
-	echo "demo: no free port" >&2; exit 1
-}
+. scripts/ports.sh # (the working directory is the repository)
 free_port SRC; free_port DST; free_port ADMIN
 
 pids=()
