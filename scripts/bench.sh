@@ -89,14 +89,36 @@ size=$(stat -c %s "$RDB")
 echo "== data set: $KEYS keys, RDB $((size / 1048576)) MB ($RDB)"
 [ -n "${GEN_ONLY:-}" ] && exit 0
 
+# Each timed step starts with sync: the previous step's files (copies of the RDB, rmtd's spool)
+# would otherwise be written back to disk during it.
 # 1. redis-server loading the file itself.
 free_port port; rm -rf "$WORK/load"; mkdir -p "$WORK/load"; cp "$RDB" "$WORK/load/dump.rdb"
-t0=$(now_ms); start_redis "$port" "$WORK/load"; wait_ready "$port"; t1=$(now_ms)
+sync; t0=$(now_ms); start_redis "$port" "$WORK/load"; wait_ready "$port"; t1=$(now_ms)
 redis_ms=$((t1 - t0))
 keys_loaded=$(redis-cli -p "$port" dbsize)
 redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 
-# 2. rmtd: source holding the data set, empty target, from rmtd's start to the end of RDB loading.
+# 2. rmtd loading the same file (an "rdb file" source) into an empty redis-server: rmtd's own
+#    loading, without the source's snapshot time.
+free_port dst2; free_port admin2
+F=$WORK/rmtd-file
+rm -rf "$WORK/dst2" "$F"; mkdir -p "$F"; start_redis "$dst2" "$WORK/dst2"; wait_ready "$dst2"
+cat >"$F/rmt.yaml" <<YAML
+source: {type: rdb file, servers: [$RDB]}
+target: {type: single, servers: [127.0.0.1:$dst2]}
+common: {listen: 127.0.0.1:$admin2, dir: $F/data}
+YAML
+# Its peak RSS from GNU time when installed (polling /proc would take CPU from the run).
+timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$F/rss")
+sync; t0=$(now_ms)
+"${timer[@]}" "$RMTD" -c "$F/rmt.yaml" -o "$F/rmt.log"
+t1=$(now_ms)
+file_ms=$((t1 - t0))
+file_rss="n/a (no /usr/bin/time)"; [ -s "$F/rss" ] && file_rss="$(($(tail -1 "$F/rss") / 1024)) MB"
+file_keys=$(redis-cli -p "$dst2" dbsize)
+redis-cli -p "$dst2" shutdown nosave >/dev/null 2>&1 || true
+
+# 3. rmtd: source holding the data set, empty target, from rmtd's start to the end of RDB loading.
 free_port src; free_port dst; free_port admin
 rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd" "$WORK/replica"; mkdir -p "$WORK/src" "$WORK/rmtd"
 cp "$RDB" "$WORK/src/dump.rdb"
@@ -107,7 +129,7 @@ source: {type: single, servers: [127.0.0.1:$src]}
 target: {type: single, servers: [127.0.0.1:$dst]}
 common: {listen: 127.0.0.1:$admin, dir: $WORK/rmtd/data}
 YAML
-t0=$(now_ms)
+sync; t0=$(now_ms)
 "$RMTD" -c "$WORK/rmtd/rmt.yaml" -o "$WORK/rmtd/rmt.log" &
 rmtd_pid=$!; pids+=($rmtd_pid)
 peak=0; recv_ms=
@@ -129,7 +151,7 @@ redis-cli -p "$admin" shutdown asap >/dev/null 2>&1 || true
 # A real Redis replica's full sync of the same source (REPLICAOF to link up and loaded): the same
 # work rmtd does (the source's snapshot, the transfer, the load), done by Redis itself.
 free_port rep; start_redis "$rep" "$WORK/replica"; wait_ready "$rep"
-t0=$(now_ms); redis-cli -p "$rep" replicaof 127.0.0.1 "$src" >/dev/null
+sync; t0=$(now_ms); redis-cli -p "$rep" replicaof 127.0.0.1 "$src" >/dev/null
 until redis-cli -p "$rep" info replication | tr -d '\r' | grep -q '^master_link_status:up' &&
 	[ "$(redis-cli -p "$rep" info persistence | tr -d '\r' | awk -F: '$1=="loading"{print $2}')" = 0 ]; do sleep 0.01; done
 t1=$(now_ms); replica_ms=$((t1 - t0))
@@ -139,27 +161,8 @@ redis-cli -p "$rep" shutdown nosave >/dev/null 2>&1 || true
 # gets it) to a client that keeps nothing (redis-cli --rdb /dev/null). No replica, whatever
 # it does with the bytes, can have them sooner: the floor of the live figure above.
 # (It then fails to fsync /dev/null and exits 1: the transfer's own success line is what counts.)
-t0=$(now_ms); out=$(redis-cli -p "$src" --rdb /dev/null 2>&1 || true); t1=$(now_ms); snapshot_ms=$((t1 - t0))
+sync; t0=$(now_ms); out=$(redis-cli -p "$src" --rdb /dev/null 2>&1 || true); t1=$(now_ms); snapshot_ms=$((t1 - t0))
 grep -q 'Transfer finished with success' <<<"$out" || { echo "bench: redis-cli --rdb failed: $out" >&2; exit 1; }
-
-# 3. rmtd loading the same file (an "rdb file" source) into an empty redis-server: rmtd's own
-#    loading, without the source's snapshot time.
-free_port dst2; free_port admin2
-rm -rf "$WORK/dst2"; start_redis "$dst2" "$WORK/dst2"; wait_ready "$dst2"
-cat >"$WORK/rmtd/file.yaml" <<YAML
-source: {type: rdb file, servers: [$RDB]}
-target: {type: single, servers: [127.0.0.1:$dst2]}
-common: {listen: 127.0.0.1:$admin2, dir: $WORK/rmtd/data-file}
-YAML
-# Its peak RSS from GNU time when installed (polling /proc would take CPU from the run).
-timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$WORK/rmtd/file.rss")
-rm -f "$WORK/rmtd/file.rss"
-t0=$(now_ms)
-"${timer[@]}" "$RMTD" -c "$WORK/rmtd/file.yaml" -o "$WORK/rmtd/file.log"
-t1=$(now_ms)
-file_rss="n/a (no /usr/bin/time)"; [ -s "$WORK/rmtd/file.rss" ] && file_rss="$(($(tail -1 "$WORK/rmtd/file.rss") / 1024)) MB"
-file_ms=$((t1 - t0))
-file_keys=$(redis-cli -p "$dst2" dbsize)
 
 sec() { awk "BEGIN{printf \"%.3f\", $1/1000}"; }
 ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
