@@ -297,6 +297,10 @@ common:
 		MbufSize: 1024, NoReply: true, SourceSafe: false, Dir: "/var/lib/rmt", Filter: "abc*",
 		BigKeyBytes: 1 << 20, MaxSpoolBytes: 1 << 30, CheckpointKey: "migration:pos"}
 	want.File = "x.yaml"
+	want.Warnings = []string{
+		"x.yaml:22: common.step: ignored: rmtd sizes its own batches (an MSET of up to 512 RDB strings, transactions of up to 1,000 stream commands)",
+		"x.yaml:24: common.noreply: ignored: rmtd checks every reply of the target (RMT's noreply lost errors)",
+	}
 	if !sameConfig(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
 	}

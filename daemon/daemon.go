@@ -96,9 +96,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, w := range d.cfg.Warnings {
 		d.log.Warn("config: ignored", zap.String("what", w))
 	}
-	if d.cfg.Common.NoReply {
-		d.log.Warn("config: noreply is ignored: rmtd always checks every reply of the target (RMT's noreply lost errors)")
-	}
 
 	port := listenPort(d.admin.Addr())
 	srcs, err := d.sourceNodes(ctx) // sources.go: the masters of a cluster, the backends of a pool
