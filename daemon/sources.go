@@ -46,6 +46,10 @@ type sourceNode struct {
 	turn   func() // releases the host gate; nil when not holding it
 
 	dropped atomic.Int64 // keys and commands dropped as not owned, for the log's rate limit
+
+	// notFollowed marks a master that appeared after the start: it has no node job, and its
+	// slots (owner) are what rmtd does not migrate.
+	notFollowed bool
 }
 
 // sourceNodes lists the job's source nodes. A cluster source is asked for its masters, so
@@ -352,12 +356,23 @@ func (v *clusterView) applyLocked(masters []clusterMaster) {
 		seen[m.addr] = true
 		n, ok := v.byAddr[m.addr]
 		if !ok {
-			v.log.Error("the source cluster has a new master; its keys are NOT migrated until rmtd restarts",
-				zap.String("master", m.addr), zap.String("slots", m.slots.String()))
-			v.byAddr[m.addr] = &sourceNode{addr: m.addr} // logged once; never a node job
-			continue
+			n = &sourceNode{addr: m.addr, notFollowed: true} // never a node job
+			n.owner.Store(&owner{slots: &slotSet{}})
+			v.byAddr[m.addr] = n
+			if m.slots.empty() {
+				v.log.Warn("the source cluster has a new master, serving no slots yet; it is not followed: "+
+					"restart rmtd before slots move to it", zap.String("master", m.addr))
+			}
 		}
 		old := n.owner.Load()
+		if n.notFollowed {
+			if !m.slots.empty() && *old.slots != *m.slots {
+				v.log.Error("a source master rmtd does not follow serves slots: their keys are NOT migrated until rmtd restarts",
+					zap.String("master", m.addr), zap.String("slots", m.slots.String()))
+			}
+			n.owner.Store(&owner{slots: m.slots})
+			continue
+		}
 		if old == nil || old.slots == nil || *old.slots == *m.slots {
 			continue
 		}
@@ -366,7 +381,10 @@ func (v *clusterView) applyLocked(masters []clusterMaster) {
 		n.owner.Store(&owner{slots: m.slots})
 	}
 	for addr, n := range v.byAddr {
-		if seen[addr] {
+		if seen[addr] || n.notFollowed {
+			if !seen[addr] {
+				n.owner.Store(&owner{slots: &slotSet{}})
+			}
 			continue
 		}
 		if o := n.owner.Load(); o != nil && o.slots != nil && !o.slots.empty() {
@@ -375,6 +393,20 @@ func (v *clusterView) applyLocked(masters []clusterMaster) {
 			n.owner.Store(&owner{slots: &slotSet{}})
 		}
 	}
+}
+
+// notFollowed counts the masters that serve slots and have no node job: their keys are not
+// migrated (INFO errors_source_master_not_followed).
+func (v *clusterView) notFollowed() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, m := range v.byAddr {
+		if o := m.owner.Load(); m.notFollowed && o != nil && !o.slots.empty() {
+			n++
+		}
+	}
+	return n
 }
 
 // sourceGates are the limits shared by a job's source nodes.

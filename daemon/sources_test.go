@@ -344,9 +344,30 @@ func TestApplyClusterMap(t *testing.T) {
 	if v.byAddr["c:1"] == nil {
 		t.Fatal("new master not remembered")
 	}
+	if n := v.notFollowed(); n != 0 {
+		t.Fatalf("a new master without slots counted as not followed: %d", n)
+	}
+	// Slots move to the new master (a reshard onto an added node, or a failover): not followed,
+	// counted once however often the map is read, and no longer once it serves nothing.
+	var n3 slotSet
+	n3.add(8001, 9000)
+	n2b := slotSet{}
+	n2b.add(9001, 16383)
+	for range 2 {
+		v.applyLocked([]clusterMaster{{addr: "a:1", slots: &n1}, {addr: "b:1", slots: &n2b}, {addr: "c:1", slots: &n3}})
+	}
+	if n := v.notFollowed(); n != 1 {
+		t.Fatalf("not followed: %d, want 1", n)
+	}
+	if b.keepKey(0, keyInSlot(t, 8100)) {
+		t.Fatal("b keeps a slot that moved to c")
+	}
 	v.applyLocked([]clusterMaster{{addr: "a:1", slots: &n1}})
 	if b.keepKey(0, keyInSlot(t, 9000)) {
 		t.Fatal("a master gone keeps its slots")
+	}
+	if n := v.notFollowed(); n != 0 {
+		t.Fatalf("a master gone still counted as not followed: %d", n)
 	}
 	// Rate limit: no read for a slot checked less than missGap ago, nor less than missFloor after
 	// any miss (no I/O happens here).

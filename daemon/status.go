@@ -19,6 +19,9 @@ func (d *Daemon) Snapshot() *Snapshot {
 		Errors:  map[string]int64{},
 		Skipped: map[string]int64{},
 	}
+	if n := notFollowedMasters(nodes); n > 0 {
+		s.Errors[reasonMasterNotFollowed] = int64(n)
+	}
 	allReceived, allParsed := true, true
 	minPhase := phaseDone
 	targets := targetNodes{}
@@ -190,4 +193,18 @@ func (tn *targetNodes) add(s *target.Stats) {
 			t.LastError = s.LastError
 		}
 	}
+}
+
+// reasonMasterNotFollowed counts the source cluster's masters that serve slots rmtd does not
+// migrate: they appeared (a failover, a node added and resharded) after it started.
+const reasonMasterNotFollowed = "source_master_not_followed"
+
+// notFollowedMasters is the count of a cluster source's view (every node job shares it).
+func notFollowedMasters(nodes []*nodeJob) int {
+	for _, j := range nodes {
+		if j.src != nil && j.src.view != nil {
+			return j.src.view.notFollowed()
+		}
+	}
+	return 0
 }

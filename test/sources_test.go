@@ -423,3 +423,46 @@ func compareMerged(t *testing.T, want *Dataset, dst *Redis) {
 		t.Fatal("the source is empty: the comparison proves nothing")
 	}
 }
+
+// TestSourceClusterNewMaster: a master added to the source cluster after rmtd started is not
+// followed; once a slot moves to it, INFO counts it under errors_source_master_not_followed
+// (and the log says so) instead of its keys being lost without a word.
+func TestSourceClusterNewMaster(t *testing.T) {
+	c := StartCluster(t, 2)
+	dst := StartRedis(t)
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeRedisCluster
+	cfg.Source.Servers = []string{c.Addrs[0]}
+	cfg.Target.Servers = []string{dst.Addr}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+
+	added := StartRedis(t, WithCluster())
+	bus := added.Do(t, "CONFIG", "GET", "cluster-port").([]interface{})[1]
+	c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", added.Port, bus)
+	grown := &Cluster{Nodes: append(c.Nodes[:2:2], added), Addrs: append(c.Addrs[:2:2], added.Addr)}
+	WaitFor(t, 20*time.Second, func() error {
+		for _, n := range grown.Nodes {
+			if known := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != "3" {
+				return fmt.Errorf("node %s knows %s nodes", n.Addr, known)
+			}
+		}
+		return nil
+	})
+	if n := r.Info(t)["errors_source_master_not_followed"]; n != "" {
+		t.Fatalf("a master serving no slots counted as not followed: %s", n)
+	}
+	moveSlotOf(t, grown, 0, c.Nodes[0], added)
+	WaitFor(t, 20*time.Second, func() error {
+		if n := r.Info(t)["errors_source_master_not_followed"]; n != "1" {
+			return fmt.Errorf("errors_source_master_not_followed %q", n)
+		}
+		return nil
+	})
+	if log := r.LogBuf.String(); !strings.Contains(log, "NOT migrated") || !strings.Contains(log, added.Addr) {
+		t.Errorf("the log does not name the master not followed:\n%s", log)
+	}
+}
