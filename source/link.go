@@ -45,6 +45,11 @@ type Link struct {
 	lastIO   atomic.Int64
 	mu       sync.Mutex
 	st       LinkStats // the fields not kept in atomics
+
+	addrMu sync.Mutex
+	addr   string   // the master's address: Options.Addr until Follow
+	conn   net.Conn // the session's connection, closed by Follow
+	kick   chan struct{}
 }
 
 // NewLink returns a link configured by opts. It does no I/O; Run connects.
@@ -55,9 +60,53 @@ func NewLink(opts LinkOptions) *Link {
 		log:    opts.Logger.With(zap.String("node", opts.Addr)),
 		events: make(chan Event, 16),
 		evWake: make(chan struct{}, 1),
+		addr:   opts.Addr,
+		kick:   make(chan struct{}, 1),
 	}
 	l.st.RDBTotal = -1
 	return l
+}
+
+// Follow makes the link replicate from addr from now on: the master's replica took over (a
+// failover). The current connection is closed and the link reconnects at once, asking addr for a
+// partial resync from the same replication ID and offset, which a promoted replica grants
+// (PSYNC2); otherwise it gets a full sync as from any master.
+func (l *Link) Follow(addr string) {
+	l.addrMu.Lock()
+	if addr == l.addr {
+		l.addrMu.Unlock()
+		return
+	}
+	old, conn := l.addr, l.conn
+	l.addr = addr
+	l.addrMu.Unlock()
+	l.log.Warn("following the master at a new address", zap.String("was", old), zap.String("now", addr))
+	if conn != nil {
+		conn.Close()
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Addr is the address the link replicates from.
+func (l *Link) Addr() string {
+	l.addrMu.Lock()
+	defer l.addrMu.Unlock()
+	return l.addr
+}
+
+// setConn records the session's connection for Follow to close; it reports false, and records
+// nothing, when the address changed since addr was read.
+func (l *Link) setConn(addr string, c net.Conn) bool {
+	l.addrMu.Lock()
+	defer l.addrMu.Unlock()
+	if l.addr != addr {
+		return false
+	}
+	l.conn = c
+	return true
 }
 
 // Events returns the link's events. The channel is closed when Run returns.
@@ -97,7 +146,7 @@ func (l *Link) Stats() LinkStats {
 	l.mu.Lock()
 	s := l.st
 	l.mu.Unlock()
-	s.Addr = l.opts.Addr
+	s.Addr = l.Addr()
 	s.State = State(l.state.Load())
 	s.RDBBytes = l.rdbBytes.Load()
 	s.LastIOUnixMs = l.lastIO.Load()
@@ -159,6 +208,9 @@ func (l *Link) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 		case <-t.C:
+		case <-l.kick: // Follow: the new address, now
+			t.Stop()
+			backoff = l.opts.BackoffMin
 		}
 		if ctx.Err() != nil {
 			break
@@ -199,13 +251,17 @@ func (l *Link) applyResume(sp *aof.Spool) error {
 
 // session runs one connection to its end. streamed says whether it got as far as streaming.
 func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err error) {
-	addr := l.opts.Addr
+	addr := l.Addr()
 	l.setState(StateConnecting)
-	conn, err := l.dialConn(ctx)
+	conn, err := l.dialConn(ctx, addr)
 	if err != nil {
 		return false, fmt.Errorf("source: connecting to %s: %w", addr, err)
 	}
 	defer conn.Close()
+	if !l.setConn(addr, conn) {
+		return false, fmt.Errorf("source: %s: the master moved (Follow)", addr)
+	}
+	defer l.setConn(addr, nil)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	rc := newReplConn(conn, l.opts.Timeout, &l.lastIO)
@@ -283,18 +339,18 @@ func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless b
 	return h.Mark != nil, nil
 }
 
-func (l *Link) dialConn(ctx context.Context) (net.Conn, error) {
+func (l *Link) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 	if l.dial != nil {
 		return l.dial(ctx)
 	}
 	d := net.Dialer{Timeout: l.opts.Timeout, KeepAlive: 15 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", l.opts.Addr)
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil || l.opts.TLS == nil {
 		return c, err
 	}
 	cfg := l.opts.TLS.Clone()
 	if cfg.ServerName == "" {
-		if host, _, err := net.SplitHostPort(l.opts.Addr); err == nil {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
 			cfg.ServerName = host
 		}
 	}

@@ -404,3 +404,49 @@ func TestLinkRedisResume(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkRedisFollow: the master dies and its replica is promoted; Follow moves the link to the
+// replica, which grants a partial resync from the old master's replication ID and offset (its
+// replid2): no second snapshot, and the stream goes on where it stopped.
+func TestLinkRedisFollow(t *testing.T) {
+	master := startRedis(t, 0, "")
+	replica := startRedis(t, 0, "", "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+	m, r := master.client(t), replica.client(t)
+	m.must(t, "SET", "k", "1")
+	l := newRedisLink(t, LinkOptions{Addr: master.addr})
+	fs := waitEvent[FullSync](t, l, 20*time.Second)
+	m.must(t, "SET", "k", "2")
+	end := waitCaughtUp(t, l, m)
+	waitFor(t, 10*time.Second, func() error {
+		if got := r.infoField(t, "replication", "master_repl_offset"); got != strconv.FormatInt(end, 10) {
+			return fmt.Errorf("replica at %s, master at %d", got, end)
+		}
+		return nil
+	})
+
+	master.kill()
+	waitEvent[Disconnected](t, l, 10*time.Second)
+	r.must(t, "REPLICAOF", "NO", "ONE")
+	l.Follow(replica.addr)
+	var ev Event
+	for ev == nil {
+		if e := nextEvent(t, l); !isDisconnected(e) {
+			ev = e
+		}
+	}
+	c, ok := ev.(Continue)
+	if !ok || c.Offset != end || c.Replid != r.infoField(t, "replication", "master_replid") {
+		t.Fatalf("event %#v, want a partial resync at %d", ev, end)
+	}
+	r.must(t, "SET", "k", "3")
+	last := waitCaughtUp(t, l, r)
+	got := spooledCommands(t, l.Spool(), fs.Offset, last)
+	if want := "SELECT 0|SET k 2|SELECT 0|SET k 3"; strings.Join(got, "|") != want {
+		t.Fatalf("spool after following: %q, want %q", got, want)
+	}
+	if st := l.Stats(); st.Addr != replica.addr || st.FullSyncs != 1 || st.PartialSyncs != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func isDisconnected(e Event) bool { _, ok := e.(Disconnected); return ok }

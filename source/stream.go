@@ -52,10 +52,10 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 	}()
 	for {
 		if err := r.Next(&cmd); err != nil {
-			return fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.opts.Addr, l.replid, base, err)
+			return fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.Addr(), l.replid, base, err)
 		}
 		if err := b.add(sp, cmd.Raw); err != nil {
-			return fmt.Errorf("source: spooling the stream of %s: %w", l.opts.Addr, err)
+			return fmt.Errorf("source: spooling the stream of %s: %w", l.Addr(), err)
 		}
 		unsynced += cmd.N
 		getack := isGetAck(cmd.Args)
@@ -63,10 +63,10 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 			continue
 		}
 		if err := b.flush(sp); err != nil {
-			return fmt.Errorf("source: spooling the stream of %s: %w", l.opts.Addr, err)
+			return fmt.Errorf("source: spooling the stream of %s: %w", l.Addr(), err)
 		}
 		if err := sp.Sync(); err != nil {
-			return fmt.Errorf("source: syncing the spool of %s: %w", l.opts.Addr, err)
+			return fmt.Errorf("source: syncing the spool of %s: %w", l.Addr(), err)
 		}
 		unsynced = 0
 		if getack {
