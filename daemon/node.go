@@ -142,6 +142,9 @@ func (j *nodeJob) run(ctx context.Context) error {
 	j.mu.Lock()
 	j.link = link
 	j.mu.Unlock()
+	if j.src != nil {
+		j.src.setLink(link) // before Run: a master that moved already is followed from the start
+	}
 	linkDone := make(chan error, 1)
 	go func() { linkDone <- link.Run(ctx) }()
 	defer link.Close()

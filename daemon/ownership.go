@@ -164,6 +164,15 @@ func (s *slotSet) add(lo, hi int) {
 	}
 }
 
+func (s *slotSet) subsetOf(t *slotSet) bool {
+	for i, w := range s {
+		if w&^t[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *slotSet) empty() bool {
 	for _, w := range s {
 		if w != 0 {

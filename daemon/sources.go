@@ -16,6 +16,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/shard"
+	"github.com/rmt-project/rmt/source"
 )
 
 // A job's source nodes: what Run makes a node job of, for every source type.
@@ -50,6 +51,33 @@ type sourceNode struct {
 	// notFollowed marks a master that appeared after the start: it has no node job, and its
 	// slots (owner) are what rmtd does not migrate.
 	notFollowed bool
+	// The node job's replica link, once made, and the address a failover moved the master to
+	// (followFailoversLocked).
+	linkMu  sync.Mutex
+	link    *source.Link
+	movedTo string
+}
+
+// setLink records the node job's link, moved at once if the master already moved.
+func (n *sourceNode) setLink(l *source.Link) {
+	n.linkMu.Lock()
+	n.link = l
+	to := n.movedTo
+	n.linkMu.Unlock()
+	if to != "" {
+		l.Follow(to)
+	}
+}
+
+// moveTo makes the node job's link, now or once made, follow the master at addr.
+func (n *sourceNode) moveTo(addr string) {
+	n.linkMu.Lock()
+	n.movedTo = addr
+	l := n.link
+	n.linkMu.Unlock()
+	if l != nil {
+		l.Follow(addr)
+	}
 }
 
 // sourceNodes lists the job's source nodes. A cluster source is asked for its masters, so
@@ -351,6 +379,7 @@ func (v *clusterView) refreshLocked(ctx context.Context, first string) error {
 
 // applyLocked installs a new slot map on the known masters and logs what changed.
 func (v *clusterView) applyLocked(masters []clusterMaster) {
+	v.followFailoversLocked(masters)
 	seen := map[string]bool{}
 	for _, m := range masters {
 		seen[m.addr] = true
@@ -359,10 +388,6 @@ func (v *clusterView) applyLocked(masters []clusterMaster) {
 			n = &sourceNode{addr: m.addr, notFollowed: true} // never a node job
 			n.owner.Store(&owner{slots: &slotSet{}})
 			v.byAddr[m.addr] = n
-			if m.slots.empty() {
-				v.log.Warn("the source cluster has a new master, serving no slots yet; it is not followed: "+
-					"restart rmtd before slots move to it", zap.String("master", m.addr))
-			}
 		}
 		old := n.owner.Load()
 		if n.notFollowed {
@@ -392,6 +417,49 @@ func (v *clusterView) applyLocked(masters []clusterMaster) {
 				zap.String("was", o.slots.String()))
 			n.owner.Store(&owner{slots: &slotSet{}})
 		}
+	}
+}
+
+// followFailoversLocked finds the masters that replaced a followed one: a new master serving
+// every slot of a followed master that serves none now, as a replica promoted by a failover
+// does. The followed master's node job goes on with it: its link follows the new address
+// (source.Link.Follow), and a promoted replica grants the partial resync. A failed master is
+// left out of the map (parseClusterNodes) and a map with a slot nobody serves is refused, so
+// between the failure and the promotion nothing changes here.
+func (v *clusterView) followFailoversLocked(masters []clusterMaster) {
+	served := make(map[string]*slotSet, len(masters))
+	for _, m := range masters {
+		served[m.addr] = m.slots
+	}
+	for _, m := range masters {
+		if n, ok := v.byAddr[m.addr]; m.slots.empty() || ok && !n.notFollowed {
+			continue
+		}
+		var from string
+		candidates := 0
+		for addr, n := range v.byAddr {
+			if n.notFollowed || served[addr] != nil && !served[addr].empty() {
+				continue
+			}
+			if o := n.owner.Load(); o != nil && o.slots != nil && !o.slots.empty() && o.slots.subsetOf(m.slots) {
+				from = addr
+				candidates++
+			}
+		}
+		if candidates != 1 {
+			continue
+		}
+		n := v.byAddr[from]
+		v.log.Warn("a source master was replaced (failover): its node job follows the master that took its slots",
+			zap.String("master", from), zap.String("now", m.addr), zap.String("slots", m.slots.String()))
+		delete(v.byAddr, from)
+		v.byAddr[m.addr] = n
+		for i, a := range v.order {
+			if a == from {
+				v.order[i] = m.addr
+			}
+		}
+		n.moveTo(m.addr)
 	}
 }
 

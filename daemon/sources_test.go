@@ -446,3 +446,39 @@ func TestSourceNodes(t *testing.T) {
 		t.Fatalf("cluster with no seed answering: %v", err)
 	}
 }
+
+// A new master serving every slot of a followed master that serves none any more (its replica,
+// promoted) takes over that master's node job; a master that took only part of them does not.
+func TestFollowFailover(t *testing.T) {
+	var s1, s2 slotSet
+	s1.add(0, 8191)
+	s2.add(8192, 16383)
+	v := newClusterView(conf.Pool{}, zap.NewNop())
+	a := &sourceNode{addr: "a:1", log: zap.NewNop()}
+	b := &sourceNode{addr: "b:1", log: zap.NewNop()}
+	a.owner.Store(&owner{slots: &s1})
+	b.owner.Store(&owner{slots: &s2})
+	v.add(a)
+	v.add(b)
+
+	// Part of b's slots on a new master while b keeps the rest: a reshard, not a failover.
+	var part, rest slotSet
+	part.add(8192, 9000)
+	rest.add(9001, 16383)
+	v.applyLocked([]clusterMaster{{addr: "a:1", slots: &s1}, {addr: "b:1", slots: &rest}, {addr: "n:1", slots: &part}})
+	if b.movedTo != "" || v.notFollowed() != 1 {
+		t.Fatalf("a partial reshard taken for a failover: moved to %q, %d not followed", b.movedTo, v.notFollowed())
+	}
+
+	// a fails; its replica r:1 now serves a's slots.
+	v.applyLocked([]clusterMaster{{addr: "r:1", slots: &s1}, {addr: "b:1", slots: &rest}, {addr: "n:1", slots: &part}})
+	if a.movedTo != "r:1" || v.byAddr["r:1"] != a || v.byAddr["a:1"] != nil {
+		t.Fatalf("a not followed to r:1: moved to %q, view %v", a.movedTo, v.byAddr)
+	}
+	if v.order[0] != "r:1" {
+		t.Errorf("the map is still asked of a:1 first: %v", v.order)
+	}
+	if !a.keepKey(0, keyInSlot(t, 100)) || v.notFollowed() != 1 {
+		t.Errorf("after the failover: slot 100 kept %v, %d not followed", a.keepKey(0, keyInSlot(t, 100)), v.notFollowed())
+	}
+}

@@ -98,6 +98,7 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 	n := SourceNode{Addr: j.server, State: p.String()}
 	if link := j.getLink(); link != nil {
 		ls := link.Stats()
+		n.Addr = ls.Addr // after a failover, the master that replaced the one configured
 		n.State = p.String()
 		if p == phaseSync {
 			n.State = ls.State.String()

@@ -466,3 +466,108 @@ func TestSourceClusterNewMaster(t *testing.T) {
 		t.Errorf("the log does not name the master not followed:\n%s", log)
 	}
 }
+
+// TestSourceClusterFailover: a source master dies and its replica takes over (CLUSTER FAILOVER
+// TAKEOVER). rmtd's node job for it follows the new master with a partial resync (no second
+// snapshot), and writes after the failover reach the target: at the end the target equals the
+// source cluster.
+func TestSourceClusterFailover(t *testing.T) {
+	c := StartCluster(t, 3)
+	dst := StartRedis(t)
+	replica := StartRedis(t, WithCluster())
+	bus := replica.Do(t, "CONFIG", "GET", "cluster-port").([]interface{})[1]
+	c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", replica.Port, bus)
+	WaitFor(t, 20*time.Second, func() error {
+		for _, n := range append(c.Nodes[:3:3], replica) {
+			if known := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != "4" {
+				return fmt.Errorf("node %s knows %s nodes", n.Addr, known)
+			}
+		}
+		return nil
+	})
+	replica.Do(t, "CLUSTER", "REPLICATE", c.Nodes[0].DoString(t, "CLUSTER", "MYID"))
+	WaitFor(t, 20*time.Second, func() error {
+		if st := replica.Info(t, "replication")["master_link_status"]; st != "up" {
+			return fmt.Errorf("replica link %q", st)
+		}
+		return nil
+	})
+
+	var first atomic.Pointer[Redis] // the master of node 0's slots
+	first.Store(c.Nodes[0])
+	owner := func(key string) *Redis {
+		if n := c.NodeForSlot(shard.Slot([]byte(key))); n != c.Nodes[0] {
+			return n
+		}
+		return first.Load()
+	}
+	for i := range 2000 {
+		mustWrite(t, owner, i, "before")
+	}
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeRedisCluster
+	cfg.Source.Servers = []string{c.Addrs[1]}
+	cfg.Target.Servers = []string{dst.Addr}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 1000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	stop()
+	waitSourcesCaughtUp(t, r, c.Nodes, 60*time.Second)
+
+	// The replica has all its master wrote; the master dies; the replica takes over.
+	WaitFor(t, 20*time.Second, func() error {
+		m, rp := c.Nodes[0].Info(t, "replication")["master_repl_offset"], replica.Info(t, "replication")["master_repl_offset"]
+		if m != rp {
+			return fmt.Errorf("replica at %s, master at %s", rp, m)
+		}
+		return nil
+	})
+	c.Nodes[0].Kill()
+	replica.Do(t, "CLUSTER", "FAILOVER", "TAKEOVER")
+	masters := []*Redis{replica, c.Nodes[1], c.Nodes[2]}
+	WaitFor(t, 30*time.Second, func() error {
+		if role := replica.Info(t, "replication")["role"]; role != "master" {
+			return fmt.Errorf("replica's role %s", role)
+		}
+		for _, n := range masters {
+			if slot := slotOwner(t, n, 0); slot != replica.Port {
+				return fmt.Errorf("node %s: slot 0 served by port %d", n.Addr, slot)
+			}
+			if st := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_state"]; st != "ok" {
+				return fmt.Errorf("node %s: cluster_state %s", n.Addr, st)
+			}
+		}
+		return nil
+	})
+	first.Store(replica)
+	stop = liveWrites(t, owner, 1000)
+	stop()
+	waitSourcesCaughtUp(t, r, masters, 60*time.Second)
+	parts := make([]*Dataset, len(masters))
+	for i, n := range masters {
+		parts[i] = n.Dump(t)
+	}
+	compareMerged(t, MergeDatasets(t, "source cluster", parts...), dst)
+
+	m := r.Info(t)
+	followed := false
+	for i := range 3 {
+		p := fmt.Sprintf("source%d", i)
+		if net.JoinHostPort(m[p+".ip"], m[p+".port"]) != replica.Addr {
+			continue
+		}
+		followed = true
+		if m[p+".full_syncs"] != "1" || m[p+".partial_syncs"] != "1" {
+			t.Errorf("%s followed the failover with full_syncs=%s partial_syncs=%s, want 1 and 1", p, m[p+".full_syncs"], m[p+".partial_syncs"])
+		}
+	}
+	if !followed {
+		t.Errorf("no source line for the new master %s: %v", replica.Addr, m)
+	}
+	if n := m["errors_source_master_not_followed"]; n != "" {
+		t.Errorf("errors_source_master_not_followed:%s after a failover it followed", n)
+	}
+}
