@@ -3,12 +3,15 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/mediocregopher/radix/v4"
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/target"
 )
@@ -47,6 +50,12 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 	bo := newBackoff()
 	for {
 		cp, ok, err := target.ReadCheckpoint(ctx, j.targetOptions(), key)
+		if err == nil && !ok && j.src != nil && j.src.view != nil {
+			var adopted *target.Checkpoint
+			if adopted, err = j.adoptCheckpoint(ctx, key); err == nil && adopted != nil {
+				cp, ok = *adopted, true
+			}
+		}
 		if err == nil {
 			if !ok {
 				j.log.Info("no checkpoint on the target: full sync", zap.String("key", key))
@@ -59,6 +68,83 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 		j.fail("target_conn", err)
 		if !bo.wait(ctx) {
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// adoptCheckpoint looks, for a cluster source's master without a checkpoint, for one a previous
+// run kept under another master's name for the same replication history: checkpoints are named
+// after addresses, and this master may be the promoted replica of one that run followed (a
+// failover). A checkpoint whose replid is this master's replid or replid2 is renamed to key
+// and returned; the link's PSYNC then tells whether the master can still continue from it. nil
+// when there is none.
+func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Checkpoint, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg := j.d.cfg
+	sd, err := cmdjobDialer(cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := sd.Dial(ctx, "tcp", j.server)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", j.server, err)
+	}
+	var info string
+	err = sc.Do(ctx, radix.Cmd(&info, "INFO", "replication"))
+	sc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("source %s: INFO replication: %w", j.server, err)
+	}
+	history := map[string]bool{}
+	for _, field := range []string{"master_replid", "master_replid2"} {
+		if id, ok := cmdjobInfoField(info, field); ok && strings.Trim(id, "0") != "" {
+			history[id] = true
+		}
+	}
+	td, err := cmdjobDialer(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	c, err := td.Dial(ctx, "tcp", cfg.Target.Servers[0])
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)
+	}
+	defer c.Close()
+	cursor := "0"
+	for {
+		var page []any
+		if err := c.Do(ctx, radix.Cmd(&page, "SCAN", cursor, "MATCH", cfg.Common.CheckpointKey+":*", "COUNT", "1000")); err != nil {
+			return nil, fmt.Errorf("target: SCAN for checkpoints: %w", err)
+		}
+		next, ok := page[0].([]byte)
+		keys, ok2 := page[1].([]any)
+		if len(page) != 2 || !ok || !ok2 {
+			return nil, fmt.Errorf("target: SCAN for checkpoints: unexpected reply shape")
+		}
+		cursor = string(next)
+		for _, k := range keys {
+			b, _ := k.([]byte)
+			other := string(b)
+			var val string
+			if other == key || c.Do(ctx, radix.Cmd(&val, "GET", other)) != nil {
+				continue
+			}
+			cp, err := target.ParseCheckpoint(val)
+			if err != nil || !history[cp.Replid] {
+				continue
+			}
+			var renamed int
+			if err := c.Do(ctx, radix.Cmd(&renamed, "RENAMENX", other, key)); err != nil || renamed != 1 {
+				return nil, fmt.Errorf("target: RENAMENX %s %s: %d, %v", other, key, renamed, err)
+			}
+			j.log.Warn("checkpoint of the same replication history found under another master's name "+
+				"(a failover): renamed and resumed from", zap.String("was", other), zap.String("key", key),
+				zap.String("replid", cp.Replid), zap.Int64("offset", cp.Offset))
+			return &cp, nil
+		}
+		if cursor == "0" {
+			return nil, nil
 		}
 	}
 }

@@ -570,4 +570,26 @@ func TestSourceClusterFailover(t *testing.T) {
 	if n := m["errors_source_master_not_followed"]; n != "" {
 		t.Errorf("errors_source_master_not_followed:%s after a failover it followed", n)
 	}
+
+	// rmtd restarts: it finds the new master itself, and that master's checkpoint under the old
+	// master's name (the same replication history): renamed, and resumed from, like the others.
+	r.Stop(t)
+	stop = liveWrites(t, owner, 500)
+	stop()
+	r = StartRmtd(t, cfg)
+	waitSourcesCaughtUp(t, r, masters, 60*time.Second)
+	for i, n := range masters {
+		parts[i] = n.Dump(t)
+	}
+	compareMerged(t, MergeDatasets(t, "source cluster", parts...), dst)
+	m = r.Info(t)
+	for i := range 3 {
+		p := fmt.Sprintf("source%d", i)
+		if m[p+".full_syncs"] != "0" || m[p+".partial_syncs"] != "1" {
+			t.Errorf("after the restart %s: full_syncs=%s partial_syncs=%s, want 0 and 1", p, m[p+".full_syncs"], m[p+".partial_syncs"])
+		}
+	}
+	if dst.Do(t, "EXISTS", "rmt:checkpoint:"+c.Addrs[0]).(int64) != 0 || dst.Do(t, "EXISTS", "rmt:checkpoint:"+replica.Addr).(int64) != 1 {
+		t.Errorf("checkpoints on the target: %v", dst.Do(t, "KEYS", "rmt:checkpoint:*"))
+	}
 }
