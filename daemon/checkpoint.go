@@ -51,8 +51,10 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 	for {
 		cp, ok, err := target.ReadCheckpoint(ctx, j.targetOptions(), key)
 		if err == nil && !ok && j.src != nil && j.src.view != nil {
-			var adopted *target.Checkpoint
-			if adopted, err = j.adoptCheckpoint(ctx, key); err == nil && adopted != nil {
+			// Not finding one (an error, a target too big to scan in time) only costs a full sync.
+			if adopted, aerr := j.adoptCheckpoint(ctx, key); aerr != nil {
+				j.log.Warn("looking for the checkpoint of a failed-over master", zap.Error(aerr))
+			} else if adopted != nil {
 				cp, ok = *adopted, true
 			}
 		}
@@ -79,7 +81,7 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 // and returned; the link's PSYNC then tells whether the master can still continue from it. nil
 // when there is none.
 func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Checkpoint, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cfg := j.d.cfg
 	sd, err := cmdjobDialer(cfg.Source)
