@@ -323,17 +323,24 @@ func TestLoadGate(t *testing.T) {
 	}
 }
 
-func TestApplyClusterMap(t *testing.T) {
-	var s1, s2 slotSet
+// twoMasterView is the view of a cluster source with two followed masters: a:1 serving slots
+// 0-8191 (s1) and b:1 the rest.
+func twoMasterView() (v *clusterView, a, b *sourceNode, s1 slotSet) {
+	var s2 slotSet
 	s1.add(0, 8191)
 	s2.add(8192, 16383)
-	v := newClusterView(conf.Pool{}, zap.NewNop())
-	a := &sourceNode{addr: "a:1", log: zap.NewNop()}
-	b := &sourceNode{addr: "b:1", log: zap.NewNop()}
+	v = newClusterView(conf.Pool{}, zap.NewNop())
+	a = &sourceNode{addr: "a:1", log: zap.NewNop()}
+	b = &sourceNode{addr: "b:1", log: zap.NewNop()}
 	a.owner.Store(&owner{slots: &s1})
 	b.owner.Store(&owner{slots: &s2})
 	v.add(a)
 	v.add(b)
+	return v, a, b, s1
+}
+
+func TestApplyClusterMap(t *testing.T) {
+	v, a, b, _ := twoMasterView()
 	var n1, n2 slotSet
 	n1.add(0, 8000)
 	n2.add(8001, 16383)
@@ -450,16 +457,7 @@ func TestSourceNodes(t *testing.T) {
 // A new master serving every slot of a followed master that serves none any more (its replica,
 // promoted) takes over that master's node job; a master that took only part of them does not.
 func TestFollowFailover(t *testing.T) {
-	var s1, s2 slotSet
-	s1.add(0, 8191)
-	s2.add(8192, 16383)
-	v := newClusterView(conf.Pool{}, zap.NewNop())
-	a := &sourceNode{addr: "a:1", log: zap.NewNop()}
-	b := &sourceNode{addr: "b:1", log: zap.NewNop()}
-	a.owner.Store(&owner{slots: &s1})
-	b.owner.Store(&owner{slots: &s2})
-	v.add(a)
-	v.add(b)
+	v, a, b, s1 := twoMasterView()
 
 	// Part of b's slots on a new master while b keeps the rest: a reshard, not a failover.
 	var part, rest slotSet

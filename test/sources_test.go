@@ -48,13 +48,7 @@ func TestSourceCluster(t *testing.T) {
 	asking(t, b, "SET", dirty2, "stray", "PX", "6000")
 	b.Do(t, "CLUSTER", "SETSLOT", slot, "STABLE")
 
-	cfg := conf.Default()
-	cfg.File = "test"
-	cfg.Source.Type = conf.TypeRedisCluster
-	cfg.Source.Servers = []string{c.Addrs[2]} // one seed finds every master
-	cfg.Target.Servers = []string{dst.Addr}
-	cfg.Common.Listen = "127.0.0.1:0"
-	cfg.Common.Dir = t.TempDir()
+	cfg := clusterSourceConfig(t, c.Addrs[2], dst) // one seed finds every master
 	r := StartRmtd(t, cfg)
 
 	stop := liveWrites(t, owner, 3000)
@@ -430,28 +424,13 @@ func compareMerged(t *testing.T, want *Dataset, dst *Redis) {
 func TestSourceClusterNewMaster(t *testing.T) {
 	c := StartCluster(t, 2)
 	dst := StartRedis(t)
-	cfg := conf.Default()
-	cfg.File = "test"
-	cfg.Source.Type = conf.TypeRedisCluster
-	cfg.Source.Servers = []string{c.Addrs[0]}
-	cfg.Target.Servers = []string{dst.Addr}
-	cfg.Common.Listen = "127.0.0.1:0"
-	cfg.Common.Dir = t.TempDir()
+	cfg := clusterSourceConfig(t, c.Addrs[0], dst)
 	r := StartRmtd(t, cfg)
 	waitPhase(t, r, "oplog", 60*time.Second)
 
 	added := StartRedis(t, WithCluster())
-	bus := added.Do(t, "CONFIG", "GET", "cluster-port").([]interface{})[1]
-	c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", added.Port, bus)
+	joinCluster(t, c, added)
 	grown := &Cluster{Nodes: append(c.Nodes[:2:2], added), Addrs: append(c.Addrs[:2:2], added.Addr)}
-	WaitFor(t, 20*time.Second, func() error {
-		for _, n := range grown.Nodes {
-			if known := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != "3" {
-				return fmt.Errorf("node %s knows %s nodes", n.Addr, known)
-			}
-		}
-		return nil
-	})
 	if n := r.Info(t)["errors_source_master_not_followed"]; n != "" {
 		t.Fatalf("a master serving no slots counted as not followed: %s", n)
 	}
@@ -475,16 +454,7 @@ func TestSourceClusterFailover(t *testing.T) {
 	c := StartCluster(t, 3)
 	dst := StartRedis(t)
 	replica := StartRedis(t, WithCluster())
-	bus := replica.Do(t, "CONFIG", "GET", "cluster-port").([]interface{})[1]
-	c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", replica.Port, bus)
-	WaitFor(t, 20*time.Second, func() error {
-		for _, n := range append(c.Nodes[:3:3], replica) {
-			if known := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != "4" {
-				return fmt.Errorf("node %s knows %s nodes", n.Addr, known)
-			}
-		}
-		return nil
-	})
+	joinCluster(t, c, replica)
 	replica.Do(t, "CLUSTER", "REPLICATE", c.Nodes[0].DoString(t, "CLUSTER", "MYID"))
 	WaitFor(t, 20*time.Second, func() error {
 		if st := replica.Info(t, "replication")["master_link_status"]; st != "up" {
@@ -504,13 +474,7 @@ func TestSourceClusterFailover(t *testing.T) {
 	for i := range 2000 {
 		mustWrite(t, owner, i, "before")
 	}
-	cfg := conf.Default()
-	cfg.File = "test"
-	cfg.Source.Type = conf.TypeRedisCluster
-	cfg.Source.Servers = []string{c.Addrs[1]}
-	cfg.Target.Servers = []string{dst.Addr}
-	cfg.Common.Listen = "127.0.0.1:0"
-	cfg.Common.Dir = t.TempDir()
+	cfg := clusterSourceConfig(t, c.Addrs[1], dst)
 	r := StartRmtd(t, cfg)
 	stop := liveWrites(t, owner, 1000)
 	waitPhase(t, r, "oplog", 60*time.Second)
@@ -592,4 +556,32 @@ func TestSourceClusterFailover(t *testing.T) {
 	if dst.Do(t, "EXISTS", "rmt:checkpoint:"+c.Addrs[0]).(int64) != 0 || dst.Do(t, "EXISTS", "rmt:checkpoint:"+replica.Addr).(int64) != 1 {
 		t.Errorf("checkpoints on the target: %v", dst.Do(t, "KEYS", "rmt:checkpoint:*"))
 	}
+}
+
+// clusterSourceConfig is a job from the cluster known by seed into the single server dst.
+func clusterSourceConfig(t *testing.T, seed string, dst *Redis) *conf.Config {
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeRedisCluster
+	cfg.Source.Servers = []string{seed}
+	cfg.Target.Servers = []string{dst.Addr}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	return cfg
+}
+
+// joinCluster makes the cluster node n (no slots) meet c, and waits until every node knows all.
+func joinCluster(t *testing.T, c *Cluster, n *Redis) {
+	t.Helper()
+	bus := n.Do(t, "CONFIG", "GET", "cluster-port").([]interface{})[1]
+	c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", n.Port, bus)
+	want := strconv.Itoa(len(c.Nodes) + 1)
+	WaitFor(t, 20*time.Second, func() error {
+		for _, m := range append(c.Nodes[:len(c.Nodes):len(c.Nodes)], n) {
+			if known := parseInfo(m.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != want {
+				return fmt.Errorf("node %s knows %s nodes, want %s", m.Addr, known, want)
+			}
+		}
+		return nil
+	})
 }
