@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,6 +51,10 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 	bo := newBackoff()
 	for {
 		cp, ok, err := target.ReadCheckpoint(ctx, j.targetOptions(), key)
+		if errors.Is(err, target.ErrBadCheckpoint) {
+			j.log.Warn("checkpoint on the target not usable: full sync", zap.String("key", key), zap.Error(err))
+			return nil, nil
+		}
 		if err == nil && !ok && j.src != nil && j.src.view != nil {
 			// Not finding one (an error, a target too big to scan in time) only costs a full sync.
 			if adopted, aerr := j.adoptCheckpoint(ctx, key); aerr != nil {

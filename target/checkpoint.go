@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -42,16 +43,19 @@ func (c Checkpoint) String() string {
 	return c.Replid + " " + strconv.FormatInt(c.Offset, 10) + " " + strconv.Itoa(c.DB)
 }
 
+// ErrBadCheckpoint is wrapped by the errors of a checkpoint value that does not parse.
+var ErrBadCheckpoint = errors.New("bad checkpoint")
+
 // ParseCheckpoint reads the value of a checkpoint key.
 func ParseCheckpoint(s string) (Checkpoint, error) {
 	f := strings.Fields(s)
 	if len(f) != 3 {
-		return Checkpoint{}, fmt.Errorf("checkpoint %q: want \"<replid> <offset> <db>\"", s)
+		return Checkpoint{}, fmt.Errorf("%w %q: want \"<replid> <offset> <db>\"", ErrBadCheckpoint, s)
 	}
 	off, err1 := strconv.ParseInt(f[1], 10, 64)
 	db, err2 := strconv.Atoi(f[2])
 	if err1 != nil || err2 != nil || off < 0 || db < 0 {
-		return Checkpoint{}, fmt.Errorf("checkpoint %q: bad offset or db", s)
+		return Checkpoint{}, fmt.Errorf("%w %q: bad offset or db", ErrBadCheckpoint, s)
 	}
 	return Checkpoint{Replid: f[0], Offset: off, DB: db}, nil
 }

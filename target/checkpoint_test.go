@@ -114,6 +114,50 @@ func TestCheckpointQueueRefused(t *testing.T) {
 	}
 }
 
+// TestCheckpointReplyLost: the connection breaks after the target ran a batch's EXEC but before
+// its reply came back. Reconnect takes the position from the checkpoint the batch stored, so the
+// resend does not run the batch twice; a checkpoint of another replication ID is not taken.
+func TestCheckpointReplyLost(t *testing.T) {
+	dst := startRedis(t)
+	ctx := context.Background()
+	w := newSingle(t, dst.Addr, SingleOptions{CheckpointKey: testCheckpointKey, Replid: func() string { return "r1" }})
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	first := []*aof.Command{rawCmd("INCR", "n"), rawCmd("INCR", "n")}
+	if err := applyStream(t, w, first, 0); err != nil {
+		t.Fatal(err)
+	}
+	stream := append(first, rawCmd("SELECT", "2"), rawCmd("INCR", "n"), rawCmd("INCR", "n"))
+	// What the lost batch did on the target, checkpoint included; then the connection breaks.
+	c := client(t, dst.Addr)
+	do(t, c, nil, "MULTI")
+	do(t, c, nil, "SELECT", "2")
+	do(t, c, nil, "INCR", "n")
+	do(t, c, nil, "SELECT", "0")
+	do(t, c, nil, "SET", testCheckpointKey, Checkpoint{Replid: "r1", Offset: streamEnd(stream[:4]), DB: 2}.String())
+	do(t, c, nil, "EXEC")
+	do(t, c, nil, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+
+	off, db, err := w.Reconnect(ctx)
+	if err != nil || off != streamEnd(stream[:4]) || db != 2 {
+		t.Fatalf("Reconnect: %d, %d, %v; want %d, 2", off, db, err, streamEnd(stream[:4]))
+	}
+	if err := applyStream(t, w, stream, off); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, dst.Addr, 2); got["n"] != "string:2" {
+		t.Fatalf("db 2: %v, want n = 2 (the batch ran once)", got)
+	}
+
+	// A checkpoint left by another replication history is not a position of this stream.
+	do(t, c, nil, "SET", testCheckpointKey, Checkpoint{Replid: "other", Offset: 1 << 40, DB: 0}.String())
+	do(t, c, nil, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	if off, _, err := w.Reconnect(ctx); err != nil || off != streamEnd(stream) {
+		t.Fatalf("Reconnect after a foreign checkpoint: %d, %v; want %d", off, err, streamEnd(stream))
+	}
+}
+
 func TestParseCheckpoint(t *testing.T) {
 	for _, bad := range []string{"", "r 1", "r x 0", "r 1 -1", "r -5 0", "r 1 0 extra"} {
 		if _, err := ParseCheckpoint(bad); err == nil {

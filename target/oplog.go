@@ -3,6 +3,7 @@ package target
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -72,6 +73,23 @@ func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error
 	offset, db = s.applied, s.appliedDB
 	s.oplog = nil
 	s.mu.Unlock()
+	if s.opts.CheckpointKey != "" {
+		// A batch's EXEC can run on the target and its reply be lost with the connection: the
+		// checkpoint it stored, not what came back, says where the stream stands.
+		cp, ok, err := ReadCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey)
+		if errors.Is(err, ErrBadCheckpoint) {
+			s.log.Warn("checkpoint not usable: resending from the last answered command", zap.Error(err))
+			ok, err = false, nil
+		}
+		if err != nil {
+			return offset, db, err
+		}
+		if ok && cp.Offset > offset && (s.opts.Replid == nil || cp.Replid == s.opts.Replid()) {
+			s.log.Info("the target applied more than it answered before the connection broke: resending after its checkpoint",
+				zap.Int64("answered", offset), zap.Int64("checkpoint", cp.Offset), zap.Int("db", cp.DB))
+			offset, db = cp.Offset, cp.DB
+		}
+	}
 	if err := s.dialOplog(ctx, offset, db); err != nil {
 		return offset, db, err
 	}
