@@ -118,15 +118,23 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)
 	}
 	defer c.Close()
+	// Every match is read first: a failed adoption, or an older run, can leave stale keys of the
+	// same history, and only the furthest is this stream's position.
+	var best *target.Checkpoint
+	var bestKey string
+	var stale []string
 	cursor := "0"
 	for {
 		var page []any
 		if err := c.Do(ctx, radix.Cmd(&page, "SCAN", cursor, "MATCH", cfg.Common.CheckpointKey+":*", "COUNT", "1000")); err != nil {
 			return nil, fmt.Errorf("target: SCAN for checkpoints: %w", err)
 		}
+		if len(page) != 2 {
+			return nil, fmt.Errorf("target: SCAN for checkpoints: reply of %d elements", len(page))
+		}
 		next, ok := page[0].([]byte)
 		keys, ok2 := page[1].([]any)
-		if len(page) != 2 || !ok || !ok2 {
+		if !ok || !ok2 {
 			return nil, fmt.Errorf("target: SCAN for checkpoints: unexpected reply shape")
 		}
 		cursor = string(next)
@@ -141,19 +149,35 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 			if err != nil || !history[cp.Replid] {
 				continue
 			}
-			var renamed int
-			if err := c.Do(ctx, radix.Cmd(&renamed, "RENAMENX", other, key)); err != nil || renamed != 1 {
-				return nil, fmt.Errorf("target: RENAMENX %s %s: %d, %v", other, key, renamed, err)
+			if best == nil || cp.Offset > best.Offset {
+				if best != nil {
+					stale = append(stale, bestKey)
+				}
+				best, bestKey = &cp, other
+			} else {
+				stale = append(stale, other)
 			}
-			j.log.Warn("checkpoint of the same replication history found under another master's name "+
-				"(a failover): renamed and resumed from", zap.String("was", other), zap.String("key", key),
-				zap.String("replid", cp.Replid), zap.Int64("offset", cp.Offset))
-			return &cp, nil
 		}
 		if cursor == "0" {
-			return nil, nil
+			break
 		}
 	}
+	if best == nil {
+		return nil, nil
+	}
+	var renamed int
+	if err := c.Do(ctx, radix.Cmd(&renamed, "RENAMENX", bestKey, key)); err != nil || renamed != 1 {
+		return nil, fmt.Errorf("target: RENAMENX %s %s: %d, %v", bestKey, key, renamed, err)
+	}
+	j.log.Warn("checkpoint of the same replication history found under another master's name "+
+		"(a failover): renamed and resumed from", zap.String("was", bestKey), zap.String("key", key),
+		zap.String("replid", best.Replid), zap.Int64("offset", best.Offset), zap.Strings("stale_removed", stale))
+	for _, k := range stale {
+		if err := c.Do(ctx, radix.Cmd(nil, "DEL", k)); err != nil {
+			j.log.Warn("removing a stale checkpoint", zap.String("key", k), zap.Error(err))
+		}
+	}
+	return best, nil
 }
 
 // clearCheckpoint removes this node's checkpoint from the target before a snapshot is loaded.

@@ -29,3 +29,35 @@ func TestResumePointBadCheckpoint(t *testing.T) {
 		t.Fatalf("resumePoint: %+v, %v; want offset 42 in db 3", cp, err)
 	}
 }
+
+// A master without a checkpoint adopts the furthest one of its replication history left under
+// other names (a failover), removes the stale ones, and leaves other histories alone.
+func TestAdoptCheckpoint(t *testing.T) {
+	src, tgt := cjStartRedis(t), cjStartRedis(t)
+	replid := src.Info("replication", "master_replid")
+	cfg := conf.Default()
+	cfg.Source.Servers = []string{src.Addr}
+	cfg.Target.Servers = []string{tgt.Addr}
+	d, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := newNodeJob(d, src.Addr, 0)
+	key := j.checkpointKey()
+	tgt.Do("SET", "rmt:checkpoint:10.0.0.1:7000", replid+" 100 0")
+	tgt.Do("SET", "rmt:checkpoint:10.0.0.2:7000", replid+" 500 2")
+	tgt.Do("SET", "rmt:checkpoint:10.0.0.3:7000", "0123456789012345678901234567890123456789 900 0")
+	cp, err := j.adoptCheckpoint(context.Background(), key)
+	if err != nil || cp == nil || cp.Offset != 500 || cp.DB != 2 {
+		t.Fatalf("adopted %+v, %v; want offset 500 in db 2", cp, err)
+	}
+	if tgt.Int("EXISTS", key) != 1 || tgt.Int("EXISTS", "rmt:checkpoint:10.0.0.1:7000", "rmt:checkpoint:10.0.0.2:7000") != 0 ||
+		tgt.Int("EXISTS", "rmt:checkpoint:10.0.0.3:7000") != 1 {
+		t.Fatalf("checkpoints left: %d own, %d of this history, %d of another",
+			tgt.Int("EXISTS", key), tgt.Int("EXISTS", "rmt:checkpoint:10.0.0.1:7000", "rmt:checkpoint:10.0.0.2:7000"),
+			tgt.Int("EXISTS", "rmt:checkpoint:10.0.0.3:7000"))
+	}
+	if cp, err := j.adoptCheckpoint(context.Background(), key); err != nil || cp != nil {
+		t.Fatalf("a second adoption found %+v, %v (its own key is not another's)", cp, err)
+	}
+}

@@ -296,6 +296,10 @@ type clusterView struct {
 	// lastMiss and checked rate-limit the reads made for a miss (refreshForMiss).
 	lastMiss time.Time
 	checked  map[int]time.Time // slot → when a miss on it last read the map
+
+	// unfollowed is notFollowed's answer, kept by applyLocked: INFO must not wait for v.mu,
+	// which a refresh holds while it dials (a dead master's host can take its whole timeout).
+	unfollowed atomic.Int64
 }
 
 const (
@@ -363,6 +367,9 @@ func (v *clusterView) refreshForMiss(addr string, slot int) bool {
 func (v *clusterView) refreshLocked(ctx context.Context, first string) error {
 	v.last = time.Now()
 	addrs := v.order
+	if n, ok := v.byAddr[first]; !ok || n.notFollowed {
+		first = "" // a master replaced since (a failover): v.order has its successor
+	}
 	if first != "" {
 		addrs = append([]string{first}, addrs...)
 	}
@@ -418,6 +425,7 @@ func (v *clusterView) applyLocked(masters []clusterMaster) {
 			n.owner.Store(&owner{slots: &slotSet{}})
 		}
 	}
+	v.countNotFollowedLocked()
 }
 
 // followFailoversLocked finds the masters that replaced a followed one: a new master serving
@@ -465,16 +473,17 @@ func (v *clusterView) followFailoversLocked(masters []clusterMaster) {
 
 // notFollowed counts the masters that serve slots and have no node job: their keys are not
 // migrated (INFO errors_source_master_not_followed).
-func (v *clusterView) notFollowed() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+func (v *clusterView) notFollowed() int { return int(v.unfollowed.Load()) }
+
+// countNotFollowedLocked sets what notFollowed returns.
+func (v *clusterView) countNotFollowedLocked() {
 	n := 0
 	for _, m := range v.byAddr {
 		if o := m.owner.Load(); m.notFollowed && o != nil && !o.slots.empty() {
 			n++
 		}
 	}
-	return n
+	v.unfollowed.Store(int64(n))
 }
 
 // sourceGates are the limits shared by a job's source nodes.

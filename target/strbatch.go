@@ -9,6 +9,9 @@ import "github.com/rmt-project/rmt/rdb"
 const (
 	strBatchKeys  = 512
 	strBatchBytes = 32 << 10
+	// Larger strings go as RESTORE, as the value bytes are: one command each costs little
+	// beside their size, and the batch's buffers stay small for the writer's whole life.
+	strBatchValueMax = 4 << 10
 )
 
 // stringBatch gathers RDB strings of one db as MSET arguments.
@@ -24,11 +27,16 @@ type stringBatch struct {
 // and the caller sends e as RESTORE, for the target to judge. The caller flushes a batch of
 // another db first.
 func (b *stringBatch) add(e *rdb.Entry) bool {
-	v, err := rdb.AppendString(b.scratch[:0], e.Value)
-	if err != nil {
+	if len(e.Value) > strBatchValueMax || len(e.Key) > strBatchValueMax {
 		return false
 	}
-	b.scratch = v
+	v, err := rdb.AppendString(b.scratch[:0], e.Value)
+	if err != nil || len(v) > strBatchValueMax {
+		return false // not decodable, or LZF expanded it past the limit: RESTORE
+	}
+	if cap(v) <= strBatchKeep {
+		b.scratch = v
+	}
 	if b.n == 0 {
 		b.db = e.DB
 		b.first = append(b.first[:0], e.Key...)
@@ -45,3 +53,7 @@ func (b *stringBatch) reset() {
 	b.args = b.args[:0]
 	b.n = 0
 }
+
+// Batches hold at most strBatchBytes plus one key and value of strBatchValueMax each, so args
+// never grows past this, and the scratch of a value LZF expanded is kept only up to it.
+const strBatchKeep = strBatchBytes + 2*strBatchValueMax + 64
