@@ -63,12 +63,25 @@ func ParseCheckpoint(s string) (Checkpoint, error) {
 // ReadCheckpoint returns the checkpoint stored under key on the target (db 0), and false when
 // there is none.
 func ReadCheckpoint(ctx context.Context, o Options, key string) (Checkpoint, bool, error) {
+	return readCheckpoint(ctx, o, key, 0)
+}
+
+// readCheckpoint is ReadCheckpoint after, when killID is not 0, killing that client on the
+// server: whatever it sent and the server has not run yet never runs, so the checkpoint read is
+// the last one it will ever store.
+func readCheckpoint(ctx context.Context, o Options, key string, killID int64) (Checkpoint, bool, error) {
 	o.DB, o.OnReply, o.Name = 0, nil, "checkpoint"
 	c, err := Dial(ctx, o)
 	if err != nil {
 		return Checkpoint{}, false, err
 	}
 	defer c.Close()
+	if killID != 0 {
+		// An error ("No such client": it is gone, its input all run) changes nothing.
+		if _, err := c.Do(ctx, "CLIENT", "KILL", "ID", strconv.FormatInt(killID, 10)); err != nil && !isReplyError(err) {
+			return Checkpoint{}, false, err
+		}
+	}
 	r, err := c.Do(ctx, "GET", key)
 	if err != nil {
 		return Checkpoint{}, false, err
@@ -135,6 +148,7 @@ func (s *Single) closeBatch() error {
 	if s.opts.Replid != nil {
 		cp.Replid = s.opts.Replid()
 	}
+	s.sentEnd = max(s.sentEnd, cp.Offset)
 	var cmds [][][]byte
 	if s.oplogDB != 0 {
 		cmds = append(cmds, [][]byte{[]byte("SELECT"), []byte("0")})
@@ -207,4 +221,9 @@ func (s *Single) takePoisoned(end int64) bool {
 	}
 	delete(s.poisoned, end)
 	return true
+}
+
+func isReplyError(err error) bool {
+	var re *ReplyError
+	return errors.As(err, &re)
 }

@@ -3,7 +3,13 @@ package target
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rmt-project/rmt/aof"
 )
@@ -114,13 +120,14 @@ func TestCheckpointQueueRefused(t *testing.T) {
 	}
 }
 
-// TestCheckpointReplyLost: the connection breaks after the target ran a batch's EXEC but before
-// its reply came back. Reconnect takes the position from the checkpoint the batch stored, so the
-// resend does not run the batch twice; a checkpoint of another replication ID is not taken.
+// TestCheckpointReplyLost: the target runs a batch's EXEC, its reply is lost (a proxy drops
+// what the server sends) and the connection breaks. Reconnect takes the position from the
+// checkpoint the batch stored, so the resend does not run the batch twice.
 func TestCheckpointReplyLost(t *testing.T) {
 	dst := startRedis(t)
+	p := startMuteProxy(t, dst.Addr)
 	ctx := context.Background()
-	w := newSingle(t, dst.Addr, SingleOptions{CheckpointKey: testCheckpointKey, Replid: func() string { return "r1" }})
+	w := newSingle(t, p.addr, SingleOptions{CheckpointKey: testCheckpointKey, Replid: func() string { return "r1" }})
 	if err := w.StartOplog(ctx, 0, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -129,33 +136,112 @@ func TestCheckpointReplyLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream := append(first, rawCmd("SELECT", "2"), rawCmd("INCR", "n"), rawCmd("INCR", "n"))
-	// What the lost batch did on the target, checkpoint included; then the connection breaks.
+
+	p.mute.Store(true)
+	end := streamEnd(first)
+	for _, cmd := range stream[len(first):] {
+		end += cmd.N
+		if err := w.Apply(cmd, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	c := client(t, dst.Addr)
-	do(t, c, nil, "MULTI")
-	do(t, c, nil, "SELECT", "2")
-	do(t, c, nil, "INCR", "n")
-	do(t, c, nil, "SELECT", "0")
-	do(t, c, nil, "SET", testCheckpointKey, Checkpoint{Replid: "r1", Offset: streamEnd(stream[:4]), DB: 2}.String())
-	do(t, c, nil, "EXEC")
-	do(t, c, nil, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	if err := waitFor(5*time.Second, func() error {
+		var v string
+		do(t, c, &v, "GET", testCheckpointKey)
+		if v != (Checkpoint{Replid: "r1", Offset: end, DB: 2}).String() {
+			return fmt.Errorf("checkpoint %q", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.breakAll()
+	p.mute.Store(false)
 
 	off, db, err := w.Reconnect(ctx)
-	if err != nil || off != streamEnd(stream[:4]) || db != 2 {
-		t.Fatalf("Reconnect: %d, %d, %v; want %d, 2", off, db, err, streamEnd(stream[:4]))
+	if err != nil || off != end || db != 2 {
+		t.Fatalf("Reconnect: %d, %d, %v; want %d, 2", off, db, err, end)
 	}
+	stream = append(stream, rawCmd("INCR", "n"))
 	if err := applyStream(t, w, stream, off); err != nil {
 		t.Fatal(err)
 	}
-	if got := readBack(t, dst.Addr, 2); got["n"] != "string:2" {
-		t.Fatalf("db 2: %v, want n = 2 (the batch ran once)", got)
+	if got := readBack(t, dst.Addr, 2); got["n"] != "string:3" {
+		t.Fatalf("db 2: %v, want n = 3 (the lost batch ran once)", got)
 	}
 
-	// A checkpoint left by another replication history is not a position of this stream.
-	do(t, c, nil, "SET", testCheckpointKey, Checkpoint{Replid: "other", Offset: 1 << 40, DB: 0}.String())
-	do(t, c, nil, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+	// A checkpoint past every batch sent is not a position of this stream.
+	do(t, c, nil, "SET", testCheckpointKey, Checkpoint{Replid: "r1", Offset: 1 << 40, DB: 0}.String())
+	p.breakAll()
 	if off, _, err := w.Reconnect(ctx); err != nil || off != streamEnd(stream) {
 		t.Fatalf("Reconnect after a foreign checkpoint: %d, %v; want %d", off, err, streamEnd(stream))
 	}
+}
+
+// muteProxy forwards TCP connections to a server; while mute is set it drops what the server
+// sends. breakAll closes every connection it carries.
+type muteProxy struct {
+	addr  string
+	mute  atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startMuteProxy(t *testing.T, to string) *muteProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &muteProxy{addr: l.Addr().String()}
+	t.Cleanup(p.breakAll)
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", to)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := out.Read(buf)
+					if n > 0 && !p.mute.Load() {
+						if _, err := in.Write(buf[:n]); err != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				in.Close()
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *muteProxy) breakAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 func TestParseCheckpoint(t *testing.T) {

@@ -31,6 +31,13 @@ func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
 	if err != nil {
 		return err
 	}
+	s.oplogID = 0
+	if s.batching() {
+		// Its id lets Reconnect kill it on the server before reading the checkpoint (Redis 5+).
+		if r, err := c.Do(ctx, "CLIENT", "ID"); err == nil && r.Kind == KindInteger {
+			s.oplogID = r.Int
+		}
+	}
 	s.oplogDB = db
 	s.inTx = false
 	s.batchOpen = false
@@ -75,8 +82,11 @@ func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error
 	s.mu.Unlock()
 	if s.opts.CheckpointKey != "" {
 		// A batch's EXEC can run on the target and its reply be lost with the connection: the
-		// checkpoint it stored, not what came back, says where the stream stands.
-		cp, ok, err := ReadCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey)
+		// checkpoint it stored, not what came back, says where the stream stands. The old
+		// connection is killed on the server first, so that no batch of it runs after the read.
+		// A checkpoint past every batch sent is not this stream's (its replid is not compared:
+		// a followed failover changes it between two batches).
+		cp, ok, err := readCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey, s.oplogID)
 		if errors.Is(err, ErrBadCheckpoint) {
 			s.log.Warn("checkpoint not usable: resending from the last answered command", zap.Error(err))
 			ok, err = false, nil
@@ -84,7 +94,7 @@ func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error
 		if err != nil {
 			return offset, db, err
 		}
-		if ok && cp.Offset > offset && (s.opts.Replid == nil || cp.Replid == s.opts.Replid()) {
+		if ok && cp.Offset > offset && cp.Offset <= s.sentEnd {
 			s.log.Info("the target applied more than it answered before the connection broke: resending after its checkpoint",
 				zap.Int64("answered", offset), zap.Int64("checkpoint", cp.Offset), zap.Int("db", cp.DB))
 			offset, db = cp.Offset, cp.DB

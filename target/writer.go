@@ -96,6 +96,8 @@ type Single struct {
 	batchCmds  int
 	batchBytes int64
 	batchEnd   int64 // offset after the last command the open batch covers
+	sentEnd    int64 // the furthest batchEnd a sent EXEC stores
+	oplogID    int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
 	retryBig                                                         atomic.Bool // the retry list holds more than retryLimit bytes
