@@ -1,6 +1,10 @@
 package conf
 
-import "time"
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
 
 // Pool types, as RMT spells them in its config.
 const (
@@ -79,4 +83,27 @@ func (p Pool) Auth() (user, password string) {
 		}
 	}
 	return "", p.RedisAuth
+}
+
+// Inert lists RMT's settings that rmtd accepts but that change nothing here, each
+// "<file>:<line>: <key>: ignored: <why>" (or the flag that set it), when set to other than
+// RMT's default. Call it after the flags are applied.
+func (c *Config) Inert() []string {
+	l := newLocator(c)
+	var out []string
+	warn := func(path, why string) {
+		where, line := l.at(path)
+		if line > 0 {
+			where += ":" + strconv.Itoa(line)
+		}
+		out = append(out, fmt.Sprintf("%s: %s: ignored: %s", where, path, why))
+	}
+	if c.Common.Step != DefaultStep {
+		warn("common.step", "rmtd sizes its own batches (an MSET of up to 512 RDB strings, "+
+			"transactions of up to 1,000 stream commands)")
+	}
+	if c.Common.NoReply {
+		warn("common.noreply", "rmtd checks every reply of the target (RMT's noreply lost errors)")
+	}
+	return out
 }

@@ -115,10 +115,12 @@ max_clients: 5
 	wantWarn := []string{
 		"rmt.conf:7: source.redis_db: ignored: RMT never used it; every db is migrated",
 		"rmt.conf:12: common.maxmemory: ignored: rmt spools the stream to disk; see max_spool_bytes",
-		"rmt.conf:13: common.noreply: ignored: rmtd checks every reply of the target (RMT's noreply lost errors)",
 	}
 	if !reflect.DeepEqual(cfg.Warnings, wantWarn) {
 		t.Errorf("warnings %q, want %q", cfg.Warnings, wantWarn)
+	}
+	if got, want := cfg.Inert(), []string{"rmt.conf:13: common.noreply: ignored: rmtd checks every reply of the target (RMT's noreply lost errors)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Inert() = %q, want %q", got, want)
 	}
 }
 

@@ -297,15 +297,26 @@ common:
 		MbufSize: 1024, NoReply: true, SourceSafe: false, Dir: "/var/lib/rmt", Filter: "abc*",
 		BigKeyBytes: 1 << 20, MaxSpoolBytes: 1 << 30, CheckpointKey: "migration:pos"}
 	want.File = "x.yaml"
-	want.Warnings = []string{
-		"x.yaml:22: common.step: ignored: rmtd sizes its own batches (an MSET of up to 512 RDB strings, transactions of up to 1,000 stream commands)",
-		"x.yaml:24: common.noreply: ignored: rmtd checks every reply of the target (RMT's noreply lost errors)",
-	}
 	if !sameConfig(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
 	}
 	if u, p := cfg.Target.Auth(); u != "default" || p != "s3cret" {
 		t.Errorf("Auth() = %q, %q", u, p)
+	}
+	wantInert := []string{
+		"x.yaml:22: common.step: ignored: rmtd sizes its own batches (an MSET of up to 512 RDB strings, transactions of up to 1,000 stream commands)",
+		"x.yaml:24: common.noreply: ignored: rmtd checks every reply of the target (RMT's noreply lost errors)",
+	}
+	if got := cfg.Inert(); !reflect.DeepEqual(got, wantInert) {
+		t.Errorf("Inert() = %q, want %q", got, wantInert)
+	}
+	// Set by a flag after loading (rmtd -n, -s), or by nobody: the flag is named.
+	cfg.SetByFlag("common.noreply", "-n")
+	if got := cfg.Inert(); len(got) != 2 || !strings.HasPrefix(got[1], "-n: common.noreply: ignored") {
+		t.Errorf("Inert() after -n = %q", got)
+	}
+	if got := Default().Inert(); len(got) != 0 {
+		t.Errorf("Inert() of the defaults = %q", got)
 	}
 }
 

@@ -38,27 +38,7 @@ func finish(cfg *Config, errs Errors, bad map[string]bool) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	cfg.warnInert()
 	return cfg, nil
-}
-
-// warnInert adds a warning for each of RMT's settings that rmtd accepts but that change nothing
-// here, when the file sets it to other than RMT's default.
-func (c *Config) warnInert() {
-	warn := func(path, why string) {
-		where := c.File
-		if c.where != nil && c.where.lines[path] > 0 {
-			where += ":" + strconv.Itoa(c.where.lines[path])
-		}
-		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s: ignored: %s", where, path, why))
-	}
-	if c.Common.Step != DefaultStep {
-		warn("common.step", "rmtd sizes its own batches (an MSET of up to 512 RDB strings, "+
-			"transactions of up to 1,000 stream commands)")
-	}
-	if c.Common.NoReply {
-		warn("common.noreply", "rmtd checks every reply of the target (RMT's noreply lost errors)")
-	}
 }
 
 // sortByLine orders problems by line, those without a line last, keeping the order of equals.

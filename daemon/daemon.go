@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("rmtd started", zap.String("admin", d.admin.Addr()), zap.String("source", d.cfg.Source.Type),
 		zap.Strings("source_servers", d.cfg.Source.Servers), zap.String("target", d.cfg.Target.Type),
 		zap.Strings("target_servers", d.cfg.Target.Servers))
-	for _, w := range d.cfg.Warnings {
+	for _, w := range append(slices.Clone(d.cfg.Warnings), d.cfg.Inert()...) {
 		d.log.Warn("config: ignored", zap.String("what", w))
 	}
 

@@ -218,6 +218,7 @@ func loadConfig(o *options) (*conf.Config, error) {
 	}
 	if o.set["noreply"] {
 		cfg.Common.NoReply = true
+		cfg.SetByFlag("common.noreply", "-n")
 	}
 	if o.set["step"] {
 		cfg.Common.Step = o.step
