@@ -46,10 +46,11 @@ type Link struct {
 	mu       sync.Mutex
 	st       LinkStats // the fields not kept in atomics
 
-	addrMu sync.Mutex
-	addr   string   // the master's address: Options.Addr until Follow
-	conn   net.Conn // the session's connection, closed by Follow
-	kick   chan struct{}
+	addrMu     sync.Mutex
+	addr       string   // the master's address: Options.Addr until Follow
+	conn       net.Conn // the session's connection, closed by Follow
+	cancelDial func()   // ends the session's dial in progress, for Follow
+	kick       chan struct{}
 }
 
 // NewLink returns a link configured by opts. It does no I/O; Run connects.
@@ -77,10 +78,13 @@ func (l *Link) Follow(addr string) {
 		l.addrMu.Unlock()
 		return
 	}
-	old, conn := l.addr, l.conn
+	old, conn, cancelDial := l.addr, l.conn, l.cancelDial
 	l.addr = addr
 	l.addrMu.Unlock()
 	l.log.Warn("following the master at a new address", zap.String("was", old), zap.String("now", addr))
+	if cancelDial != nil {
+		cancelDial() // a dead host's dial could otherwise hold the link for its whole timeout
+	}
 	if conn != nil {
 		conn.Close()
 	}
@@ -97,15 +101,15 @@ func (l *Link) Addr() string {
 	return l.addr
 }
 
-// setConn records the session's connection for Follow to close; it reports false, and records
-// nothing, when the address changed since addr was read.
-func (l *Link) setConn(addr string, c net.Conn) bool {
+// setConn records the session's dial cancel and then connection for Follow to end; it reports
+// false, and records nothing, when the address changed since addr was read.
+func (l *Link) setConn(addr string, cancelDial func(), c net.Conn) bool {
 	l.addrMu.Lock()
 	defer l.addrMu.Unlock()
 	if l.addr != addr {
 		return false
 	}
-	l.conn = c
+	l.cancelDial, l.conn = cancelDial, c
 	return true
 }
 
@@ -253,15 +257,20 @@ func (l *Link) applyResume(sp *aof.Spool) error {
 func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err error) {
 	addr := l.Addr()
 	l.setState(StateConnecting)
-	conn, err := l.dialConn(ctx, addr)
+	dialCtx, cancelDial := context.WithCancel(ctx)
+	defer cancelDial()
+	defer l.setConn(addr, nil, nil)
+	if !l.setConn(addr, cancelDial, nil) {
+		return false, fmt.Errorf("source: %s: the master moved (Follow)", addr)
+	}
+	conn, err := l.dialConn(dialCtx, addr)
 	if err != nil {
 		return false, fmt.Errorf("source: connecting to %s: %w", addr, err)
 	}
 	defer conn.Close()
-	if !l.setConn(addr, conn) {
+	if !l.setConn(addr, nil, conn) {
 		return false, fmt.Errorf("source: %s: the master moved (Follow)", addr)
 	}
-	defer l.setConn(addr, nil)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	rc := newReplConn(conn, l.opts.Timeout, &l.lastIO)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -450,3 +451,34 @@ func TestLinkRedisFollow(t *testing.T) {
 }
 
 func isDisconnected(e Event) bool { _, ok := e.(Disconnected); return ok }
+
+// TestLinkFollowInterruptsDial: the old master's host is gone and a dial to it hangs (its
+// timeout is long); Follow cuts that dial short instead of waiting it out.
+func TestLinkFollowInterruptsDial(t *testing.T) {
+	master := startRedis(t, 0, "")
+	l := NewLink(LinkOptions{Addr: "192.0.2.1:6379", Dir: t.TempDir(), Timeout: 10 * time.Minute,
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	hung := make(chan struct{}, 1)
+	l.dial = func(ctx context.Context) (net.Conn, error) {
+		if l.Addr() != master.addr {
+			hung <- struct{}{}
+			<-ctx.Done() // as a dial to a host that does not answer, until cancelled
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", master.addr)
+	}
+	runLink(t, l)
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the link never dialed")
+	}
+	l.Follow(master.addr)
+	if fs := waitEvent[FullSync](t, l, 10*time.Second); fs.Replid == "" {
+		t.Fatalf("full sync %+v", fs)
+	}
+	if st := l.Stats(); st.Addr != master.addr {
+		t.Fatalf("stats %+v", st)
+	}
+}
