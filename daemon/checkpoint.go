@@ -125,22 +125,13 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 	var stale []string
 	cursor := "0"
 	for {
-		var page []any
-		if err := c.Do(ctx, radix.Cmd(&page, "SCAN", cursor, "MATCH", cfg.Common.CheckpointKey+":*", "COUNT", "1000")); err != nil {
+		next, keys, err := scanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor,
+			cfg.Common.CheckpointKey+":*")
+		if err != nil {
 			return nil, fmt.Errorf("target: SCAN for checkpoints: %w", err)
 		}
-		if len(page) != 2 {
-			return nil, fmt.Errorf("target: SCAN for checkpoints: reply of %d elements", len(page))
-		}
-		next, ok := page[0].([]byte)
-		keys, ok2 := page[1].([]any)
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("target: SCAN for checkpoints: unexpected reply shape")
-		}
-		cursor = string(next)
-		for _, k := range keys {
-			b, _ := k.([]byte)
-			other := string(b)
+		cursor = next
+		for _, other := range keys {
 			var val string
 			if other == key || c.Do(ctx, radix.Cmd(&val, "GET", other)) != nil {
 				continue

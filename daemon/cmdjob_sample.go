@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -83,27 +84,17 @@ func sampleDB(ctx context.Context, node *cmdNode, db int, size int64, want int) 
 	if size <= 2*int64(want) {
 		cursor := "0"
 		for len(out) < want {
-			var page []interface{}
-			if err := node.do(ctx, db, radix.Cmd(&page, "SCAN", cursor, "COUNT", "1000")); err != nil {
+			next, keys, err := scanKeys(func(a radix.Action) error { return node.do(ctx, db, a) }, cursor)
+			if err != nil {
 				return nil, fmt.Errorf("%s: SCAN (db %d): %w", node, db, err)
 			}
-			if len(page) != 2 {
-				return nil, fmt.Errorf("%s: SCAN (db %d): reply has %d elements, want 2", node, db, len(page))
+			for _, k := range keys {
+				add(k)
 			}
-			next, ok := page[0].([]byte)
-			items, ok2 := page[1].([]interface{})
-			if !ok || !ok2 {
-				return nil, fmt.Errorf("%s: SCAN (db %d): unexpected reply shape", node, db)
-			}
-			for _, it := range items {
-				if b, ok := it.([]byte); ok {
-					add(string(b))
-				}
-			}
-			if string(next) == "0" {
+			if next == "0" {
 				break
 			}
-			cursor = string(next)
+			cursor = next
 		}
 		return out, nil
 	}
@@ -129,4 +120,32 @@ func sampleDB(ctx context.Context, node *cmdNode, db int, size int64, want int) 
 		}
 	}
 	return out, nil
+}
+
+// scanKeys runs one SCAN step from cursor (with MATCH pattern when one is given) through do,
+// and returns the next cursor ("0" at the end) and the page's keys.
+func scanKeys(do func(radix.Action) error, cursor string, match ...string) (string, []string, error) {
+	args := []string{cursor, "COUNT", "1000"}
+	if len(match) > 0 {
+		args = append(args, "MATCH", match[0])
+	}
+	var page []interface{}
+	if err := do(radix.Cmd(&page, "SCAN", args...)); err != nil {
+		return "", nil, err
+	}
+	if len(page) != 2 {
+		return "", nil, fmt.Errorf("reply has %d elements, want 2", len(page))
+	}
+	next, ok := page[0].([]byte)
+	items, ok2 := page[1].([]interface{})
+	if !ok || !ok2 {
+		return "", nil, errors.New("unexpected reply shape")
+	}
+	keys := make([]string, 0, len(items))
+	for _, it := range items {
+		if b, ok := it.([]byte); ok {
+			keys = append(keys, string(b))
+		}
+	}
+	return string(next), keys, nil
 }
