@@ -293,6 +293,30 @@ func stringEntry(db int, key, val string, expireMs int64) *rdb.Entry {
 		Value: v, ValueLen: int64(len(v)), Idle: -1, Freq: -1}
 }
 
+// Strings over strBatchValueMax go as RESTORE, not into an MSET batch.
+func TestRestoreBigStringNotBatched(t *testing.T) {
+	dst := startRedis(t)
+	w := newSingle(t, dst.Addr, SingleOptions{Conns: 1})
+	big := strings.Repeat("x", strBatchValueMax+1)
+	raw := append([]byte{0x40 | byte(len(big)>>8), byte(len(big))}, big...) // 14-bit length
+	e := &rdb.Entry{Kind: rdb.KindKey, Key: []byte("big"), Type: rdb.TypeString, Value: raw,
+		ValueLen: int64(len(raw)), Idle: -1, Freq: -1}
+	for _, e := range []*rdb.Entry{e, stringEntry(0, "small", "v", 0)} {
+		if err := w.Restore(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitRDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r, m := commandCalls(t, dst.Addr, "restore"), commandCalls(t, dst.Addr, "mset"); r != 1 || m != 1 {
+		t.Fatalf("%d RESTORE and %d MSET, want 1 and 1", r, m)
+	}
+	if got := readBack(t, dst.Addr, 0); got["big"] != "string:"+big || got["small"] != "string:v" {
+		t.Fatalf("db 0: %.80v", got)
+	}
+}
+
 func TestRestoreExpiry(t *testing.T) {
 	dst := startRedis(t)
 	w := newSingle(t, dst.Addr, SingleOptions{})
