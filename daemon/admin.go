@@ -45,6 +45,13 @@ type AdminOptions struct {
 	Shutdown func(wait time.Duration, asap bool)
 	// Logger gets connection and command events; nil means zap.NewNop().
 	Logger *zap.Logger
+	// IdleTimeout closes a connection that is not trusted (not authenticated; without
+	// RequirePass, one that has not run a command yet) when it takes this long to send a
+	// command. 0: adminDefaultIdle.
+	IdleTimeout time.Duration
+	// LogInterval is how often refused connections and AUTH failures are logged, as one
+	// line per kind and client host with a count. 0: adminDefaultLogInterval.
+	LogInterval time.Duration
 }
 
 // Admin is the admin port: a RESP server (redcon, one goroutine per
@@ -58,6 +65,15 @@ type Admin struct {
 
 	connected atomic.Int64
 	total     atomic.Int64
+	rejected  atomic.Int64 // refused: max_clients reached and nobody to evict
+	evicted   atomic.Int64 // untrusted connections closed to make room
+	authFails atomic.Int64
+	events    *eventLog
+
+	clientsMu sync.Mutex
+	clients   map[*guardConn]struct{} // open connections, for max_clients
+
+	quit chan struct{} // closed by Close: ends AUTH delays and the event log
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -70,10 +86,18 @@ type Admin struct {
 // argument.
 const adminDefaultShutdownWait = 10 * time.Second
 
-// adminMaxInput caps the bytes a connection may send without completing a
-// command (redcon's read buffer grows without a ceiling otherwise). Admin
-// commands are a few bytes.
-const adminMaxInput = 1 << 20
+// Defaults of AdminOptions.
+const (
+	adminDefaultIdle        = 10 * time.Second
+	adminDefaultLogInterval = 10 * time.Second
+)
+
+// AUTH failures on one connection wait before their reply: authDelayMin, doubling up to
+// authDelayMax, so a password cannot be guessed at wire speed.
+const (
+	authDelayMin = 100 * time.Millisecond
+	authDelayMax = 2 * time.Second
+)
 
 // Reply texts, as Redis 7 words them.
 const (
@@ -90,7 +114,14 @@ func NewAdmin(opts AdminOptions) *Admin {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	a := &Admin{opts: opts, log: log.Named("admin")}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = adminDefaultIdle
+	}
+	if opts.LogInterval <= 0 {
+		opts.LogInterval = adminDefaultLogInterval
+	}
+	a := &Admin{opts: opts, log: log.Named("admin"), clients: map[*guardConn]struct{}{}, quit: make(chan struct{})}
+	a.events = newEventLog(a.log, opts.LogInterval)
 	a.cmds = make(map[string]*adminCommand)
 	for _, c := range a.commandTable() {
 		a.cmds[c.name] = c
@@ -118,9 +149,10 @@ func (a *Admin) Start() error {
 	a.srv = redcon.NewServer(ln.Addr().String(), a.handle, a.accept, a.closedConn)
 	a.done = make(chan struct{})
 	srv, done := a.srv, a.done
+	go a.events.run(a.quit)
 	go func() {
 		defer close(done)
-		if err := srv.Serve(adminListener{ln}); err != nil {
+		if err := srv.Serve(guardListener{ln, a.opts.IdleTimeout}); err != nil {
 			a.log.Error("admin port stopped", zap.Error(err))
 		}
 	}()
@@ -152,9 +184,11 @@ func (a *Admin) Close() error {
 	srv, ln, done := a.srv, a.ln, a.done
 	a.mu.Unlock()
 
+	close(a.quit)
 	_ = srv.Close() // "not serving" if Serve has not set its listener yet
 	err := ln.Close()
 	<-done
+	a.events.flush()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("daemon: admin port close: %w", err)
 	}
@@ -169,40 +203,117 @@ func (a *Admin) Clients() (connected, total int64) {
 
 // adminSession is one connection's state.
 type adminSession struct {
-	authed bool
-	name   string // CLIENT SETNAME, copied out of redcon's buffer
+	authed    bool
+	name      string // CLIENT SETNAME, copied out of redcon's buffer
+	authFails int    // failed AUTHs in a row, for their delay
 }
 
+// AdminCounters are the admin port's own counters, for INFO's Clients section.
+type AdminCounters struct {
+	Rejected     int64 // connections refused: max_clients reached, nobody to evict
+	Evicted      int64 // untrusted connections closed to make room for a new one
+	AuthFailures int64
+}
+
+// Counters returns the admin port's counters.
+func (a *Admin) Counters() AdminCounters {
+	return AdminCounters{Rejected: a.rejected.Load(), Evicted: a.evicted.Load(), AuthFailures: a.authFails.Load()}
+}
+
+// accept admits a connection. At max_clients, the oldest connection that is not trusted
+// (not authenticated, or without requirepass one that has not run a command) makes room
+// for it, so idle or hostile clients can never lock the operator out; when every
+// connection is trusted, the new one is refused.
 func (a *Admin) accept(c redcon.Conn) bool {
-	// accept runs on redcon's single accept goroutine, so the check and the
-	// increment below cannot interleave with another accept.
-	if limit := a.opts.MaxClients; limit > 0 && a.connected.Load() >= int64(limit) {
-		a.log.Warn("admin connection refused: max_clients reached",
-			zap.String("client", c.RemoteAddr()), zap.Int("max_clients", limit))
-		c.WriteError(adminErrMaxClients) // flushed by redcon's Close
-		return false
+	g, _ := c.NetConn().(*guardConn)
+	if g == nil {
+		return false // not from guardListener: never served unguarded
 	}
-	a.connected.Add(1)
+	host := clientHost(c.RemoteAddr())
+	a.clientsMu.Lock()
+	if limit := a.opts.MaxClients; limit > 0 && len(a.clients) >= limit {
+		var victim *guardConn
+		for o := range a.clients {
+			if !o.trusted.Load() && (victim == nil || o.started.Before(victim.started)) {
+				victim = o
+			}
+		}
+		if victim == nil {
+			a.clientsMu.Unlock()
+			a.rejected.Add(1)
+			a.events.add("admin connections refused: max_clients reached, every client authenticated", host)
+			c.WriteError(adminErrMaxClients) // flushed by redcon's Close
+			return false
+		}
+		delete(a.clients, victim)
+		victim.evicted.Store(true)
+		_ = victim.Conn.Close() // its goroutine ends on the read error
+		a.evicted.Add(1)
+		a.events.add("admin connections evicted (not authenticated) to make room under max_clients",
+			clientHost(victim.RemoteAddr().String()))
+	}
+	a.clients[g] = struct{}{}
+	a.connected.Store(int64(len(a.clients)))
+	a.clientsMu.Unlock()
 	a.total.Add(1)
-	c.SetContext(&adminSession{authed: a.opts.RequirePass == ""})
+	sess := &adminSession{authed: a.opts.RequirePass == ""}
+	g.sess = sess
+	c.SetContext(sess)
 	a.log.Debug("admin connection", zap.String("client", c.RemoteAddr()))
 	return true
 }
 
 func (a *Admin) closedConn(c redcon.Conn, err error) {
-	a.connected.Add(-1)
+	if g, _ := c.NetConn().(*guardConn); g != nil {
+		a.clientsMu.Lock()
+		delete(a.clients, g)
+		a.connected.Store(int64(len(a.clients)))
+		a.clientsMu.Unlock()
+		if errors.Is(err, errGuardIdle) {
+			a.events.add("admin connections closed: idle before authenticating", clientHost(c.RemoteAddr()))
+			return
+		}
+		if g.evicted.Load() {
+			return
+		}
+	}
+	var pe *guardError
+	if errors.As(err, &pe) {
+		a.events.add("admin connections closed on a protocol error", clientHost(c.RemoteAddr()))
+		return
+	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		a.log.Debug("admin connection closed", zap.String("client", c.RemoteAddr()), zap.Error(err))
 	}
 }
 
-func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
-	if nc, ok := c.NetConn().(*adminConn); ok {
-		nc.pending = 0 // a command is complete
+// clientHost is the host part of a client address, which the aggregated logs group by.
+func clientHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
 	}
+	return addr
+}
+
+func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
+	// A command that panics closes its own connection, never the daemon.
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("admin command panicked: connection closed", zap.Any("panic", r),
+				zap.String("client", c.RemoteAddr()), zap.Stack("stack"))
+			_ = c.Close()
+		}
+	}()
 	sess, _ := c.Context().(*adminSession)
 	if sess == nil || len(cmd.Args) == 0 {
 		return
+	}
+	if g, _ := c.NetConn().(*guardConn); g != nil {
+		defer func() {
+			if sess.authed {
+				g.trusted.Store(true)
+			}
+		}()
 	}
 	args := cmd.Args
 	ac := a.cmds[strings.ToLower(string(args[0]))]
@@ -304,10 +415,14 @@ func (a *Admin) snapshot() *Snapshot {
 		}
 	}
 	connected, total := a.Clients()
+	ctr := a.Counters()
 	s.Clients = ClientsInfo{
 		Connected:     connected,
 		MaxClients:    int64(max(a.opts.MaxClients, 0)),
 		TotalReceived: total,
+		Rejected:      ctr.Rejected,
+		Evicted:       ctr.Evicted,
+		AuthFailures:  ctr.AuthFailures,
 	}
 	if s.Server.TCPPort == 0 {
 		if _, p, err := net.SplitHostPort(a.Addr()); err == nil {
@@ -366,10 +481,14 @@ func (a *Admin) cmdAuth(c redcon.Conn, args [][]byte, sess *adminSession) {
 	userOK := subtle.ConstantTimeCompare(user, []byte("default")) == 1
 	passOK := subtle.ConstantTimeCompare(pass, []byte(a.opts.RequirePass)) == 1
 	if !userOK || !passOK {
-		a.log.Warn("admin AUTH failed", zap.String("client", c.RemoteAddr()))
+		a.authFails.Add(1)
+		a.events.add("admin AUTH failed", clientHost(c.RemoteAddr()))
+		sess.authFails++
+		a.authDelay(sess.authFails)
 		c.WriteError(adminErrWrongPass)
 		return
 	}
+	sess.authFails = 0
 	sess.authed = true
 	c.WriteString("OK")
 }
@@ -451,34 +570,30 @@ func (a *Admin) cmdClientSetinfo(c redcon.Conn, _ [][]byte, _ *adminSession) {
 	c.WriteString("OK") // lib-name / lib-ver: accepted, not kept
 }
 
-// adminListener gives every accepted connection an input cap.
-type adminListener struct{ net.Listener }
+// authDelay holds a failed AUTH's reply: authDelayMin after the first failure in a row,
+// doubling up to authDelayMax; Close cuts it short.
+func (a *Admin) authDelay(fails int) {
+	d := authDelayMin << min(fails-1, 8)
+	t := time.NewTimer(min(d, authDelayMax))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-a.quit:
+	}
+}
 
-func (l adminListener) Accept() (net.Conn, error) {
+// guardListener wraps every accepted connection in a guardConn (admin_guard.go).
+type guardListener struct {
+	net.Listener
+	idle time.Duration
+}
+
+func (l guardListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &adminConn{Conn: c}, nil
-}
-
-// adminConn counts the bytes read since the last complete command and fails
-// the read past adminMaxInput, which makes redcon close the connection. Read
-// and the reset in Admin.handle run on the same goroutine.
-type adminConn struct {
-	net.Conn
-	pending int
-}
-
-var errAdminInputTooLong = errors.New("daemon: admin connection sent over 1 MiB without completing a command")
-
-func (c *adminConn) Read(p []byte) (int, error) {
-	if c.pending >= adminMaxInput {
-		return 0, errAdminInputTooLong
-	}
-	n, err := c.Conn.Read(p)
-	c.pending += n
-	return n, err
+	return newGuardConn(c, l.idle), nil
 }
 
 // adminCommand is one row of the command table: what COMMAND reports and

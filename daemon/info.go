@@ -139,6 +139,9 @@ func infoWriteClients(w *infoWriter, s *Snapshot) {
 	w.int("connected_clients", s.Clients.Connected)
 	w.int("max_clients_limit", s.Clients.MaxClients)
 	w.int("total_connections_received", s.Clients.TotalReceived)
+	w.int("rejected_connections", s.Clients.Rejected)
+	w.int("evicted_clients", s.Clients.Evicted)
+	w.int("auth_failures", s.Clients.AuthFailures)
 }
 
 func infoWriteMemory(w *infoWriter, s *Snapshot) {

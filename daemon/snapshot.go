@@ -54,6 +54,11 @@ type ClientsInfo struct {
 	Connected     int64 // connected_clients
 	MaxClients    int64 // max_clients_limit
 	TotalReceived int64 // total_connections_received
+
+	// rmtd's own, after RMT's fields.
+	Rejected     int64 // rejected_connections: max_clients reached, every client authenticated
+	Evicted      int64 // evicted_clients: unauthenticated connections closed to make room
+	AuthFailures int64 // auth_failures
 }
 
 // MemoryInfo is INFO's "# Memory" section.
