@@ -28,7 +28,7 @@ test: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./aof
 	$(GO) test -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./aof
 	@# The admin port over real TCP: each input is a connection, so fewer of them.
-	$(GO) test -run '^$$' -fuzz '^FuzzAdminPort$$' -fuzztime 2000x -fuzzminimizetime 2s ./daemon
+	$(GO) test -run '^$$' -fuzz '^FuzzAdminPort$$' -fuzztime 2000x -fuzzminimizetime 2s ./daemon/admin
 
 demo: deps build
 	./scripts/demo.sh

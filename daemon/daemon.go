@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/daemon/admin"
 )
 
 // Options are what a Daemon needs besides its config.
@@ -33,7 +34,7 @@ type Daemon struct {
 	log   *zap.Logger
 	start time.Time
 
-	admin    *Admin
+	admin    *admin.Server
 	shutdown chan shutdownRequest
 
 	sourceTLS, targetTLS *tls.Config // nil: plain TCP
@@ -70,7 +71,7 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	if d.targetTLS, err = tlsConfig(cfg.Target.TLS); err != nil {
 		return nil, fmt.Errorf("target.tls: %w", err)
 	}
-	d.admin = NewAdmin(AdminOptions{
+	d.admin = admin.New(admin.Options{
 		Addr:        d.cfg.Common.Listen,
 		RequirePass: d.cfg.Common.RequirePass,
 		MaxClients:  d.cfg.Common.MaxClients,

@@ -17,7 +17,7 @@ import (
 
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/daemon"
+	"github.com/rmt-project/rmt/daemon/status"
 	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/target"
 )
@@ -46,7 +46,7 @@ func runToEnd(t testing.TB, cfg *conf.Config, timeout time.Duration) (map[string
 	case <-time.After(timeout):
 		t.Fatalf("rmtd did not exit within %s", timeout)
 	}
-	return parseAdminInfo(daemon.RenderInfo(r.D.Snapshot(), []string{"everything"})), r, err
+	return parseAdminInfo(status.RenderInfo(r.D.Snapshot(), []string{"everything"})), r, err
 }
 
 // pendingLost is a difference in a stream group's pending entries, all of them missing.
@@ -538,7 +538,7 @@ func TestAOFSourceTargetCut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rmtd: %v", err)
 	}
-	info := parseAdminInfo(daemon.RenderInfo(r.D.Snapshot(), []string{"everything"}))
+	info := parseAdminInfo(status.RenderInfo(r.D.Snapshot(), []string{"everything"}))
 	if info["errors_target_conn"] == "" {
 		t.Errorf("the cut was not counted: %v", info)
 	}

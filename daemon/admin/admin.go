@@ -1,4 +1,4 @@
-package daemon
+package admin
 
 import (
 	"crypto/subtle"
@@ -15,12 +15,14 @@ import (
 
 	"github.com/tidwall/redcon"
 	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/daemon/status"
 )
 
-// AdminOptions configures the admin port.
-type AdminOptions struct {
+// Options configures the admin port.
+type Options struct {
 	// Addr is the address to listen on, e.g. "127.0.0.1:8888"; port 0 picks
-	// a free port (see Admin.Addr).
+	// a free port (see Server.Addr).
 	Addr string
 	// RequirePass, when not empty, makes every command but AUTH and QUIT
 	// answer NOAUTH until the connection has sent AUTH with it. It is never
@@ -35,33 +37,33 @@ type AdminOptions struct {
 	// may be shared between calls.
 	// The admin port fills Clients and, when 0, Server.TCPPort itself.
 	// Nil renders an empty Snapshot.
-	Snapshot func() *Snapshot
+	Snapshot func() *status.Snapshot
 	// Shutdown is called by SHUTDOWN after "+OK" has been written to the
 	// client, on that connection's goroutine: wait is how long to let
 	// queued data reach the targets (10 s by default), asap is true for
 	// "SHUTDOWN asap" and "SHUTDOWN 0" (RMT exits at once for both, wait
-	// is then 0). It may block and may call Admin.Close. Nil: SHUTDOWN
+	// is then 0). It may block and may call Server.Close. Nil: SHUTDOWN
 	// answers an error.
 	Shutdown func(wait time.Duration, asap bool)
 	// Logger gets connection and command events; nil means zap.NewNop().
 	Logger *zap.Logger
 	// IdleTimeout closes a connection that is not trusted (not authenticated; without
 	// RequirePass, one that has not run a command yet) when it takes this long to send a
-	// command. 0: adminDefaultIdle.
+	// command. 0: defaultIdle.
 	IdleTimeout time.Duration
 	// LogInterval is how often refused connections and AUTH failures are logged, as one
-	// line per kind and client host with a count. 0: adminDefaultLogInterval.
+	// line per kind and client host with a count. 0: defaultLogInterval.
 	LogInterval time.Duration
 }
 
-// Admin is the admin port: a RESP server (redcon, one goroutine per
+// Server is the admin port: a RESP server (redcon, one goroutine per
 // connection) answering INFO, PING, ECHO, AUTH, COMMAND, CLIENT, QUIT and
 // SHUTDOWN. Its handlers read only what Snapshot returns and never lock
 // data-path state.
-type Admin struct {
-	opts AdminOptions
+type Server struct {
+	opts Options
 	log  *zap.Logger
-	cmds map[string]*adminCommand // by lower-case name
+	cmds map[string]*command // by lower-case name
 
 	connected atomic.Int64
 	total     atomic.Int64
@@ -82,14 +84,14 @@ type Admin struct {
 	closed bool
 }
 
-// adminDefaultShutdownWait is RMT's default wait for SHUTDOWN without an
+// defaultShutdownWait is RMT's default wait for SHUTDOWN without an
 // argument.
-const adminDefaultShutdownWait = 10 * time.Second
+const defaultShutdownWait = 10 * time.Second
 
-// Defaults of AdminOptions.
+// Defaults of Options.
 const (
-	adminDefaultIdle        = 10 * time.Second
-	adminDefaultLogInterval = 10 * time.Second
+	defaultIdle        = 10 * time.Second
+	defaultLogInterval = 10 * time.Second
 )
 
 // AUTH failures on one connection wait before their reply: authDelayMin, doubling up to
@@ -101,28 +103,28 @@ const (
 
 // Reply texts, as Redis 7 words them.
 const (
-	adminErrNoAuth     = "NOAUTH Authentication required."
-	adminErrWrongPass  = "WRONGPASS invalid username-password pair or user is disabled."
-	adminErrNoPassword = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-	adminErrSyntax     = "ERR syntax error"
-	adminErrMaxClients = "ERR max number of clients reached"
+	errNoAuth     = "NOAUTH Authentication required."
+	errWrongPass  = "WRONGPASS invalid username-password pair or user is disabled."
+	errNoPassword = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+	errSyntax     = "ERR syntax error"
+	errMaxClients = "ERR max number of clients reached"
 )
 
-// NewAdmin returns an admin port configured by opts; Start binds it.
-func NewAdmin(opts AdminOptions) *Admin {
+// New returns an admin port configured by opts; Start binds it.
+func New(opts Options) *Server {
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = adminDefaultIdle
+		opts.IdleTimeout = defaultIdle
 	}
 	if opts.LogInterval <= 0 {
-		opts.LogInterval = adminDefaultLogInterval
+		opts.LogInterval = defaultLogInterval
 	}
-	a := &Admin{opts: opts, log: log.Named("admin"), clients: map[*guardConn]struct{}{}, quit: make(chan struct{})}
+	a := &Server{opts: opts, log: log.Named("admin"), clients: map[*guardConn]struct{}{}, quit: make(chan struct{})}
 	a.events = newEventLog(a.log, opts.LogInterval)
-	a.cmds = make(map[string]*adminCommand)
+	a.cmds = make(map[string]*command)
 	for _, c := range a.commandTable() {
 		a.cmds[c.name] = c
 	}
@@ -131,7 +133,7 @@ func NewAdmin(opts AdminOptions) *Admin {
 
 // Start binds the address and serves in the background. It returns the bind
 // error, if any; serving errors after that are logged.
-func (a *Admin) Start() error {
+func (a *Server) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ln != nil || a.closed {
@@ -161,7 +163,7 @@ func (a *Admin) Start() error {
 }
 
 // Addr returns the bound address ("127.0.0.1:41234"), or "" before Start.
-func (a *Admin) Addr() string {
+func (a *Server) Addr() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ln == nil {
@@ -173,7 +175,7 @@ func (a *Admin) Addr() string {
 // Close stops listening, drops every connection and waits for the accept
 // loop to end. It does not wait for running commands (a SHUTDOWN callback
 // may be the caller). Closing twice, or before Start, is a no-op.
-func (a *Admin) Close() error {
+func (a *Server) Close() error {
 	a.mu.Lock()
 	if a.closed || a.ln == nil {
 		a.closed = true
@@ -197,34 +199,34 @@ func (a *Admin) Close() error {
 
 // Clients returns the connections open now and the connections accepted
 // since Start (refused ones not counted).
-func (a *Admin) Clients() (connected, total int64) {
+func (a *Server) Clients() (connected, total int64) {
 	return a.connected.Load(), a.total.Load()
 }
 
-// adminSession is one connection's state.
-type adminSession struct {
+// session is one connection's state.
+type session struct {
 	authed    bool
 	name      string // CLIENT SETNAME, copied out of redcon's buffer
 	authFails int    // failed AUTHs in a row, for their delay
 }
 
-// AdminCounters are the admin port's own counters, for INFO's Clients section.
-type AdminCounters struct {
+// Counters are the admin port's own counters, for INFO's Clients section.
+type Counters struct {
 	Rejected     int64 // connections refused: max_clients reached, nobody to evict
 	Evicted      int64 // untrusted connections closed to make room for a new one
 	AuthFailures int64
 }
 
 // Counters returns the admin port's counters.
-func (a *Admin) Counters() AdminCounters {
-	return AdminCounters{Rejected: a.rejected.Load(), Evicted: a.evicted.Load(), AuthFailures: a.authFails.Load()}
+func (a *Server) Counters() Counters {
+	return Counters{Rejected: a.rejected.Load(), Evicted: a.evicted.Load(), AuthFailures: a.authFails.Load()}
 }
 
 // accept admits a connection. At max_clients, the oldest connection that is not trusted
 // (not authenticated, or without requirepass one that has not run a command) makes room
 // for it, so idle or hostile clients can never lock the operator out; when every
 // connection is trusted, the new one is refused.
-func (a *Admin) accept(c redcon.Conn) bool {
+func (a *Server) accept(c redcon.Conn) bool {
 	g, _ := c.NetConn().(*guardConn)
 	if g == nil {
 		return false // not from guardListener: never served unguarded
@@ -242,7 +244,7 @@ func (a *Admin) accept(c redcon.Conn) bool {
 			a.clientsMu.Unlock()
 			a.rejected.Add(1)
 			a.events.add("admin connections refused: max_clients reached, every client authenticated", host)
-			c.WriteError(adminErrMaxClients) // flushed by redcon's Close
+			c.WriteError(errMaxClients) // flushed by redcon's Close
 			return false
 		}
 		delete(a.clients, victim)
@@ -256,14 +258,14 @@ func (a *Admin) accept(c redcon.Conn) bool {
 	a.connected.Store(int64(len(a.clients)))
 	a.clientsMu.Unlock()
 	a.total.Add(1)
-	sess := &adminSession{authed: a.opts.RequirePass == ""}
+	sess := &session{authed: a.opts.RequirePass == ""}
 	g.sess = sess
 	c.SetContext(sess)
 	a.log.Debug("admin connection", zap.String("client", c.RemoteAddr()))
 	return true
 }
 
-func (a *Admin) closedConn(c redcon.Conn, err error) {
+func (a *Server) closedConn(c redcon.Conn, err error) {
 	if g, _ := c.NetConn().(*guardConn); g != nil {
 		a.clientsMu.Lock()
 		delete(a.clients, g)
@@ -295,7 +297,7 @@ func clientHost(addr string) string {
 	return addr
 }
 
-func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
+func (a *Server) handle(c redcon.Conn, cmd redcon.Command) {
 	// A command that panics closes its own connection, never the daemon.
 	defer func() {
 		if r := recover(); r != nil {
@@ -304,7 +306,7 @@ func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
 			_ = c.Close()
 		}
 	}()
-	sess, _ := c.Context().(*adminSession)
+	sess, _ := c.Context().(*session)
 	if sess == nil || len(cmd.Args) == 0 {
 		return
 	}
@@ -320,14 +322,14 @@ func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
 	if ac == nil {
 		// The name is not logged: it may be a password typed by mistake.
 		a.refused(c, "unknown command", zap.Int("name_len", len(args[0])))
-		c.WriteError(adminUnknownCommand(args))
+		c.WriteError(unknownCommand(args))
 		return
 	}
 	if ac.subs != nil && len(args) >= 2 {
 		sub := ac.subs[strings.ToLower(string(args[1]))]
 		if sub == nil {
 			a.refused(c, "unknown subcommand", zap.String("cmd", ac.name))
-			c.WriteError(adminUnknownSubcommand(args))
+			c.WriteError(unknownSubcommand(args))
 			return
 		}
 		ac = sub
@@ -339,7 +341,7 @@ func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
 	}
 	if !sess.authed && !ac.noAuth {
 		a.refused(c, "not authenticated", zap.String("cmd", ac.fullName()))
-		c.WriteError(adminErrNoAuth)
+		c.WriteError(errNoAuth)
 		return
 	}
 	if ac.run == nil { // a container without a subcommand: nothing to run
@@ -353,45 +355,45 @@ func (a *Admin) handle(c redcon.Conn, cmd redcon.Command) {
 
 // refused logs, at debug level, a command answered with an error before it
 // ran. Arguments are never logged (AUTH's is a password).
-func (a *Admin) refused(c redcon.Conn, reason string, f zap.Field) {
+func (a *Server) refused(c redcon.Conn, reason string, f zap.Field) {
 	if ce := a.log.Check(zap.DebugLevel, "admin command refused"); ce != nil {
 		ce.Write(zap.String("reason", reason), f, zap.String("client", c.RemoteAddr()))
 	}
 }
 
-// adminUnknownCommand words the reply to an unknown command exactly as
+// unknownCommand words the reply to an unknown command exactly as
 // Redis 7 (server.c, processCommand): the name cut at 128 bytes, then
 // quoted arguments while the list is under 128 bytes, each cut to fit; C
 // strings, so each stops at a NUL byte; CR and LF become spaces.
-func adminUnknownCommand(args [][]byte) string {
+func unknownCommand(args [][]byte) string {
 	var b strings.Builder
 	b.WriteString("ERR unknown command '")
-	b.WriteString(adminCString(args[0], 128))
+	b.WriteString(cString(args[0], 128))
 	b.WriteString("', with args beginning with: ")
 	n := 0
 	for _, arg := range args[1:] {
 		if n >= 128 {
 			break
 		}
-		s := adminCString(arg, 128-n)
+		s := cString(arg, 128-n)
 		b.WriteByte('\'')
 		b.WriteString(s)
 		b.WriteString("' ")
 		n += len(s) + 3
 	}
-	return adminNoNewlines(b.String())
+	return noNewlines(b.String())
 }
 
-// adminUnknownSubcommand words an unknown subcommand as Redis 7:
+// unknownSubcommand words an unknown subcommand as Redis 7:
 // "ERR unknown subcommand 'x'. Try CLIENT HELP."
-func adminUnknownSubcommand(args [][]byte) string {
-	return adminNoNewlines("ERR unknown subcommand '" + adminCString(args[1], 128) +
-		"'. Try " + strings.ToUpper(adminCString(args[0], math.MaxInt)) + " HELP.")
+func unknownSubcommand(args [][]byte) string {
+	return noNewlines("ERR unknown subcommand '" + cString(args[1], 128) +
+		"'. Try " + strings.ToUpper(cString(args[0], math.MaxInt)) + " HELP.")
 }
 
-// adminCString is printf's "%.*s" of b: up to the first NUL, at most limit
+// cString is printf's "%.*s" of b: up to the first NUL, at most limit
 // bytes.
-func adminCString(b []byte, limit int) string {
+func cString(b []byte, limit int) string {
 	if i := slices.Index(b, 0); i >= 0 {
 		b = b[:i]
 	}
@@ -401,14 +403,14 @@ func adminCString(b []byte, limit int) string {
 	return string(b)
 }
 
-func adminNoNewlines(s string) string {
+func noNewlines(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
 }
 
 // snapshot returns what INFO renders: the owner's snapshot with the
 // Clients section and the port filled in here.
-func (a *Admin) snapshot() *Snapshot {
-	var s Snapshot
+func (a *Server) snapshot() *status.Snapshot {
+	var s status.Snapshot
 	if a.opts.Snapshot != nil {
 		if p := a.opts.Snapshot(); p != nil {
 			s = *p // shallow: slices and maps are only read
@@ -416,7 +418,7 @@ func (a *Admin) snapshot() *Snapshot {
 	}
 	connected, total := a.Clients()
 	ctr := a.Counters()
-	s.Clients = ClientsInfo{
+	s.Clients = status.ClientsInfo{
 		Connected:     connected,
 		MaxClients:    int64(max(a.opts.MaxClients, 0)),
 		TotalReceived: total,
@@ -432,7 +434,7 @@ func (a *Admin) snapshot() *Snapshot {
 	return &s
 }
 
-func (a *Admin) cmdPing(c redcon.Conn, args [][]byte, _ *adminSession) {
+func (a *Server) cmdPing(c redcon.Conn, args [][]byte, _ *session) {
 	if len(args) > 2 {
 		c.WriteError("ERR wrong number of arguments for 'ping' command")
 		return
@@ -444,21 +446,21 @@ func (a *Admin) cmdPing(c redcon.Conn, args [][]byte, _ *adminSession) {
 	c.WriteString("PONG")
 }
 
-func (a *Admin) cmdEcho(c redcon.Conn, args [][]byte, _ *adminSession) {
+func (a *Server) cmdEcho(c redcon.Conn, args [][]byte, _ *session) {
 	c.WriteBulk(args[1])
 }
 
-func (a *Admin) cmdInfo(c redcon.Conn, args [][]byte, _ *adminSession) {
+func (a *Server) cmdInfo(c redcon.Conn, args [][]byte, _ *session) {
 	sections := make([]string, 0, len(args)-1)
 	for _, s := range args[1:] {
 		sections = append(sections, string(s))
 	}
-	c.WriteBulkString(RenderInfo(a.snapshot(), sections))
+	c.WriteBulkString(status.RenderInfo(a.snapshot(), sections))
 }
 
-func (a *Admin) cmdAuth(c redcon.Conn, args [][]byte, sess *adminSession) {
+func (a *Server) cmdAuth(c redcon.Conn, args [][]byte, sess *session) {
 	if len(args) > 3 {
-		c.WriteError(adminErrSyntax)
+		c.WriteError(errSyntax)
 		return
 	}
 	user, pass := []byte("default"), args[len(args)-1]
@@ -470,11 +472,11 @@ func (a *Admin) cmdAuth(c redcon.Conn, args [][]byte, sess *adminSession) {
 		// "default", nothing for anyone else.
 		switch {
 		case len(args) == 2:
-			c.WriteError(adminErrNoPassword)
+			c.WriteError(errNoPassword)
 		case string(user) == "default":
 			c.WriteString("OK")
 		default:
-			c.WriteError(adminErrWrongPass)
+			c.WriteError(errWrongPass)
 		}
 		return
 	}
@@ -485,7 +487,7 @@ func (a *Admin) cmdAuth(c redcon.Conn, args [][]byte, sess *adminSession) {
 		a.events.add("admin AUTH failed", clientHost(c.RemoteAddr()))
 		sess.authFails++
 		a.authDelay(sess.authFails)
-		c.WriteError(adminErrWrongPass)
+		c.WriteError(errWrongPass)
 		return
 	}
 	sess.authFails = 0
@@ -493,33 +495,33 @@ func (a *Admin) cmdAuth(c redcon.Conn, args [][]byte, sess *adminSession) {
 	c.WriteString("OK")
 }
 
-func (a *Admin) cmdQuit(c redcon.Conn, _ [][]byte, _ *adminSession) {
+func (a *Server) cmdQuit(c redcon.Conn, _ [][]byte, _ *session) {
 	c.WriteString("OK")
 	c.ReadPipeline() // drop what was pipelined after QUIT, as Redis does
 	_ = c.Close()    // flushes +OK first
 }
 
 // cmdShutdown is RMT's SHUTDOWN [seconds|asap].
-func (a *Admin) cmdShutdown(c redcon.Conn, args [][]byte, _ *adminSession) {
+func (a *Server) cmdShutdown(c redcon.Conn, args [][]byte, _ *session) {
 	if len(args) > 2 {
-		c.WriteError(adminErrSyntax)
+		c.WriteError(errSyntax)
 		return
 	}
-	wait := adminDefaultShutdownWait
+	wait := defaultShutdownWait
 	if len(args) == 2 {
 		arg := string(args[1])
 		switch {
 		case strings.EqualFold(arg, "asap"):
 			wait = 0
-		case adminIsDigits(arg):
+		case isDigits(arg):
 			n, err := strconv.ParseInt(arg, 10, 64)
 			if err != nil || n > math.MaxInt64/int64(time.Second) {
-				c.WriteError(adminErrSyntax)
+				c.WriteError(errSyntax)
 				return
 			}
 			wait = time.Duration(n) * time.Second
 		default:
-			c.WriteError(adminErrSyntax)
+			c.WriteError(errSyntax)
 			return
 		}
 	}
@@ -537,7 +539,7 @@ func (a *Admin) cmdShutdown(c redcon.Conn, args [][]byte, _ *adminSession) {
 	a.opts.Shutdown(wait, asap)
 }
 
-func adminIsDigits(s string) bool {
+func isDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -549,7 +551,7 @@ func adminIsDigits(s string) bool {
 	return true
 }
 
-func (a *Admin) cmdClientSetname(c redcon.Conn, args [][]byte, sess *adminSession) {
+func (a *Server) cmdClientSetname(c redcon.Conn, args [][]byte, sess *session) {
 	if slices.ContainsFunc(args[2], func(b byte) bool { return b <= ' ' || b > '~' }) {
 		c.WriteError("ERR Client names cannot contain spaces, newlines or special characters.")
 		return
@@ -558,7 +560,7 @@ func (a *Admin) cmdClientSetname(c redcon.Conn, args [][]byte, sess *adminSessio
 	c.WriteString("OK")
 }
 
-func (a *Admin) cmdClientGetname(c redcon.Conn, _ [][]byte, sess *adminSession) {
+func (a *Server) cmdClientGetname(c redcon.Conn, _ [][]byte, sess *session) {
 	if sess.name == "" {
 		c.WriteNull()
 		return
@@ -566,13 +568,13 @@ func (a *Admin) cmdClientGetname(c redcon.Conn, _ [][]byte, sess *adminSession) 
 	c.WriteBulkString(sess.name)
 }
 
-func (a *Admin) cmdClientSetinfo(c redcon.Conn, _ [][]byte, _ *adminSession) {
+func (a *Server) cmdClientSetinfo(c redcon.Conn, _ [][]byte, _ *session) {
 	c.WriteString("OK") // lib-name / lib-ver: accepted, not kept
 }
 
 // authDelay holds a failed AUTH's reply: authDelayMin after the first failure in a row,
 // doubling up to authDelayMax; Close cuts it short.
-func (a *Admin) authDelay(fails int) {
+func (a *Server) authDelay(fails int) {
 	d := authDelayMin << min(fails-1, 8)
 	t := time.NewTimer(min(d, authDelayMax))
 	defer t.Stop()
@@ -596,27 +598,27 @@ func (l guardListener) Accept() (net.Conn, error) {
 	return newGuardConn(c, l.idle), nil
 }
 
-// adminCommand is one row of the command table: what COMMAND reports and
+// command is one row of the command table: what COMMAND reports and
 // what the dispatcher checks before running it.
-type adminCommand struct {
+type command struct {
 	name   string   // lower case
 	parent string   // container's name for a subcommand, else ""
 	arity  int      // Redis's convention: n exact, -n at least n (name included)
 	flags  []string // COMMAND's flags
 	acl    []string // COMMAND's ACL categories
 	noAuth bool     // allowed before AUTH
-	run    func(c redcon.Conn, args [][]byte, sess *adminSession)
-	subs   map[string]*adminCommand // by lower-case name; nil if none
+	run    func(c redcon.Conn, args [][]byte, sess *session)
+	subs   map[string]*command // by lower-case name; nil if none
 }
 
-func (ac *adminCommand) fullName() string {
+func (ac *command) fullName() string {
 	if ac.parent != "" {
 		return ac.parent + "|" + ac.name
 	}
 	return ac.name
 }
 
-func (ac *adminCommand) arityOK(n int) bool {
+func (ac *command) arityOK(n int) bool {
 	if ac.arity >= 0 {
 		return n == ac.arity
 	}
@@ -627,9 +629,9 @@ func (ac *adminCommand) arityOK(n int) bool {
 // both the dispatcher and COMMAND read. HELLO is deliberately absent: its
 // "unknown command" error makes clients fall back to RESP2, as with Redis
 // before 6.
-func (a *Admin) commandTable() []*adminCommand {
-	sub := func(parent string, cmds ...*adminCommand) map[string]*adminCommand {
-		m := make(map[string]*adminCommand, len(cmds))
+func (a *Server) commandTable() []*command {
+	sub := func(parent string, cmds ...*command) map[string]*command {
+		m := make(map[string]*command, len(cmds))
 		for _, c := range cmds {
 			c.parent = parent
 			m[c.name] = c
@@ -643,18 +645,18 @@ func (a *Admin) commandTable() []*adminCommand {
 		ls       = []string{"loading", "stale"}
 		nls      = []string{"noscript", "loading", "stale"}
 	)
-	return []*adminCommand{
+	return []*command{
 		{name: "auth", arity: -2, noAuth: true, run: a.cmdAuth, acl: fastConn,
 			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
 		{name: "client", arity: -2, acl: []string{"@slow"}, subs: sub("client",
-			&adminCommand{name: "getname", arity: 2, run: a.cmdClientGetname, acl: slowConn, flags: nls},
-			&adminCommand{name: "setinfo", arity: 4, run: a.cmdClientSetinfo, acl: slowConn, flags: nls},
-			&adminCommand{name: "setname", arity: 3, run: a.cmdClientSetname, acl: slowConn, flags: nls},
+			&command{name: "getname", arity: 2, run: a.cmdClientGetname, acl: slowConn, flags: nls},
+			&command{name: "setinfo", arity: 4, run: a.cmdClientSetinfo, acl: slowConn, flags: nls},
+			&command{name: "setname", arity: 3, run: a.cmdClientSetname, acl: slowConn, flags: nls},
 		)},
 		{name: "command", arity: -1, run: a.cmdCommand, acl: slowConn, flags: ls, subs: sub("command",
-			&adminCommand{name: "count", arity: 2, run: a.cmdCommandCount, acl: slowConn, flags: ls},
-			&adminCommand{name: "docs", arity: -2, run: a.cmdCommandDocs, acl: slowConn, flags: ls},
-			&adminCommand{name: "info", arity: -2, run: a.cmdCommandInfo, acl: slowConn, flags: ls},
+			&command{name: "count", arity: 2, run: a.cmdCommandCount, acl: slowConn, flags: ls},
+			&command{name: "docs", arity: -2, run: a.cmdCommandDocs, acl: slowConn, flags: ls},
+			&command{name: "info", arity: -2, run: a.cmdCommandInfo, acl: slowConn, flags: ls},
 		)},
 		{name: "echo", arity: 2, run: a.cmdEcho, acl: fastConn, flags: []string{"loading", "stale", "fast"}},
 		{name: "info", arity: -1, run: a.cmdInfo, acl: []string{"@slow", "@dangerous"}, flags: ls},
@@ -667,34 +669,34 @@ func (a *Admin) commandTable() []*adminCommand {
 }
 
 // sortedCommands returns the top-level commands by name.
-func (a *Admin) sortedCommands() []*adminCommand {
-	out := make([]*adminCommand, 0, len(a.cmds))
+func (a *Server) sortedCommands() []*command {
+	out := make([]*command, 0, len(a.cmds))
 	for _, c := range a.cmds {
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(x, y *adminCommand) int { return strings.Compare(x.name, y.name) })
+	slices.SortFunc(out, func(x, y *command) int { return strings.Compare(x.name, y.name) })
 	return out
 }
 
-func (a *Admin) cmdCommand(c redcon.Conn, _ [][]byte, _ *adminSession) {
+func (a *Server) cmdCommand(c redcon.Conn, _ [][]byte, _ *session) {
 	cmds := a.sortedCommands()
 	c.WriteArray(len(cmds))
 	for _, ac := range cmds {
-		adminWriteCommandInfo(c, ac)
+		writeCommandInfo(c, ac)
 	}
 }
 
-func (a *Admin) cmdCommandCount(c redcon.Conn, _ [][]byte, _ *adminSession) {
+func (a *Server) cmdCommandCount(c redcon.Conn, _ [][]byte, _ *session) {
 	c.WriteInt(len(a.cmds))
 }
 
 // cmdCommandDocs answers an empty array: interactive redis-cli 7 asks for
 // docs at start-up and stays quiet with none.
-func (a *Admin) cmdCommandDocs(c redcon.Conn, _ [][]byte, _ *adminSession) {
+func (a *Server) cmdCommandDocs(c redcon.Conn, _ [][]byte, _ *session) {
 	c.WriteArray(0)
 }
 
-func (a *Admin) cmdCommandInfo(c redcon.Conn, args [][]byte, _ *adminSession) {
+func (a *Server) cmdCommandInfo(c redcon.Conn, args [][]byte, _ *session) {
 	names := args[2:]
 	if len(names) == 0 {
 		a.cmdCommand(c, args, nil)
@@ -703,17 +705,17 @@ func (a *Admin) cmdCommandInfo(c redcon.Conn, args [][]byte, _ *adminSession) {
 	c.WriteArray(len(names))
 	for _, n := range names {
 		if ac := a.cmds[strings.ToLower(string(n))]; ac != nil {
-			adminWriteCommandInfo(c, ac)
+			writeCommandInfo(c, ac)
 		} else {
 			c.WriteNull()
 		}
 	}
 }
 
-// adminWriteCommandInfo writes one COMMAND entry in Redis 7's shape: name,
+// writeCommandInfo writes one COMMAND entry in Redis 7's shape: name,
 // arity, flags, first key, last key, step, ACL categories, tips, key specs,
 // subcommands.
-func adminWriteCommandInfo(c redcon.Conn, ac *adminCommand) {
+func writeCommandInfo(c redcon.Conn, ac *command) {
 	c.WriteArray(10)
 	c.WriteBulkString(ac.fullName())
 	c.WriteInt(ac.arity)
@@ -730,13 +732,13 @@ func adminWriteCommandInfo(c redcon.Conn, ac *adminCommand) {
 	}
 	c.WriteArray(0) // tips
 	c.WriteArray(0) // key specs: no command here takes a key
-	subs := make([]*adminCommand, 0, len(ac.subs))
+	subs := make([]*command, 0, len(ac.subs))
 	for _, s := range ac.subs {
 		subs = append(subs, s)
 	}
-	slices.SortFunc(subs, func(x, y *adminCommand) int { return strings.Compare(x.name, y.name) })
+	slices.SortFunc(subs, func(x, y *command) int { return strings.Compare(x.name, y.name) })
 	c.WriteArray(len(subs))
 	for _, s := range subs {
-		adminWriteCommandInfo(c, s)
+		writeCommandInfo(c, s)
 	}
 }

@@ -4,18 +4,19 @@ import (
 	"maps"
 	"time"
 
+	"github.com/rmt-project/rmt/daemon/status"
 	"github.com/rmt-project/rmt/target"
 )
 
 // Snapshot gathers every component's Stats into one value for INFO. It takes no lock of the data
 // path: links, writers and node jobs hand out copies.
-func (d *Daemon) Snapshot() *Snapshot {
+func (d *Daemon) Snapshot() *status.Snapshot {
 	now := time.Now()
 	nodes := d.nodeJobs()
-	s := &Snapshot{
-		Server:  CurrentServerInfo(d.opts.Version, d.opts.ConfigFile, listenPort(d.AdminAddr()), d.start),
-		Memory:  CurrentMemory(),
-		Group:   GroupInfo{SourceNodes: len(nodes), TargetNodes: len(d.cfg.Target.Servers)},
+	s := &status.Snapshot{
+		Server:  status.CurrentServerInfo(d.opts.Version, d.opts.ConfigFile, listenPort(d.AdminAddr()), d.start),
+		Memory:  status.CurrentMemory(),
+		Group:   status.GroupInfo{SourceNodes: len(nodes), TargetNodes: len(d.cfg.Target.Servers)},
 		Errors:  map[string]int64{},
 		Skipped: map[string]int64{},
 	}
@@ -82,7 +83,7 @@ func (d *Daemon) Snapshot() *Snapshot {
 
 // nodeStatus is one node job's part of a Snapshot.
 type nodeStatus struct {
-	node       SourceNode
+	node       status.SourceNode
 	phase      phase
 	received   bool // its RDB is on disk
 	parsed     bool // its RDB is loaded
@@ -95,7 +96,7 @@ type nodeStatus struct {
 func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 	p := phase(j.phase.Load())
 	st := nodeStatus{phase: p, parsed: j.rdbLoads.Load() > 0, msgsRecv: j.recvCmds.Load()}
-	n := SourceNode{Addr: j.server, State: p.String()}
+	n := status.SourceNode{Addr: j.server, State: p.String()}
 	if link := j.getLink(); link != nil {
 		ls := link.Stats()
 		n.Addr = ls.Addr // after a failover, the master that replaced the one configured
@@ -153,11 +154,11 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 // targetNodes folds the connections of every writer into one line per target node (a cluster
 // master, a twemproxy backend, the single target), in the order first seen.
 type targetNodes struct {
-	list  []TargetNode
+	list  []status.TargetNode
 	index map[string]int
 }
 
-func (tn *targetNodes) node(addr string) *TargetNode {
+func (tn *targetNodes) node(addr string) *status.TargetNode {
 	if tn.index == nil {
 		tn.index = map[string]int{}
 	}
@@ -165,7 +166,7 @@ func (tn *targetNodes) node(addr string) *TargetNode {
 	if !ok {
 		i = len(tn.list)
 		tn.index[addr] = i
-		tn.list = append(tn.list, TargetNode{Addr: addr, State: "connected"})
+		tn.list = append(tn.list, status.TargetNode{Addr: addr, State: "connected"})
 	}
 	return &tn.list[i]
 }

@@ -1,4 +1,4 @@
-package daemon
+package admin
 
 import (
 	"bufio"
@@ -21,14 +21,17 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rmt-project/rmt/daemon/status"
+	"github.com/rmt-project/rmt/daemon/status/statustest"
 )
 
-// adminTestStart starts an Admin on a random loopback port and closes it in
+// adminTestStart starts a Server on a random loopback port and closes it in
 // t.Cleanup.
-func adminTestStart(t *testing.T, opts AdminOptions) *Admin {
+func adminTestStart(t *testing.T, opts Options) *Server {
 	t.Helper()
 	opts.Addr = "127.0.0.1:0"
-	a := NewAdmin(opts)
+	a := New(opts)
 	if err := a.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -244,9 +247,9 @@ func adminTestRedis(t *testing.T, extra ...string) string {
 }
 
 func TestAdminCommandsRadix(t *testing.T) {
-	snap := infoFixedSnapshot()
+	snap := statustest.Fixed()
 	snap.Server.TCPPort = 0 // filled in by the admin port
-	a := adminTestStart(t, AdminOptions{MaxClients: 50, Snapshot: func() *Snapshot { return snap }})
+	a := adminTestStart(t, Options{MaxClients: 50, Snapshot: func() *status.Snapshot { return snap }})
 	c := adminTestDial(t, a.Addr(), radix.Dialer{})
 	_, port, _ := net.SplitHostPort(a.Addr())
 
@@ -319,8 +322,8 @@ func TestAdminCommandsRadix(t *testing.T) {
 	}
 }
 
-// adminErrText returns the text of an error reply, "" if err is not one.
-func adminErrText(err error) string {
+// errText returns the text of an error reply, "" if err is not one.
+func errText(err error) string {
 	var e resp3.SimpleError
 	if errors.As(err, &e) {
 		return e.S
@@ -435,7 +438,7 @@ func TestAdminRepliesLikeRedis(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			redisAddr := adminTestRedis(t, tt.extra...)
-			a := adminTestStart(t, AdminOptions{RequirePass: tt.pass})
+			a := adminTestStart(t, Options{RequirePass: tt.pass})
 			ours, theirs := adminTestRawDial(t, a.Addr()), adminTestRawDial(t, redisAddr)
 			for _, cmd := range tt.cmds {
 				if len(cmd) == 0 {
@@ -500,7 +503,7 @@ func TestAdminRedisCli(t *testing.T) {
 	}
 	calls := make(chan call, 4)
 	core, logs := observer.New(zapcore.DebugLevel)
-	a := adminTestStart(t, AdminOptions{Snapshot: infoFixedSnapshot, Logger: zap.New(core),
+	a := adminTestStart(t, Options{Snapshot: statustest.Fixed, Logger: zap.New(core),
 		Shutdown: func(w time.Duration, asap bool) { calls <- call{w, asap} }})
 	tests := []struct {
 		name  string
@@ -574,7 +577,7 @@ func TestAdminRedisCli(t *testing.T) {
 // the admin port and against redis-server with the same requirepass, and
 // wants the same output from both.
 func TestAdminRedisCliAuth(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{RequirePass: "s3cret"})
+	a := adminTestStart(t, Options{RequirePass: "s3cret"})
 	redisAddr := adminTestRedis(t, "--requirepass", "s3cret")
 	tests := []struct {
 		args []string
@@ -598,18 +601,18 @@ func TestAdminRedisCliAuth(t *testing.T) {
 func TestAdminAuth(t *testing.T) {
 	const pass = "pa55-w0rd-never-logged"
 	core, logs := observer.New(zapcore.DebugLevel)
-	a := adminTestStart(t, AdminOptions{RequirePass: pass, Logger: zap.New(core)})
+	a := adminTestStart(t, Options{RequirePass: pass, Logger: zap.New(core)})
 
 	// No AUTH: NOAUTH on everything but AUTH and QUIT.
 	c := adminTestDial(t, a.Addr(), radix.Dialer{})
 	var s string
-	if err := adminTestDo(t, c, &s, "PING"); adminErrText(err) != adminErrNoAuth {
+	if err := adminTestDo(t, c, &s, "PING"); errText(err) != errNoAuth {
 		t.Fatalf("PING before AUTH: %v", err)
 	}
-	if err := adminTestDo(t, c, &s, "AUTH", "nope"); adminErrText(err) != adminErrWrongPass {
+	if err := adminTestDo(t, c, &s, "AUTH", "nope"); errText(err) != errWrongPass {
 		t.Fatalf("AUTH nope: %v", err)
 	}
-	if err := adminTestDo(t, c, &s, "INFO"); adminErrText(err) != adminErrNoAuth {
+	if err := adminTestDo(t, c, &s, "INFO"); errText(err) != errNoAuth {
 		t.Fatalf("INFO after a failed AUTH: %v", err)
 	}
 	if err := adminTestDo(t, c, &s, "AUTH", pass); err != nil || s != "OK" {
@@ -647,7 +650,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestAdminMaxClients(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{MaxClients: 2})
+	a := adminTestStart(t, Options{MaxClients: 2})
 	c1 := adminTestDial(t, a.Addr(), radix.Dialer{})
 	c2 := adminTestDial(t, a.Addr(), radix.Dialer{})
 	var s string
@@ -706,7 +709,7 @@ func TestAdminShutdown(t *testing.T) {
 		asap bool
 	}
 	calls := make(chan call, 10)
-	a := adminTestStart(t, AdminOptions{Shutdown: func(w time.Duration, asap bool) { calls <- call{w, asap} }})
+	a := adminTestStart(t, Options{Shutdown: func(w time.Duration, asap bool) { calls <- call{w, asap} }})
 	c := adminTestDial(t, a.Addr(), radix.Dialer{})
 	tests := []struct {
 		args []string
@@ -732,7 +735,7 @@ func TestAdminShutdown(t *testing.T) {
 		var s string
 		err := adminTestDo(t, c, &s, "SHUTDOWN", tt.args...)
 		if tt.want == nil {
-			if adminErrText(err) != "ERR syntax error" {
+			if errText(err) != "ERR syntax error" {
 				t.Errorf("SHUTDOWN %q: %q, %v; want ERR syntax error", tt.args, s, err)
 			}
 			select {
@@ -757,7 +760,7 @@ func TestAdminShutdown(t *testing.T) {
 	}
 
 	// Without a callback SHUTDOWN is refused.
-	b := adminTestStart(t, AdminOptions{})
+	b := adminTestStart(t, Options{})
 	var s string
 	if err := adminTestDo(t, adminTestDial(t, b.Addr(), radix.Dialer{}), &s, "SHUTDOWN"); err == nil {
 		t.Errorf("SHUTDOWN without a callback: %q", s)
@@ -768,9 +771,9 @@ func TestAdminShutdown(t *testing.T) {
 // admin port itself: the client still gets +OK, Close returns, and the port
 // stops answering.
 func TestAdminShutdownCloses(t *testing.T) {
-	var a *Admin
+	var a *Server
 	closed := make(chan error, 1)
-	a = adminTestStart(t, AdminOptions{Shutdown: func(time.Duration, bool) { closed <- a.Close() }})
+	a = adminTestStart(t, Options{Shutdown: func(time.Duration, bool) { closed <- a.Close() }})
 	r := adminTestRawDial(t, a.Addr())
 	if got := r.cmd("SHUTDOWN", "asap"); got != "+OK\r\n" {
 		t.Fatalf("SHUTDOWN asap: %q", got)
@@ -795,7 +798,7 @@ func TestAdminShutdownCloses(t *testing.T) {
 // TestAdminHello checks that HELLO is refused as by Redis before 6, so
 // RESP3 clients fall back to RESP2.
 func TestAdminHello(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{RequirePass: "x"})
+	a := adminTestStart(t, Options{RequirePass: "x"})
 	r := adminTestRawDial(t, a.Addr())
 	want := "-ERR unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'default' 'x' \r\n"
 	if got := r.cmd("HELLO", "3", "AUTH", "default", "x"); got != want {
@@ -804,7 +807,7 @@ func TestAdminHello(t *testing.T) {
 }
 
 func TestAdminQuitAndInline(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{})
+	a := adminTestStart(t, Options{})
 	r := adminTestRawDial(t, a.Addr())
 	// Inline commands (telnet), then QUIT pipelined with a command after it
 	// that must not run.
@@ -824,7 +827,7 @@ func TestAdminQuitAndInline(t *testing.T) {
 // header, as Redis refuses one over proto-max-bulk-len, and the connection
 // is dropped; other clients are served.
 func TestAdminInputCap(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{})
+	a := adminTestStart(t, Options{})
 	r := adminTestRawDial(t, a.Addr())
 	r.send("*2\r\n$4\r\nECHO\r\n$3000000\r\n")
 	if got := r.reply(); got != "-ERR Protocol error: invalid bulk length\r\n" {
@@ -850,11 +853,11 @@ func TestAdminInputCap(t *testing.T) {
 }
 
 func TestAdminStartClose(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{})
+	a := adminTestStart(t, Options{})
 	if err := a.Start(); err == nil {
 		t.Errorf("second Start succeeded")
 	}
-	b := NewAdmin(AdminOptions{Addr: a.Addr()})
+	b := New(Options{Addr: a.Addr()})
 	if err := b.Start(); err == nil {
 		b.Close()
 		t.Fatalf("Start on a port in use succeeded")
@@ -868,7 +871,7 @@ func TestAdminStartClose(t *testing.T) {
 		t.Errorf("Close of an unbound admin: %v", err)
 	}
 
-	c := NewAdmin(AdminOptions{Addr: "127.0.0.1:0"})
+	c := New(Options{Addr: "127.0.0.1:0"})
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -894,11 +897,11 @@ func TestAdminStartClose(t *testing.T) {
 func TestAdminConcurrentInfo(t *testing.T) {
 	var mu sync.Mutex
 	n := int64(0)
-	a := adminTestStart(t, AdminOptions{Snapshot: func() *Snapshot {
+	a := adminTestStart(t, Options{Snapshot: func() *status.Snapshot {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
-		s := infoFixedSnapshot()
+		s := statustest.Fixed()
 		s.Stats.TotalMsgsRecv = n
 		return s
 	}})
@@ -982,13 +985,13 @@ func FuzzAdminDispatch(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, in string, withPass bool) {
-		opts := AdminOptions{Snapshot: infoFixedSnapshot, Shutdown: func(time.Duration, bool) {}}
+		opts := Options{Snapshot: statustest.Fixed, Shutdown: func(time.Duration, bool) {}}
 		if withPass {
 			opts.RequirePass = "s3cret"
 		}
-		a := NewAdmin(opts)
+		a := New(opts)
 		c := adminNewFakeConn()
-		c.SetContext(&adminSession{authed: !withPass})
+		c.SetContext(&session{authed: !withPass})
 		var args [][]byte
 		for _, p := range strings.Split(in, "\xfe") {
 			args = append(args, []byte(p))
@@ -1015,7 +1018,7 @@ func FuzzAdminDispatch(f *testing.F) {
 // BenchmarkAdminInfo measures a whole INFO round trip over loopback with
 // radix, snapshot rendering included.
 func BenchmarkAdminInfo(b *testing.B) {
-	a := NewAdmin(AdminOptions{Addr: "127.0.0.1:0", Snapshot: infoFixedSnapshot})
+	a := New(Options{Addr: "127.0.0.1:0", Snapshot: statustest.Fixed})
 	if err := a.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package status_test
 
 import (
 	"flag"
@@ -7,87 +7,38 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/rmt-project/rmt/daemon/status"
+	"github.com/rmt-project/rmt/daemon/status/statustest"
 )
 
 var infoUpdateGolden = flag.Bool("update-info-golden", false, "rewrite the golden files in testdata/")
 
-// infoFixedSnapshot is the snapshot every golden file is rendered from.
-func infoFixedSnapshot() *Snapshot {
-	return &Snapshot{
-		Server: ServerInfo{
-			Version:         "0.1.0",
-			OS:              "Linux 6.1.0-18-amd64 x86_64",
-			MultiplexingAPI: "epoll",
-			GoVersion:       "go1.26.8",
-			ProcessID:       4242,
-			TCPPort:         8888,
-			Uptime:          3*24*time.Hour + 5*time.Hour + 7*time.Second + 900*time.Millisecond,
-			ConfigFile:      "/etc/rmt/rmt.yaml",
-		},
-		Clients: ClientsInfo{Connected: 2, MaxClients: 100, TotalReceived: 17},
-		Memory:  MemoryInfo{Allocator: "go", RSS: 52428800, HeapInUse: 1536},
-		Group:   GroupInfo{SourceNodes: 2, TargetNodes: 1},
-		Stats: StatsInfo{
-			AllRDBReceived: true, AllRDBParsed: false, AllAOFLoaded: false,
-			RDBReceivedCount: 2, RDBParsedCount: 1, AOFLoadedCount: 0,
-			TotalMsgsRecv: 123456, TotalMsgsSent: 123000,
-			TotalNetInputBytes: 10 << 20, TotalNetOutputBytes: 1023,
-			TotalMbufsInqueue: 456, TotalMsgsOutqueue: 12,
-		},
-		Sources: []SourceNode{
-			{
-				Addr: "10.0.0.1:6379", State: "oplog",
-				Replid:         "8f9d4c3b2a1e0f9d8c7b6a5f4e3d2c1b0a9f8e7d",
-				ReceivedOffset: 1000500, AppliedOffset: 1000000, LagBytes: 500, LagMs: 12,
-				RDBBytes: 4096, RDBTotal: 4096, RDBKeysLoaded: 100,
-				FullSyncs: 1, PartialSyncs: 2, Reconnects: 3,
-			},
-			{
-				Name: "shard-b", Addr: "[::1]:6380", State: "rdb",
-				Replid:   "0000000000000000000000000000000000000000",
-				RDBBytes: 2048, RDBTotal: -1, FullSyncs: 1,
-				LastError: "read tcp: i/o timeout,\r\nretry=3",
-			},
-		},
-		Targets: []TargetNode{
-			{
-				Addr: "10.0.0.2:7000", State: "connected",
-				Inflight: 12, InflightBytes: 3400, SentCmds: 123000, SentBytes: 9000000,
-				Replies: 122988, ErrorCount: 1, LastError: "CROSSSLOT Keys in request don't hash to the same slot",
-			},
-		},
-		Errors:   map[string]int64{"target_error": 1, "cross_slot": 4, "Unknown Type": 2},
-		Skipped:  map[string]int64{"filtered": 10, "expired": 7},
-		Progress: ProgressInfo{Phase: "oplog", KeysRestored: 100, ExpiredSkipped: 7},
-	}
-}
-
 func TestRenderInfoGolden(t *testing.T) {
 	tests := []struct {
 		golden   string
-		snap     *Snapshot
+		snap     *status.Snapshot
 		sections []string
 	}{
-		{"info_default.txt", infoFixedSnapshot(), nil},
-		{"info_default.txt", infoFixedSnapshot(), []string{"default"}},
-		{"info_default.txt", infoFixedSnapshot(), []string{"ALL"}},
-		{"info_default.txt", infoFixedSnapshot(), []string{"everything"}},
-		{"info_default.txt", infoFixedSnapshot(), []string{"server", "Default"}},
-		{"info_server.txt", infoFixedSnapshot(), []string{"server"}},
-		{"info_server.txt", infoFixedSnapshot(), []string{"SeRvEr", "server"}},
-		{"info_stats.txt", infoFixedSnapshot(), []string{"STATS"}},
+		{"info_default.txt", statustest.Fixed(), nil},
+		{"info_default.txt", statustest.Fixed(), []string{"default"}},
+		{"info_default.txt", statustest.Fixed(), []string{"ALL"}},
+		{"info_default.txt", statustest.Fixed(), []string{"everything"}},
+		{"info_default.txt", statustest.Fixed(), []string{"server", "Default"}},
+		{"info_server.txt", statustest.Fixed(), []string{"server"}},
+		{"info_server.txt", statustest.Fixed(), []string{"SeRvEr", "server"}},
+		{"info_stats.txt", statustest.Fixed(), []string{"STATS"}},
 		// Order is the fixed section order, not the arguments' order.
-		{"info_clients_memory.txt", infoFixedSnapshot(), []string{"memory", "nosuch", "clients"}},
-		{"info_nodes.txt", infoFixedSnapshot(), []string{"targets", "sources"}},
-		{"info_errors_progress.txt", infoFixedSnapshot(), []string{"progress", "errors"}},
+		{"info_clients_memory.txt", statustest.Fixed(), []string{"memory", "nosuch", "clients"}},
+		{"info_nodes.txt", statustest.Fixed(), []string{"targets", "sources"}},
+		{"info_errors_progress.txt", statustest.Fixed(), []string{"progress", "errors"}},
 		{"info_empty_snapshot.txt", nil, nil},
-		{"info_empty.txt", infoFixedSnapshot(), []string{"nosuch"}},
-		{"info_empty.txt", infoFixedSnapshot(), []string{"keyspace", "replication"}},
+		{"info_empty.txt", statustest.Fixed(), []string{"nosuch"}},
+		{"info_empty.txt", statustest.Fixed(), []string{"keyspace", "replication"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden+"/"+strings.Join(tt.sections, ","), func(t *testing.T) {
-			got := RenderInfo(tt.snap, tt.sections)
+			got := status.RenderInfo(tt.snap, tt.sections)
 			infoCheckGolden(t, tt.golden, got)
 		})
 	}
@@ -113,7 +64,7 @@ func infoCheckGolden(t *testing.T, name, got string) {
 // TestRenderInfoShape checks, independently of the golden files, Redis's
 // framing and RMT's field order as NOTES.md lists it.
 func TestRenderInfoShape(t *testing.T) {
-	out := RenderInfo(infoFixedSnapshot(), nil)
+	out := status.RenderInfo(statustest.Fixed(), nil)
 	if !strings.HasSuffix(out, "\r\n") || strings.HasSuffix(out, "\r\n\r\n") {
 		t.Fatalf("INFO must end with exactly one CRLF: %q", out[max(0, len(out)-20):])
 	}
@@ -194,7 +145,7 @@ func infoParse(t *testing.T, out string) []infoParsedSection {
 }
 
 func TestRenderInfoNodeLines(t *testing.T) {
-	secs := infoParse(t, RenderInfo(infoFixedSnapshot(), []string{"sources", "targets"}))
+	secs := infoParse(t, status.RenderInfo(statustest.Fixed(), []string{"sources", "targets"}))
 	fields := func(line string) map[string]string {
 		m := map[string]string{}
 		for _, kv := range strings.Split(line, ",") {
@@ -232,69 +183,8 @@ func TestRenderInfoNodeLines(t *testing.T) {
 	}
 }
 
-// TestInfoBytesHuman checks RMT's _human format. The expected strings were
-// printed by RMT's integer_byte_to_size_string (rmt_util.c) compiled with
-// gcc on glibc, called with each value.
-func TestInfoBytesHuman(t *testing.T) {
-	tests := []struct {
-		n    int64
-		want string
-	}{
-		{0, "0B"},
-		{1, "1B"},
-		{1023, "1023B"},
-		{1024, "1.00K"},
-		{1025, "1.00K"},
-		{1152, "1.12K"}, // 1.125: ties round to even, as glibc
-		{1536, "1.50K"},
-		{5368, "5.24K"},
-		{1047552, "1023.00K"},
-		{1048064, "1023.50K"},
-		{1048575, "1024.00K"},
-		{1048576, "1.00M"},
-		{10485760, "10.00M"},
-		{123456789, "117.74M"},
-		{1073741823, "1024.00M"},
-		{1073741824, "1.00G"},
-		{1099511627776, "1.00T"},
-		{1649267441664, "1.50T"},
-		{1125899906842624, "1.00P"},
-		{1125899909999999, "1.00P"},
-		{1152921504606846975, "1024.00P"},
-		{1152921504606846976, "1152921504606846976B"},
-		{9223372036854775807, "9223372036854775807B"},
-	}
-	for _, tt := range tests {
-		if got := infoBytesHuman(tt.n); got != tt.want {
-			t.Errorf("infoBytesHuman(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
-
-func TestInfoKeyAndValues(t *testing.T) {
-	tests := []struct {
-		fn         func(string) string
-		name, in   string
-		want       string
-		wantMaxLen int
-	}{
-		{infoKey, "key", "Cross Slot", "cross_slot", 0},
-		{infoKey, "key", "", "unknown", 0},
-		{infoKey, "key", "wrong-type:x", "wrong_type_x", 0},
-		{infoValue, "value", "a:b,c=d", "a:b,c=d", 0},
-		{infoValue, "value", "a\r\nb\x00c", "a  b c", 0},
-		{infoFieldValue, "field", "a:b,c=d\n", "a:b c d ", 0},
-		{infoFieldValue, "field", strings.Repeat("x", 1000), strings.Repeat("x", infoMaxValue), 0},
-	}
-	for _, tt := range tests {
-		if got := tt.fn(tt.in); got != tt.want {
-			t.Errorf("%s(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestSnapshotClone(t *testing.T) {
-	s := infoFixedSnapshot()
+	s := statustest.Fixed()
 	c := s.Clone()
 	c.Sources[0].State = "changed"
 	c.Targets[0].Inflight = -1
@@ -304,34 +194,19 @@ func TestSnapshotClone(t *testing.T) {
 		s.Errors["cross_slot"] != 4 || len(s.Skipped) != 2 {
 		t.Fatalf("Clone shares state with the original")
 	}
-	if RenderInfo(s, nil) != RenderInfo(infoFixedSnapshot(), nil) {
+	if status.RenderInfo(s, nil) != status.RenderInfo(statustest.Fixed(), nil) {
 		t.Fatalf("original changed")
 	}
-	if (*Snapshot)(nil).Clone() != nil {
+	if (*status.Snapshot)(nil).Clone() != nil {
 		t.Fatalf("nil Clone not nil")
 	}
 }
 
-func TestCurrentServerInfoAndMemory(t *testing.T) {
-	si := CurrentServerInfo("1.2.3", "rmt.yaml", 8888, time.Now().Add(-90*time.Second))
-	if si.ProcessID != os.Getpid() || si.MultiplexingAPI != "epoll" || si.GoVersion == "" ||
-		si.Uptime < 90*time.Second || si.OS == "" || si.TCPPort != 8888 {
-		t.Fatalf("CurrentServerInfo = %+v", si)
-	}
-	m := CurrentMemory()
-	if m.Allocator != "go" || m.HeapInUse <= 0 {
-		t.Fatalf("CurrentMemory = %+v", m)
-	}
-	if _, err := os.Stat("/proc/self/statm"); err == nil && m.RSS <= 0 {
-		t.Fatalf("RSS = %d with /proc available", m.RSS)
-	}
-}
-
 func BenchmarkRenderInfo(b *testing.B) {
-	s := infoFixedSnapshot()
+	s := statustest.Fixed()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = RenderInfo(s, nil)
+		_ = status.RenderInfo(s, nil)
 	}
 }
 
@@ -344,7 +219,7 @@ func FuzzRenderInfo(f *testing.F) {
 	f.Add("", "", "", "", "", "")
 	f.Add(strings.Repeat("n", 300), "host-without-port", "\x00\x7f", strings.Repeat(",", 1000), "\xff\xfe", "\r\n# Server")
 	f.Fuzz(func(t *testing.T, name, addr, state, lastErr, reason, confFile string) {
-		s := infoFixedSnapshot()
+		s := statustest.Fixed()
 		s.Server.ConfigFile = confFile
 		s.Server.Version = state
 		s.Sources[0].Name, s.Sources[0].Addr, s.Sources[0].State, s.Sources[0].LastError = name, addr, state, lastErr
@@ -353,7 +228,7 @@ func FuzzRenderInfo(f *testing.F) {
 		s.Errors[reason]++
 		s.Skipped[lastErr]++
 		s.Progress.Phase = name
-		secs := infoParse(t, RenderInfo(s, nil))
+		secs := infoParse(t, status.RenderInfo(s, nil))
 		if len(secs) != 9 {
 			t.Fatalf("%d sections", len(secs))
 		}

@@ -1,4 +1,4 @@
-package daemon
+package admin
 
 import (
 	"bufio"
@@ -52,7 +52,7 @@ type guardConn struct {
 	line    []byte // scratch for a line longer than in's buffer
 	args    [][]byte
 	started time.Time
-	sess    *adminSession // set by Admin.accept, before redcon's goroutine starts
+	sess    *session // set by Server.accept, before redcon's goroutine starts
 
 	// idle bounds how long a connection that is not trusted may take to send a command.
 	idle     time.Duration

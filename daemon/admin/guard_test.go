@@ -1,4 +1,4 @@
-package daemon
+package admin
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func (c *chunkConn) Write(p []byte) (int, error)      { return len(p), nil }
 // guardOutput is what redcon reads through a guard from in, delivered chunk bytes at a time.
 func guardOutput(in string, chunk int, authed bool) (string, error) {
 	g := newGuardConn(&chunkConn{data: []byte(in), n: chunk}, 0)
-	g.sess = &adminSession{authed: authed}
+	g.sess = &session{authed: authed}
 	out, err := io.ReadAll(g)
 	return string(out), err
 }
@@ -130,7 +130,7 @@ func TestGuardInlineLikeRedis(t *testing.T) {
 		strings.Repeat("FOO ", 2000),
 	}
 	redisAddr := adminTestRedis(t)
-	a := adminTestStart(t, AdminOptions{})
+	a := adminTestStart(t, Options{})
 	for _, l := range lines {
 		got := adminTestExchange(t, a.Addr(), l+"\r\n", 300*time.Millisecond)
 		want := adminTestExchange(t, redisAddr, l+"\r\n", 300*time.Millisecond)
@@ -154,7 +154,7 @@ func TestGuardProtocolErrorsLikeRedis(t *testing.T) {
 		"*abc\r\n",
 	}
 	redisAddr := adminTestRedis(t, "--requirepass", "pw")
-	a := adminTestStart(t, AdminOptions{RequirePass: "pw"})
+	a := adminTestStart(t, Options{RequirePass: "pw"})
 	for _, in := range inputs {
 		got, want := adminTestExchange(t, a.Addr(), in, 2*time.Second), adminTestExchange(t, redisAddr, in, 2*time.Second)
 		if got != want {
@@ -201,7 +201,7 @@ func adminTestAlive(t *testing.T, addr, pass string) {
 // TestAdminSurvivesHostileInput sends what crashed or bloated rmtd before the guard: the
 // admin port answers the next client, and an inline line of many tokens costs little.
 func TestAdminSurvivesHostileInput(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{RequirePass: "pw"})
+	a := adminTestStart(t, Options{RequirePass: "pw"})
 	for _, in := range []string{
 		"*1\r\n$9223372036854775800\r\n",
 		strings.Repeat("a ", 30<<10) + "\r\n", // 60 KB, 30,720 arguments: allowed, linear
@@ -218,8 +218,8 @@ func TestAdminSurvivesHostileInput(t *testing.T) {
 // TestAdminRecoversPanic: a command that panics closes its connection, not the daemon.
 func TestAdminRecoversPanic(t *testing.T) {
 	core, logs := observer.New(zapcore.ErrorLevel)
-	a := adminTestStart(t, AdminOptions{Logger: zap.New(core)})
-	a.cmds["boom"] = &adminCommand{name: "boom", arity: 1, run: func(redcon.Conn, [][]byte, *adminSession) {
+	a := adminTestStart(t, Options{Logger: zap.New(core)})
+	a.cmds["boom"] = &command{name: "boom", arity: 1, run: func(redcon.Conn, [][]byte, *session) {
 		panic("a programmer error the recover must contain")
 	}}
 	r := adminTestRawDial(t, a.Addr())
@@ -237,7 +237,7 @@ func TestAdminRecoversPanic(t *testing.T) {
 // the operator's AUTH and INFO still answer, by evicting the oldest of them.
 func TestAdminIdleClientsCannotLockOut(t *testing.T) {
 	const limit = 100
-	a := adminTestStart(t, AdminOptions{RequirePass: "pw", MaxClients: limit, IdleTimeout: time.Minute})
+	a := adminTestStart(t, Options{RequirePass: "pw", MaxClients: limit, IdleTimeout: time.Minute})
 	var idle []net.Conn
 	for range limit {
 		c, err := net.DialTimeout("tcp", a.Addr(), 5*time.Second)
@@ -267,7 +267,7 @@ func TestAdminIdleClientsCannotLockOut(t *testing.T) {
 		t.Fatalf("the oldest idle client still open (read %d bytes)", n)
 	}
 	// Once every client is trusted, the next is refused, and refusals are counted.
-	b := adminTestStart(t, AdminOptions{MaxClients: 1})
+	b := adminTestStart(t, Options{MaxClients: 1})
 	trusted := adminTestRawDial(t, b.Addr())
 	if got := trusted.cmd("PING"); got != "+PONG\r\n" {
 		t.Fatal(got)
@@ -281,7 +281,7 @@ func TestAdminIdleClientsCannotLockOut(t *testing.T) {
 }
 
 func TestAdminIdleTimeoutBeforeAuth(t *testing.T) {
-	a := adminTestStart(t, AdminOptions{RequirePass: "pw", IdleTimeout: 200 * time.Millisecond})
+	a := adminTestStart(t, Options{RequirePass: "pw", IdleTimeout: 200 * time.Millisecond})
 	unauth := adminTestRawDial(t, a.Addr())
 	if got := unauth.cmd("PING"); !strings.HasPrefix(got, "-NOAUTH") {
 		t.Fatalf("PING: %q", got)
@@ -308,7 +308,7 @@ func TestAdminIdleTimeoutBeforeAuth(t *testing.T) {
 // of them from one host makes two log lines, not one per failure.
 func TestAdminAuthFailuresSlowedAndAggregated(t *testing.T) {
 	core, logs := observer.New(zapcore.WarnLevel)
-	a := adminTestStart(t, AdminOptions{RequirePass: "pw", Logger: zap.New(core), LogInterval: time.Hour})
+	a := adminTestStart(t, Options{RequirePass: "pw", Logger: zap.New(core), LogInterval: time.Hour})
 	r := adminTestRawDial(t, a.Addr())
 	start := time.Now()
 	var pipeline strings.Builder
@@ -379,7 +379,7 @@ func FuzzAdminPort(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	a := NewAdmin(AdminOptions{Addr: "127.0.0.1:0", RequirePass: "pw", MaxClients: 20,
+	a := New(Options{Addr: "127.0.0.1:0", RequirePass: "pw", MaxClients: 20,
 		IdleTimeout: 500 * time.Millisecond})
 	if err := a.Start(); err != nil {
 		f.Fatal(err)
