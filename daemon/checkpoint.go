@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediocregopher/radix/v4"
 	"go.uber.org/zap"
 
-	"github.com/mediocregopher/radix/v4"
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/target"
 )
 
@@ -89,7 +90,7 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cfg := j.d.cfg
-	sd, err := cmdjobDialer(cfg.Source)
+	sd, err := redisctl.Dialer(cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +106,11 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 	}
 	history := map[string]bool{}
 	for _, field := range []string{"master_replid", "master_replid2"} {
-		if id, ok := cmdjobInfoField(info, field); ok && strings.Trim(id, "0") != "" {
+		if id, ok := redisctl.InfoField(info, field); ok && strings.Trim(id, "0") != "" {
 			history[id] = true
 		}
 	}
-	td, err := cmdjobDialer(cfg.Target)
+	td, err := redisctl.Dialer(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 	var stale []string
 	cursor := "0"
 	for {
-		next, keys, err := scanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor,
+		next, keys, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor,
 			cfg.Common.CheckpointKey+":*")
 		if err != nil {
 			return nil, fmt.Errorf("target: SCAN for checkpoints: %w", err)

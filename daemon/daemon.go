@@ -65,10 +65,10 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
 	var err error
-	if d.sourceTLS, err = tlsConfig(cfg.Source.TLS); err != nil {
+	if d.sourceTLS, err = cfg.Source.TLS.ClientConfig(); err != nil {
 		return nil, fmt.Errorf("source.tls: %w", err)
 	}
-	if d.targetTLS, err = tlsConfig(cfg.Target.TLS); err != nil {
+	if d.targetTLS, err = cfg.Target.TLS.ClientConfig(); err != nil {
 		return nil, fmt.Errorf("target.tls: %w", err)
 	}
 	d.admin = admin.New(admin.Options{
@@ -207,12 +207,4 @@ func listenPort(listen string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
-}
-
-// tlsConfig is the client TLS of a pool, nil when it is off. Trust comes only from its files.
-func tlsConfig(t conf.TLS) (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil
-	}
-	return cmdjobTLSConfig(t)
 }

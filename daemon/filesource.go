@@ -11,6 +11,7 @@ import (
 
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/target"
 )
@@ -160,7 +161,7 @@ func (j *nodeJob) aofRDBPart(ctx context.Context, f *aof.File) (writer, error) {
 			err = w.Rewrite(&e, io.NewSectionReader(f.RDBFile(), e.ValueOffset, e.ValueLen))
 		}
 		if err != nil {
-			err = fmt.Errorf("RDB preamble: key %s: %w", cmdjobQuote(string(e.Key)), err)
+			err = fmt.Errorf("RDB preamble: key %s: %w", redisfmt.Quote(string(e.Key)), err)
 			j.fail("rdb_load", err)
 			return w, err
 		}

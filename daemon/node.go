@@ -14,6 +14,7 @@ import (
 
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/source"
 	"github.com/rmt-project/rmt/target"
@@ -441,7 +442,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 			err = w.Rewrite(&e, io.NewSectionReader(f, e.ValueOffset, e.ValueLen))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: key %s: %w", name, cmdjobQuote(string(e.Key)), err)
+			return nil, fmt.Errorf("%s: key %s: %w", name, redisfmt.Quote(string(e.Key)), err)
 		}
 	}
 	if w == nil { // an RDB with no entry at all

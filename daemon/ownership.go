@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -77,7 +78,7 @@ const (
 func (n *sourceNode) logDrop(what string, db int, key []byte) {
 	c := n.dropped.Add(1)
 	if c <= logFirstDrops || c%logEveryDrop == 0 {
-		n.log.Warn(what+" not owned by this source node: dropped (dirty data)", zap.String("key", cmdjobQuote(string(key))),
+		n.log.Warn(what+" not owned by this source node: dropped (dirty data)", zap.String("key", redisfmt.Quote(string(key))),
 			zap.Int("db", db), zap.Int("slot", shard.Slot(key)), zap.Int64("dropped_so_far", c))
 	}
 }
@@ -137,7 +138,7 @@ func (s *streamOwnership) drop(cmd *aof.Command) string {
 		return reasonNotOwned
 	}
 	s.n.log.Warn("command over owned and not owned keys: applied whole", zap.String("command", strings.ToUpper(string(name))),
-		zap.Int("keys", len(s.keys)), zap.Int("owned", owned), zap.String("first_key", cmdjobQuote(string(s.keys[0]))))
+		zap.Int("keys", len(s.keys)), zap.Int("owned", owned), zap.String("first_key", redisfmt.Quote(string(s.keys[0]))))
 	return ""
 }
 

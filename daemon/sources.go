@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/source"
 )
@@ -179,7 +180,7 @@ func discoverClusterSource(ctx context.Context, p conf.Pool) ([]clusterMaster, e
 
 // clusterNodesOf asks one node for CLUSTER NODES.
 func clusterNodesOf(ctx context.Context, p conf.Pool, addr string) ([]clusterMaster, error) {
-	dialer, err := cmdjobDialer(p)
+	dialer, err := redisctl.Dialer(p)
 	if err != nil {
 		return nil, err
 	}

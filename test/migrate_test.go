@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-
 	"strings"
 	"testing"
 	"time"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/daemon"
+	"github.com/rmt-project/rmt/daemon/verify"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -123,7 +123,7 @@ func TestCheckIgnoresStrays(t *testing.T) {
 	r := StartRmtd(t, cfg)
 	waitPhase(t, r, "oplog", 30*time.Second)
 	waitSourcesCaughtUp(t, r, backends, 30*time.Second)
-	res, err := daemon.RunCheck(context.Background(), cfg, daemon.CheckOptions{Keys: 1000, Rounds: 1})
+	res, err := verify.RunCheck(context.Background(), cfg, verify.CheckOptions{Keys: 1000, Rounds: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

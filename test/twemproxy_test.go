@@ -12,7 +12,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/daemon"
+	"github.com/rmt-project/rmt/daemon/verify"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -216,7 +216,7 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 	cfg := twemConfig(t, src, p)
 	ctx := context.Background()
 	// Streams' entries-read differs for the reason compareWithSource gives: left out.
-	realBad := func(res daemon.CheckResult) []string {
+	realBad := func(res verify.CheckResult) []string {
 		var out []string
 		for _, b := range res.Bad {
 			if !strings.Contains(b.Reason, "entries-read") {
@@ -225,7 +225,7 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 		}
 		return out
 	}
-	res, err := daemon.RunCheck(ctx, cfg, daemon.CheckOptions{Keys: 500, Rounds: 1})
+	res, err := verify.RunCheck(ctx, cfg, verify.CheckOptions{Keys: 500, Rounds: 1})
 	if err != nil || res.Checked != 500 || len(realBad(res)) != 0 || res.OK < 400 {
 		t.Fatalf("redis_check 500 after the migration: %v %v (%d OK)", realBad(res), err, res.OK)
 	}
@@ -237,7 +237,7 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 		}
 	}
 	backends[ring.Pick([]byte(changed))].Do(t, "SET", changed, "changed on the backend")
-	res, err = daemon.RunCheck(ctx, cfg, daemon.CheckOptions{Keys: 1 << 20, Rounds: 1})
+	res, err = verify.RunCheck(ctx, cfg, verify.CheckOptions{Keys: 1 << 20, Rounds: 1})
 	if bad := realBad(res); err != nil || res.Checked != want.Keys() || len(bad) != 1 || !strings.HasPrefix(bad[0], changed+": ") {
 		t.Fatalf("redis_check of every key after %s changed: checked %d of %d, %v %v", Escape(changed),
 			res.Checked, want.Keys(), bad, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon"
+	"github.com/rmt-project/rmt/daemon/verify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -112,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCheck(ctx context.Context, cfg *conf.Config, args []string, stdout io.Writer, log *zap.Logger) int {
-	opts := daemon.CheckOptions{Out: stdout, Color: isTerminal(stdout), Logger: log}
+	opts := verify.CheckOptions{Out: stdout, Color: isTerminal(stdout), Logger: log}
 	switch len(args) {
 	case 0:
 	case 1:
@@ -126,7 +127,7 @@ func runCheck(ctx context.Context, cfg *conf.Config, args []string, stdout io.Wr
 		fmt.Fprintf(stdout, "rmtd: redis_check takes one number, got %q\n", strings.Join(args, " "))
 		return 1
 	}
-	res, err := daemon.RunCheck(ctx, cfg, opts)
+	res, err := verify.RunCheck(ctx, cfg, opts)
 	if err != nil {
 		log.Error("check failed", zap.Error(err))
 		fmt.Fprintf(stdout, "rmtd: redis_check: %v\n", err)
@@ -139,12 +140,12 @@ func runCheck(ctx context.Context, cfg *conf.Config, args []string, stdout io.Wr
 }
 
 func runTestInsert(ctx context.Context, cfg *conf.Config, args []string, stdout io.Writer, log *zap.Logger) int {
-	types, n, err := daemon.ParseTestInsertArgs(args)
+	types, n, err := verify.ParseTestInsertArgs(args)
 	if err != nil {
 		fmt.Fprintf(stdout, "rmtd: redis_testinsert: %v\n", err)
 		return 1
 	}
-	res, err := daemon.RunTestInsert(ctx, cfg, daemon.TestInsertOptions{Types: types, Keys: n, Out: stdout, Logger: log})
+	res, err := verify.RunTestInsert(ctx, cfg, verify.TestInsertOptions{Types: types, Keys: n, Out: stdout, Logger: log})
 	if err != nil {
 		log.Error("test insert failed", zap.Error(err))
 		fmt.Fprintf(stdout, "rmtd: redis_testinsert: %v\n", err)

@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 // CheckOptions tunes the redis_check job. Zero values take the defaults.
@@ -160,7 +161,7 @@ func RunCheck(ctx context.Context, cfg *conf.Config, opts CheckOptions) (CheckRe
 		b := BadKey{Node: k.node.addr, DB: k.db, Key: k.key, Type: v.typ, Category: v.cat, Reason: v.reason}
 		res.Bad = append(res.Bad, b)
 		log.Error("key checked failed", zap.String("node", b.Node), zap.Int("db", b.DB),
-			zap.String("key", cmdjobQuote(b.Key)), zap.String("type", b.Type),
+			zap.String("key", redisfmt.Quote(b.Key)), zap.String("type", b.Type),
 			zap.Stringer("category", b.Category), zap.String("reason", b.Reason))
 	}
 	writeCheckReport(opts.Out, res, opts.Color)

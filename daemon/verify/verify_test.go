@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 func TestCmdjobApportion(t *testing.T) {
@@ -27,15 +29,15 @@ func TestCmdjobApportion(t *testing.T) {
 		{1 << 30, []int64{1 << 50, 1 << 50}, []int{1 << 29, 1 << 29}},
 	}
 	for _, tc := range tests {
-		got := cmdjobApportion(tc.n, tc.sizes)
+		got := apportion(tc.n, tc.sizes)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("cmdjobApportion(%d, %v) = %v, want %v", tc.n, tc.sizes, got, tc.want)
+			t.Errorf("apportion(%d, %v) = %v, want %v", tc.n, tc.sizes, got, tc.want)
 		}
 		sum := 0
 		for i, g := range got {
 			sum += g
 			if int64(g) > tc.sizes[i] {
-				t.Errorf("cmdjobApportion(%d, %v): bucket %d gets %d > its size", tc.n, tc.sizes, i, g)
+				t.Errorf("apportion(%d, %v): bucket %d gets %d > its size", tc.n, tc.sizes, i, g)
 			}
 		}
 	}
@@ -49,16 +51,16 @@ func FuzzCmdjobApportion(f *testing.F) {
 			return
 		}
 		sizes := []int64{a, b, c}
-		got := cmdjobApportion(n, sizes)
+		got := apportion(n, sizes)
 		sum := 0
 		for i, g := range got {
 			if g < 0 || int64(g) > sizes[i] {
-				t.Fatalf("cmdjobApportion(%d, %v) = %v", n, sizes, got)
+				t.Fatalf("apportion(%d, %v) = %v", n, sizes, got)
 			}
 			sum += g
 		}
 		if want := min(int64(n), a+b+c); int64(sum) != want {
-			t.Fatalf("cmdjobApportion(%d, %v) = %v: sum %d, want %d", n, sizes, got, sum, want)
+			t.Fatalf("apportion(%d, %v) = %v: sum %d, want %d", n, sizes, got, sum, want)
 		}
 	})
 }
@@ -72,13 +74,13 @@ func TestCmdjobQuote(t *testing.T) {
 		"":                 `""`,
 	}
 	for in, want := range tests {
-		if got := cmdjobQuote(in); got != want {
-			t.Errorf("cmdjobQuote(%q) = %s, want %s", in, got, want)
+		if got := redisfmt.Quote(in); got != want {
+			t.Errorf("redisfmt.Quote(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
 
-// cmdjobQuote agrees with redis-cli's own rendering of keys.
+// redisfmt.Quote agrees with redis-cli's own rendering of keys.
 func TestCmdjobQuoteMatchesRedisCLI(t *testing.T) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Skip("redis-cli not installed")
@@ -97,23 +99,23 @@ func TestCmdjobQuoteMatchesRedisCLI(t *testing.T) {
 	}
 	got := strings.TrimSpace(string(out))
 	got = strings.TrimPrefix(got, "1) ")
-	if got != cmdjobQuote(key) {
-		t.Fatalf("redis-cli shows %s\nquoteKey gives %s", got, cmdjobQuote(key))
+	if got != redisfmt.Quote(key) {
+		t.Fatalf("redis-cli shows %s\nquoteKey gives %s", got, redisfmt.Quote(key))
 	}
 }
 
 func TestParseKeyspace(t *testing.T) {
 	info := "# Keyspace\r\ndb0:keys=10,expires=1,avg_ttl=5\r\ndb12:keys=3,expires=0,avg_ttl=0\r\n"
-	got, err := cmdjobParseKeyspace(info)
+	got, err := parseKeyspace(info)
 	if err != nil || fmt.Sprint(got) != "map[0:10 12:3]" {
 		t.Fatalf("got %v, %v", got, err)
 	}
 	for _, bad := range []string{"dbx:keys=1", "db0:keys=-1", "db0:expires=1", "db-1:keys=1"} {
-		if _, err := cmdjobParseKeyspace(bad); err == nil {
+		if _, err := parseKeyspace(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	if got, err := cmdjobParseKeyspace("# Keyspace\r\n"); err != nil || len(got) != 0 {
+	if got, err := parseKeyspace("# Keyspace\r\n"); err != nil || len(got) != 0 {
 		t.Errorf("empty keyspace: %v, %v", got, err)
 	}
 }
@@ -122,7 +124,7 @@ func FuzzParseKeyspace(f *testing.F) {
 	f.Add("# Keyspace\r\ndb0:keys=10,expires=1,avg_ttl=5\r\n")
 	f.Add("db1:keys=x")
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := cmdjobParseKeyspace(s)
+		m, err := parseKeyspace(s)
 		if err == nil {
 			for db, n := range m {
 				if db < 0 || n < 0 {
@@ -142,13 +144,13 @@ func TestCmdjobAddrAndVersion(t *testing.T) {
 		"[::1]:6379":               "[::1]:6379",
 		"  redis.example:7000  ":   "redis.example:7000",
 	} {
-		if got := cmdjobAddr(in); got != want {
-			t.Errorf("cmdjobAddr(%q) = %q, want %q", in, got, want)
+		if got := serverAddr(in); got != want {
+			t.Errorf("serverAddr(%q) = %q, want %q", in, got, want)
 		}
 	}
 	for in, want := range map[string][3]int{"7.0.15": {7, 0, 15}, "2.8": {2, 8, 0}, "x": {}, "6.2.x": {6, 2, 0}} {
-		if got := cmdjobParseVersion(in); got != want {
-			t.Errorf("cmdjobParseVersion(%q) = %v, want %v", in, got, want)
+		if got := parseVersion(in); got != want {
+			t.Errorf("parseVersion(%q) = %v, want %v", in, got, want)
 		}
 	}
 	n := &cmdNode{version: [3]int{6, 2, 14}}

@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 // CheckCategory says how a checked key came out.
@@ -245,7 +247,7 @@ func (c *keyComparer) compareSet(ctx context.Context) (string, error) {
 			}
 			for i, ok := range in {
 				if !ok {
-					return "member " + cmdjobQuote(members[i]) + " missing on the target", nil
+					return "member " + redisfmt.Quote(members[i]) + " missing on the target", nil
 				}
 			}
 		}
@@ -336,10 +338,10 @@ func (c *keyComparer) compareHash(ctx context.Context) (string, error) {
 		for i, v := range vals {
 			f := kv[2*i]
 			if v == nil {
-				return "field " + cmdjobQuote(f) + " missing on the target", nil
+				return "field " + redisfmt.Quote(f) + " missing on the target", nil
 			}
 			if *v != kv[2*i+1] {
-				return "field " + cmdjobQuote(f) + ": value differs", nil
+				return "field " + redisfmt.Quote(f) + ": value differs", nil
 			}
 		}
 		return "", nil
@@ -359,17 +361,17 @@ func (c *keyComparer) compareZSet(ctx context.Context) (string, error) {
 		for i, m := range members {
 			want, err := strconv.ParseFloat(ms[2*i+1], 64)
 			if err != nil {
-				return "", fmt.Errorf("%s: ZSCAN: member %s: bad score %q", c.src, cmdjobQuote(m), ms[2*i+1])
+				return "", fmt.Errorf("%s: ZSCAN: member %s: bad score %q", c.src, redisfmt.Quote(m), ms[2*i+1])
 			}
 			if scores[i] == nil {
-				return "member " + cmdjobQuote(m) + " missing on the target", nil
+				return "member " + redisfmt.Quote(m) + " missing on the target", nil
 			}
 			got, err := strconv.ParseFloat(*scores[i], 64)
 			if err != nil {
-				return "", fmt.Errorf("%s: member %s: bad score %q", c.tgt, cmdjobQuote(m), *scores[i])
+				return "", fmt.Errorf("%s: member %s: bad score %q", c.tgt, redisfmt.Quote(m), *scores[i])
 			}
 			if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
-				return fmt.Sprintf("member %s: score differs: source %s, target %s", cmdjobQuote(m),
+				return fmt.Sprintf("member %s: score differs: source %s, target %s", redisfmt.Quote(m),
 					strconv.FormatFloat(want, 'g', -1, 64), strconv.FormatFloat(got, 'g', -1, 64)), nil
 			}
 		}
@@ -463,9 +465,9 @@ func (c *keyComparer) compareExpire(ctx context.Context) (CheckCategory, string)
 	case es == -1 && et == -1:
 		return CheckOK, ""
 	case es == -1:
-		return CheckExpire, "no expiry on the source, target expires at " + cmdjobMillis(et)
+		return CheckExpire, "no expiry on the source, target expires at " + formatMillis(et)
 	case et == -1:
-		return CheckExpire, "source expires at " + cmdjobMillis(es) + ", no expiry on the target"
+		return CheckExpire, "source expires at " + formatMillis(es) + ", no expiry on the target"
 	}
 	d := et - es
 	if d < 0 {
@@ -473,12 +475,12 @@ func (c *keyComparer) compareExpire(ctx context.Context) (CheckCategory, string)
 	}
 	if time.Duration(d)*time.Millisecond > c.tol {
 		return CheckExpire, fmt.Sprintf("source expires at %s, target at %s (%.3fs apart)",
-			cmdjobMillis(es), cmdjobMillis(et), float64(d)/1000)
+			formatMillis(es), formatMillis(et), float64(d)/1000)
 	}
 	return CheckOK, ""
 }
 
-func cmdjobMillis(ms int64) string {
+func formatMillis(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
@@ -511,8 +513,8 @@ func (c *keyComparer) compareStream(ctx context.Context) (string, error) {
 	streamSortByName(gs)
 	streamSortByName(gt)
 	for i := range gs {
-		name := cmdjobText(gs[i]["name"])
-		if d := compareInfoFields("group "+cmdjobQuote(name), gs[i], gt[i], streamGroupFields); d != "" {
+		name := replyText(gs[i]["name"])
+		if d := compareInfoFields("group "+redisfmt.Quote(name), gs[i], gt[i], streamGroupFields); d != "" {
 			return d, nil
 		}
 		var cs, ct []map[string]interface{}
@@ -520,12 +522,12 @@ func (c *keyComparer) compareStream(ctx context.Context) (string, error) {
 			return "", err
 		}
 		if len(cs) != len(ct) {
-			return fmt.Sprintf("group %s: consumer count differs: source %d, target %d", cmdjobQuote(name), len(cs), len(ct)), nil
+			return fmt.Sprintf("group %s: consumer count differs: source %d, target %d", redisfmt.Quote(name), len(cs), len(ct)), nil
 		}
 		streamSortByName(cs)
 		streamSortByName(ct)
 		for j := range cs {
-			what := "group " + cmdjobQuote(name) + " consumer " + cmdjobQuote(cmdjobText(cs[j]["name"]))
+			what := "group " + redisfmt.Quote(name) + " consumer " + redisfmt.Quote(replyText(cs[j]["name"]))
 			if d := compareInfoFields(what, cs[j], ct[j], streamConsumerFields); d != "" {
 				return d, nil
 			}
@@ -576,7 +578,7 @@ func streamSameFields(a, b [][2]string) bool {
 }
 
 func streamSortByName(ms []map[string]interface{}) {
-	sort.Slice(ms, func(i, j int) bool { return cmdjobText(ms[i]["name"]) < cmdjobText(ms[j]["name"]) })
+	sort.Slice(ms, func(i, j int) bool { return replyText(ms[i]["name"]) < replyText(ms[j]["name"]) })
 }
 
 func compareInfoFields(what string, s, t map[string]interface{}, fields []string) string {
@@ -586,15 +588,15 @@ func compareInfoFields(what string, s, t map[string]interface{}, fields []string
 		if !ok1 || !ok2 {
 			continue
 		}
-		if a, b := cmdjobText(vs), cmdjobText(vt); a != b {
+		if a, b := replyText(vs), replyText(vt); a != b {
 			return fmt.Sprintf("%s: %s differs: source %s, target %s", what, f, a, b)
 		}
 	}
 	return ""
 }
 
-// cmdjobText renders a decoded reply value for comparison and messages.
-func cmdjobText(v interface{}) string {
+// replyText renders a decoded reply value for comparison and messages.
+func replyText(v interface{}) string {
 	switch x := v.(type) {
 	case nil:
 		return "(nil)"
@@ -614,7 +616,7 @@ func cmdjobText(v interface{}) string {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
-			b.WriteString(cmdjobText(e))
+			b.WriteString(replyText(e))
 		}
 		b.WriteByte(']')
 		return b.String()

@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -17,7 +17,7 @@ const clusterSlots = 16384
 func (s *nodeSet) discoverCluster(ctx context.Context, seeds []string, newNode func(addr string) *cmdNode) error {
 	var lastErr error
 	for _, seed := range seeds {
-		addr := cmdjobAddr(seed)
+		addr := serverAddr(seed)
 		probe := newNode(addr)
 		var reply []interface{}
 		err := probe.do(ctx, 0, radix.Cmd(&reply, "CLUSTER", "SLOTS"))

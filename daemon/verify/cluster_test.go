@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisctl"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 // cjStartCluster starts n cluster-enabled masters, splits the slots evenly in order, joins them
@@ -44,10 +46,10 @@ func cjStartCluster(t *testing.T, n int) []*cjRedis {
 			if err := r.c.Do(context.Background(), radix.Cmd(&info, "CLUSTER", "INFO")); err != nil {
 				return err
 			}
-			if v, _ := cmdjobInfoField(info, "cluster_state"); v != "ok" {
+			if v, _ := redisctl.InfoField(info, "cluster_state"); v != "ok" {
 				return fmt.Errorf("%s: cluster_state %q", r.Addr, v)
 			}
-			if v, _ := cmdjobInfoField(info, "cluster_known_nodes"); v != strconv.Itoa(n) {
+			if v, _ := redisctl.InfoField(info, "cluster_known_nodes"); v != strconv.Itoa(n) {
 				return fmt.Errorf("%s: cluster_known_nodes %q", r.Addr, v)
 			}
 		}
@@ -92,7 +94,7 @@ func cjCopyKeys(t *testing.T, src, tgt *nodeSet) int {
 				exp = max(exp, 0)
 				if err := tgt.nodeFor(k).do(ctx, tgt.dbFor(db), radix.Cmd(nil, "RESTORE", k,
 					strconv.FormatInt(exp, 10), payload, "ABSTTL", "REPLACE")); err != nil {
-					t.Fatalf("RESTORE %s: %v", cmdjobQuote(k), err)
+					t.Fatalf("RESTORE %s: %v", redisfmt.Quote(k), err)
 				}
 				copied++
 			}
@@ -146,7 +148,7 @@ func TestClusterInsertAndCheck(t *testing.T) {
 	for _, k := range keys {
 		per[k.node.addr]++
 		if src.nodeFor(k.key) != k.node {
-			t.Fatalf("key %s sampled on %s, routed to %s", cmdjobQuote(k.key), k.node.addr, src.nodeFor(k.key).addr)
+			t.Fatalf("key %s sampled on %s, routed to %s", redisfmt.Quote(k.key), k.node.addr, src.nodeFor(k.key).addr)
 		}
 	}
 	for _, r := range srcNodes {
@@ -180,7 +182,7 @@ func TestClusterInsertAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cres.ValueDiff != 1 || cres.OK != 2999 || cres.Bad[0].Key != k {
-		t.Fatalf("after deleting %s: %+v", cmdjobQuote(k), cres)
+		t.Fatalf("after deleting %s: %+v", redisfmt.Quote(k), cres)
 	}
 }
 

@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 // cjTwemPool is a twemproxy pool's server lines for backends rs, with the given weights.
@@ -65,7 +66,7 @@ func TestTwemproxyInsertAndCheck(t *testing.T) {
 		}
 		for _, k := range keys {
 			if src.nodeFor(k) != src.nodes[i] {
-				t.Fatalf("key %s on %s, the ring says %s", cmdjobQuote(k), src.nodes[i].addr, src.nodeFor(k).addr)
+				t.Fatalf("key %s on %s, the ring says %s", redisfmt.Quote(k), src.nodes[i].addr, src.nodeFor(k).addr)
 			}
 		}
 	}
@@ -114,7 +115,7 @@ func TestTwemproxyInsertAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cres.ValueDiff != 1 || cres.OK != 2999 || cres.Bad[0].Key != k {
-		t.Fatalf("after deleting %s: %+v", cmdjobQuote(k), cres)
+		t.Fatalf("after deleting %s: %+v", redisfmt.Quote(k), cres)
 	}
 }
 

@@ -1,12 +1,9 @@
-package daemon
+package verify
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisctl"
 )
 
 // nodeSet is one side (source or target) of a -C job: the Redis servers that hold the data and
@@ -47,7 +45,7 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 	if err := checkNodeSetPool(side, p); err != nil {
 		return nil, err
 	}
-	d, err := cmdjobDialer(p)
+	d, err := redisctl.Dialer(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", side, err)
 	}
@@ -69,7 +67,7 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 			return nil, err
 		}
 	default:
-		n := newNode(cmdjobAddr(p.Servers[0]))
+		n := newNode(serverAddr(p.Servers[0]))
 		s.nodes = []*cmdNode{n}
 		s.route = func(string) *cmdNode { return n }
 	}
@@ -115,8 +113,8 @@ func (s *nodeSet) dbFor(db int) int {
 	return db
 }
 
-// cmdjobAddr strips what twemproxy-style server lines carry after host:port (":weight name").
-func cmdjobAddr(server string) string {
+// serverAddr strips what twemproxy-style server lines carry after host:port (":weight name").
+func serverAddr(server string) string {
 	f := strings.Fields(server)
 	if len(f) == 0 {
 		return server
@@ -130,48 +128,6 @@ func cmdjobAddr(server string) string {
 		}
 	}
 	return addr
-}
-
-// cmdjobDialer builds the radix dialer for pool p: AUTH, connect timeout, TLS.
-func cmdjobDialer(p conf.Pool) (radix.Dialer, error) {
-	user, pass := p.Auth()
-	d := radix.Dialer{AuthUser: user, AuthPass: pass}
-	nd := &net.Dialer{Timeout: p.Timeout}
-	if nd.Timeout <= 0 {
-		nd.Timeout = 10 * time.Second
-	}
-	d.NetDialer = nd
-	if p.TLS.Enabled {
-		tc, err := cmdjobTLSConfig(p.TLS)
-		if err != nil {
-			return d, err
-		}
-		d.NetDialer = &tls.Dialer{NetDialer: nd, Config: tc}
-	}
-	return d, nil
-}
-
-func cmdjobTLSConfig(t conf.TLS) (*tls.Config, error) {
-	tc := &tls.Config{InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // only when configured
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca_file %q: no PEM certificate in it", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // nodeFor returns the server that holds key.
@@ -234,11 +190,11 @@ func (n *cmdNode) loadVersion(ctx context.Context) error {
 	if err := n.do(ctx, 0, radix.Cmd(&info, "INFO", "server")); err != nil {
 		return fmt.Errorf("%s: INFO server: %w", n, err)
 	}
-	v, ok := cmdjobInfoField(info, "redis_version")
+	v, ok := redisctl.InfoField(info, "redis_version")
 	if !ok {
 		return nil // unknown: the newest commands will be tried and errors reported per key
 	}
-	n.version = cmdjobParseVersion(v)
+	n.version = parseVersion(v)
 	return nil
 }
 
@@ -256,22 +212,11 @@ func (n *cmdNode) keyspace(ctx context.Context) (map[int]int64, error) {
 	if err := n.do(ctx, 0, radix.Cmd(&info, "INFO", "keyspace")); err != nil {
 		return nil, fmt.Errorf("%s: INFO keyspace: %w", n, err)
 	}
-	return cmdjobParseKeyspace(info)
+	return parseKeyspace(info)
 }
 
-// cmdjobInfoField finds "name:value" in an INFO reply.
-func cmdjobInfoField(info, name string) (string, bool) {
-	for _, line := range strings.Split(info, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// cmdjobParseVersion turns "7.0.15" into {7,0,15}; missing or bad parts are 0.
-func cmdjobParseVersion(s string) [3]int {
+// parseVersion turns "7.0.15" into {7,0,15}; missing or bad parts are 0.
+func parseVersion(s string) [3]int {
 	var v [3]int
 	for i, p := range strings.SplitN(s, ".", 3) {
 		n, err := strconv.Atoi(p)
@@ -283,8 +228,8 @@ func cmdjobParseVersion(s string) [3]int {
 	return v
 }
 
-// cmdjobParseKeyspace parses the lines "db3:keys=10,expires=0,avg_ttl=0" of INFO keyspace.
-func cmdjobParseKeyspace(info string) (map[int]int64, error) {
+// parseKeyspace parses the lines "db3:keys=10,expires=0,avg_ttl=0" of INFO keyspace.
+func parseKeyspace(info string) (map[int]int64, error) {
 	out := map[int]int64{}
 	for _, line := range strings.Split(info, "\n") {
 		line = strings.TrimRight(line, "\r")
@@ -318,10 +263,10 @@ func cmdjobParseKeyspace(info string) (map[int]int64, error) {
 	return out, nil
 }
 
-// cmdjobApportion splits n between buckets in proportion to their sizes (largest remainder), never
+// apportion splits n between buckets in proportion to their sizes (largest remainder), never
 // giving a bucket more than its size. When the sizes add up to n or less, every bucket gets its
 // size.
-func cmdjobApportion(n int, sizes []int64) []int {
+func apportion(n int, sizes []int64) []int {
 	out := make([]int, len(sizes))
 	if n <= 0 {
 		return out

@@ -1,13 +1,14 @@
-package daemon
+package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/mediocregopher/radix/v4"
 	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/internal/redisctl"
 )
 
 // sampleKeys draws up to n distinct keys from the source, spread over every (server, db) that
@@ -35,7 +36,7 @@ func sampleKeys(ctx context.Context, s *nodeSet, n int, log *zap.Logger) ([]samp
 			sizes = append(sizes, ks[db])
 		}
 	}
-	quotas := cmdjobApportion(n, sizes)
+	quotas := apportion(n, sizes)
 	var out []sampledKey
 	notOwned := 0
 	for i, u := range units {
@@ -84,7 +85,7 @@ func sampleDB(ctx context.Context, node *cmdNode, db int, size int64, want int) 
 	if size <= 2*int64(want) {
 		cursor := "0"
 		for len(out) < want {
-			next, keys, err := scanKeys(func(a radix.Action) error { return node.do(ctx, db, a) }, cursor)
+			next, keys, err := redisctl.ScanKeys(func(a radix.Action) error { return node.do(ctx, db, a) }, cursor)
 			if err != nil {
 				return nil, fmt.Errorf("%s: SCAN (db %d): %w", node, db, err)
 			}
@@ -120,32 +121,4 @@ func sampleDB(ctx context.Context, node *cmdNode, db int, size int64, want int) 
 		}
 	}
 	return out, nil
-}
-
-// scanKeys runs one SCAN step from cursor (with MATCH pattern when one is given) through do,
-// and returns the next cursor ("0" at the end) and the page's keys.
-func scanKeys(do func(radix.Action) error, cursor string, match ...string) (string, []string, error) {
-	args := []string{cursor, "COUNT", "1000"}
-	if len(match) > 0 {
-		args = append(args, "MATCH", match[0])
-	}
-	var page []interface{}
-	if err := do(radix.Cmd(&page, "SCAN", args...)); err != nil {
-		return "", nil, err
-	}
-	if len(page) != 2 {
-		return "", nil, fmt.Errorf("reply has %d elements, want 2", len(page))
-	}
-	next, ok := page[0].([]byte)
-	items, ok2 := page[1].([]interface{})
-	if !ok || !ok2 {
-		return "", nil, errors.New("unexpected reply shape")
-	}
-	keys := make([]string, 0, len(items))
-	for _, it := range items {
-		if b, ok := it.([]byte); ok {
-			keys = append(keys, string(b))
-		}
-	}
-	return string(next), keys, nil
 }

@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"math/rand/v2"

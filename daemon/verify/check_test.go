@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 var checkTimeLine = regexp.MustCompile(`^Check job finished, used \d+\.\d{3}s$`)
@@ -148,7 +150,7 @@ func TestCheckFindsEveryKindOfDifference(t *testing.T) {
 		if (b.Key == "d:db2") != (b.DB == 2) {
 			t.Errorf("key %s in db %d", b.Key, b.DB)
 		}
-		t.Logf("%s %s %s: %s", b.Category, b.Type, cmdjobQuote(b.Key), b.Reason)
+		t.Logf("%s %s %s: %s", b.Category, b.Type, redisfmt.Quote(b.Key), b.Reason)
 	}
 	if fmt.Sprint(gotBad) != fmt.Sprint(wantBad) {
 		t.Errorf("bad keys %v, want %v", gotBad, wantBad)

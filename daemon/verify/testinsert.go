@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 // InsertTypes is a set of value types for redis_testinsert.
@@ -68,7 +69,7 @@ func ParseTestInsertArgs(args []string) (InsertTypes, int, error) {
 	case 0:
 		return InsertAll, n, nil
 	case 1:
-		if cmdjobIsDigits(args[0]) {
+		if isDigits(args[0]) {
 			c, err := parseInsertCount(args[0])
 			return InsertAll, c, err
 		}
@@ -76,10 +77,10 @@ func ParseTestInsertArgs(args []string) (InsertTypes, int, error) {
 	case 2:
 		var err error
 		switch {
-		case cmdjobIsDigits(args[0]):
+		case isDigits(args[0]):
 			n, err = parseInsertCount(args[0])
 			typesArg = args[1]
-		case cmdjobIsDigits(args[1]):
+		case isDigits(args[1]):
 			n, err = parseInsertCount(args[1])
 			typesArg = args[0]
 		default:
@@ -114,7 +115,7 @@ func ParseTestInsertArgs(args []string) (InsertTypes, int, error) {
 	return t, n, nil
 }
 
-func cmdjobIsDigits(s string) bool {
+func isDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -411,7 +412,7 @@ func (ins *inserter) send(ctx context.Context, batch []insertKey) {
 
 func (ins *inserter) fail(n *cmdNode, key string, err error) {
 	if ins.logged.Add(1) <= 100 {
-		ins.log.Error("insert failed", zap.String("node", n.addr), zap.String("key", cmdjobQuote(key)), zap.Error(err))
+		ins.log.Error("insert failed", zap.String("node", n.addr), zap.String("key", redisfmt.Quote(key)), zap.Error(err))
 	}
 }
 

@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 func TestParseTestInsertArgs(t *testing.T) {
@@ -110,7 +112,7 @@ func TestRunTestInsert(t *testing.T) {
 	for _, k := range keys {
 		rest, ok := strings.CutPrefix(k, res.Prefix)
 		if !ok {
-			t.Fatalf("key %s lacks prefix %q", cmdjobQuote(k), res.Prefix)
+			t.Fatalf("key %s lacks prefix %q", redisfmt.Quote(k), res.Prefix)
 		}
 		name, _, _ := strings.Cut(rest, ":")
 		var typ string
@@ -118,7 +120,7 @@ func TestRunTestInsert(t *testing.T) {
 			t.Fatal(err)
 		}
 		if typ != name {
-			t.Fatalf("key %s has type %s", cmdjobQuote(k), typ)
+			t.Fatalf("key %s has type %s", redisfmt.Quote(k), typ)
 		}
 		byType[typ]++
 	}

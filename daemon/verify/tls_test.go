@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 func TestCmdjobTLS(t *testing.T) {
 	certs := testcert.Write(t)
 	caFile, certFile, keyFile := certs.CA, certs.Cert, certs.Key
-	tc, err := cmdjobTLSConfig(conf.TLS{Enabled: true, CAFile: caFile})
+	tc, err := conf.TLS{Enabled: true, CAFile: caFile}.ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

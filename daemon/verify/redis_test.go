@@ -1,4 +1,4 @@
-package daemon
+package verify
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redisctl"
 )
 
 // cjRedis is a redis-server child of the test.
@@ -175,7 +176,7 @@ func (r *cjRedis) Info(section, field string) string {
 	if err := r.c.Do(context.Background(), radix.Cmd(&s, "INFO", section)); err != nil {
 		r.t.Fatalf("%s INFO: %v", r.Addr, err)
 	}
-	v, _ := cmdjobInfoField(s, field)
+	v, _ := redisctl.InfoField(s, field)
 	return v
 }
 
