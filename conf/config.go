@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,21 @@ const (
 	TypeRedisCluster = "redis cluster"
 	TypeRDBFile      = "rdb file"
 	TypeAOFFile      = "aof file"
+	TypeSentinel     = "sentinel" // servers are the Sentinels; master_name names the master
+)
+
+// Source modes: how rmtd reads a live source.
+const (
+	ModePSync    = "psync"     // a replica link: snapshot, then the replication stream
+	ModeScan     = "scan"      // one pass of SCAN + DUMP, then done (services that refuse PSYNC)
+	ModeScanLive = "scan_live" // the same pass, then changes from keyspace notifications
+)
+
+// What rmtd does when a load is to start into a target that holds keys it did not write.
+const (
+	TargetNotEmptyRefuse = "refuse" // stop and say which keys are there
+	TargetNotEmptyMerge  = "merge"  // load over them: keys of the same name are replaced
+	TargetNotEmptyFlush  = "flush"  // empty the target first
 )
 
 // Config is one job: where data comes from, where it goes, and how.
@@ -35,14 +51,27 @@ type Config struct {
 
 // Pool is one side of a migration: a source or a target deployment.
 type Pool struct {
-	Type         string        `yaml:"type"`
-	Servers      []string      `yaml:"servers"`
-	RedisAuth    string        `yaml:"redis_auth"` // password, or "user:password" for ACL users
-	Timeout      time.Duration `yaml:"timeout"`
-	Hash         string        `yaml:"hash"`
-	HashTag      string        `yaml:"hash_tag"`
-	Distribution string        `yaml:"distribution"`
-	TLS          TLS           `yaml:"tls"`
+	Type      string   `yaml:"type"`
+	Servers   []string `yaml:"servers"`
+	RedisAuth string   `yaml:"redis_auth"` // password, or "user:password" for ACL users
+	// RedisAuthFile holds redis_auth instead (a mounted secret); Validate reads it into
+	// RedisAuth, without its trailing newline.
+	RedisAuthFile string        `yaml:"redis_auth_file"`
+	Timeout       time.Duration `yaml:"timeout"`
+	Hash          string        `yaml:"hash"`
+	HashTag       string        `yaml:"hash_tag"`
+	Distribution  string        `yaml:"distribution"`
+	TLS           TLS           `yaml:"tls"`
+
+	// Sentinel pools: the master's name, and the Sentinels' own password ("user:password").
+	MasterName   string `yaml:"master_name"`
+	SentinelAuth string `yaml:"sentinel_auth"`
+
+	// Source only.
+	Mode            string `yaml:"mode"`             // ModePSync, ModeScan, ModeScanLive
+	PSyncCommand    string `yaml:"psync_command"`    // PSYNC, as renamed by some managed services
+	ReplconfCommand string `yaml:"replconf_command"` // REPLCONF, likewise
+	PreferReplica   bool   `yaml:"prefer_replica"`   // cluster and sentinel: link to a replica of each master
 }
 
 // TLS configures encrypted connections to a pool's servers. Trust comes only from these files.
@@ -73,6 +102,40 @@ type Common struct {
 	// "" turns exactly-once off: a restart then resumes from the local checkpoint file and may
 	// apply a few commands twice.
 	CheckpointKey string `yaml:"checkpoint_key"`
+	// TargetNotEmpty is the rule for keys already on the target that rmtd did not write:
+	// TargetNotEmptyRefuse, TargetNotEmptyMerge or TargetNotEmptyFlush.
+	TargetNotEmpty string `yaml:"target_not_empty"`
+	// ResyncGuard holds a source node whose new snapshot would empty the target, or remove
+	// more than half of what was loaded from it, until the operator sends RESYNC.
+	ResyncGuard bool `yaml:"resync_guard"`
+	// MetricsListen is the HTTP address of /metrics, /healthz and /readyz; "" turns it off.
+	MetricsListen string `yaml:"metrics_listen"`
+	// Shard "i/n" makes this process take only the source masters whose index is i modulo n;
+	// "" takes them all.
+	Shard string `yaml:"shard"`
+}
+
+// ShardRule returns common.shard as (i, n); (0, 1) when it is empty. Validate has checked it.
+func (c Common) ShardRule() (i, n int) {
+	i, n, err := parseShard(c.Shard)
+	if err != nil {
+		return 0, 1
+	}
+	return i, n
+}
+
+// parseShard reads "i/n" with 0 <= i < n; "" is (0, 1).
+func parseShard(s string) (i, n int, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	is, ns, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("%q is not i/n with 0 <= i < n, as in 0/2", s)
+	}
+	return i, n, nil
 }
 
 // Auth splits redis_auth into an ACL user name (may be empty) and a password.

@@ -38,6 +38,11 @@ func Default() *Config {
 			BigKeyBytes:   DefaultBigKeyBytes,
 			MaxSpoolBytes: 0,
 			CheckpointKey: DefaultCheckpointKey,
+
+			TargetNotEmpty: TargetNotEmptyRefuse,
+			ResyncGuard:    true,
+			MetricsListen:  "",
+			Shard:          "",
 		},
 	}
 }
@@ -49,8 +54,18 @@ func defaultPool() Pool {
 		Hash:         DefaultHash,
 		HashTag:      "",
 		Distribution: DefaultDistribution,
+
+		Mode:            ModePSync,
+		PSyncCommand:    DefaultPSyncCommand,
+		ReplconfCommand: DefaultReplconfCommand,
 	}
 }
+
+// The replication commands, as Redis names them; managed services may rename them.
+const (
+	DefaultPSyncCommand    = "PSYNC"
+	DefaultReplconfCommand = "REPLCONF"
+)
 
 // DefaultCheckpointKey is the prefix of the checkpoint keys rmtd keeps on the target.
 const DefaultCheckpointKey = "rmt:checkpoint"

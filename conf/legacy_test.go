@@ -63,7 +63,7 @@ func TestLoadRMTConf(t *testing.T) {
 	want := Default()
 	want.File = "rmt.conf"
 	want.Source.Servers = []string{"127.0.0.1:6379", "127.0.0.1:6380", "127.0.0.1:6381", "127.0.0.1:6382"}
-	want.Target = Pool{Type: TypeTwemproxy, Hash: "fnv1a_64", HashTag: "{}", Distribution: "ketama", Timeout: DefaultTimeout,
+	want.Target = Pool{Mode: ModePSync, PSyncCommand: DefaultPSyncCommand, ReplconfCommand: DefaultReplconfCommand, Type: TypeTwemproxy, Hash: "fnv1a_64", HashTag: "{}", Distribution: "ketama", Timeout: DefaultTimeout,
 		Servers: []string{"127.0.0.1:6380:1 server1", "127.0.0.1:6381:1 server2", "127.0.0.1:6382:1 server3", "127.0.0.1:6383:1 server4"}}
 	want.Common.Listen = "0.0.0.0:8888"
 	want.Common.Threads = 2
@@ -147,7 +147,7 @@ listen: localhost
 			`rmt.conf:3: source.sevrers: unknown key`,
 			`rmt.conf:6: source.servers[0]: "127.0.0.1" is not host:port`,
 			`rmt.conf:7: source.timeout: "3s" is not a number of milliseconds`,
-			`rmt.conf:9: target.type: "redis-cluster" is not one of single, twemproxy, redis cluster, rdb file`,
+			`rmt.conf:9: target.type: "redis-cluster" is not one of single, twemproxy, redis cluster, sentinel, rdb file`,
 			`rmt.conf:10: target.servers: want a list: "servers:" then one "- 127.0.0.1:6380" line per server`,
 			`rmt.conf:12: common.noreply: "yes" is not true or false`,
 			`rmt.conf:13: common.threads: "two" is not a number`,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ target:
   type: redis-cluster
 `, []string{
 			`rmt.yaml:3: source.sevrers: unknown key`,
-			`rmt.yaml:7: target.type: "redis-cluster" is not one of single, twemproxy, redis cluster, rdb file`,
+			`rmt.yaml:7: target.type: "redis-cluster" is not one of single, twemproxy, redis cluster, sentinel, rdb file`,
 		}},
 		{"unknown section and nested key", good + `commons:
   listen: 1.2.3.4:1
@@ -65,8 +66,8 @@ target:
   type: aof file
   servers: [127.0.0.1:6380]
 `, []string{
-			`rmt.yaml:2: source.type: "aof" is not one of single, twemproxy, redis cluster, rdb file, aof file`,
-			`rmt.yaml:5: target.type: "aof file" is not one of single, twemproxy, redis cluster, rdb file`,
+			`rmt.yaml:2: source.type: "aof" is not one of single, twemproxy, redis cluster, sentinel, rdb file, aof file`,
+			`rmt.yaml:5: target.type: "aof file" is not one of single, twemproxy, redis cluster, sentinel, rdb file`,
 		}},
 		{"servers", `source:
   type: single
@@ -287,7 +288,7 @@ common:
 		t.Fatal(err)
 	}
 	want := Default()
-	want.Source = Pool{Type: TypeTwemproxy, Servers: []string{"10.0.0.1:6379:1 s1", "10.0.0.2:6379:2"},
+	want.Source = Pool{Mode: ModePSync, PSyncCommand: DefaultPSyncCommand, ReplconfCommand: DefaultReplconfCommand, Type: TypeTwemproxy, Servers: []string{"10.0.0.1:6379:1 s1", "10.0.0.2:6379:2"},
 		RedisAuth: "123456", Timeout: 1500 * time.Millisecond, Hash: "murmur", HashTag: "{}", Distribution: "modula",
 		TLS: TLS{Enabled: true, CAFile: "load_test.go", InsecureSkipVerify: true}}
 	want.Target.Type = TypeRedisCluster
@@ -295,7 +296,8 @@ common:
 	want.Target.RedisAuth = "default:s3cret"
 	want.Common = Common{Listen: "0.0.0.0:0", RequirePass: "adminpw", MaxClients: 7, Threads: 3, Step: 2,
 		MbufSize: 1024, NoReply: true, SourceSafe: false, Dir: "/var/lib/rmt", Filter: "abc*",
-		BigKeyBytes: 1 << 20, MaxSpoolBytes: 1 << 30, CheckpointKey: "migration:pos"}
+		BigKeyBytes: 1 << 20, MaxSpoolBytes: 1 << 30, CheckpointKey: "migration:pos",
+		TargetNotEmpty: TargetNotEmptyRefuse, ResyncGuard: true}
 	want.File = "x.yaml"
 	if !sameConfig(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
@@ -406,6 +408,9 @@ func TestExampleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p := range leafValues(Default()) {
+		if slices.Contains(sourceOnlyKeys, strings.TrimPrefix(p, "target.")) {
+			continue // refused under target
+		}
 		if !strings.Contains(p, "[") && cfg.where.lines[p] == 0 {
 			t.Errorf("the example lacks %s", p)
 		}

@@ -88,7 +88,7 @@ func TestChangedValueLosesLine(t *testing.T) {
 	cfg.Common.MbufSize = 1
 	cfg.Common.Step = 0 // absent from the file: reported at its section's line
 	want := "rmt.yaml:7: common.step: 0 is not > 0\n" +
-		`rmt.yaml: target.type: "aof file" is not one of single, twemproxy, redis cluster, rdb file` + "\n" +
+		`rmt.yaml: target.type: "aof file" is not one of single, twemproxy, redis cluster, sentinel, rdb file` + "\n" +
 		"rmt.yaml: common.mbuf_size: 1 is not in 512..16777216"
 	err = cfg.Validate()
 	if err == nil || err.Error() != want {
@@ -106,12 +106,13 @@ func TestChangedValueLosesLine(t *testing.T) {
 
 func TestValidateInCode(t *testing.T) {
 	cfg := &Config{
-		Source: Pool{Type: "redis-cluster", Servers: []string{"a:1"}, Timeout: -1, Hash: "fnv1a_64", Distribution: "ketama"},
-		Target: Pool{Type: TypeTwemproxy, Servers: []string{"b:2:1 n"}, Timeout: 1, Hash: "md5", Distribution: "random", HashTag: "$$"},
-		Common: Common{Listen: "127.0.0.1:8888", MaxClients: 1, Step: 1, MbufSize: 512, Dir: "d", BigKeyBytes: 1},
-		File:   "job.yaml",
+		Source: Pool{Mode: ModePSync, PSyncCommand: DefaultPSyncCommand, ReplconfCommand: DefaultReplconfCommand, Type: "redis-cluster", Servers: []string{"a:1"}, Timeout: -1, Hash: "fnv1a_64", Distribution: "ketama"},
+		Target: Pool{Mode: ModePSync, PSyncCommand: DefaultPSyncCommand, ReplconfCommand: DefaultReplconfCommand, Type: TypeTwemproxy, Servers: []string{"b:2:1 n"}, Timeout: 1, Hash: "md5", Distribution: "random", HashTag: "$$"},
+		Common: Common{Listen: "127.0.0.1:8888", MaxClients: 1, Step: 1, MbufSize: 512, Dir: "d", BigKeyBytes: 1,
+			TargetNotEmpty: TargetNotEmptyRefuse},
+		File: "job.yaml",
 	}
-	want := `job.yaml: source.type: "redis-cluster" is not one of single, twemproxy, redis cluster, rdb file, aof file` + "\n" +
+	want := `job.yaml: source.type: "redis-cluster" is not one of single, twemproxy, redis cluster, sentinel, rdb file, aof file` + "\n" +
 		"job.yaml: source.timeout: -1ns is not > 0"
 	if err := cfg.Validate(); err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
@@ -208,7 +209,7 @@ func TestSetByFlag(t *testing.T) {
 	cfg.SetByFlag("common.mbuf_size", "-m")
 	cfg.Target.Type = "aof file"
 	cfg.SetByFlag("target.type", "-R")
-	want := `-R: target.type: "aof file" is not one of single, twemproxy, redis cluster, rdb file` + "\n" +
+	want := `-R: target.type: "aof file" is not one of single, twemproxy, redis cluster, sentinel, rdb file` + "\n" +
 		"-m: common.mbuf_size: 100 is not in 512..16777216"
 	if err := cfg.Override("", ""); err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)

@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -11,8 +12,10 @@ import (
 
 // The values a key may take, in the order messages list them.
 var (
-	sourceTypes   = []string{TypeSingle, TypeTwemproxy, TypeRedisCluster, TypeRDBFile, TypeAOFFile}
-	targetTypes   = []string{TypeSingle, TypeTwemproxy, TypeRedisCluster, TypeRDBFile}
+	sourceTypes   = []string{TypeSingle, TypeTwemproxy, TypeRedisCluster, TypeSentinel, TypeRDBFile, TypeAOFFile}
+	targetTypes   = []string{TypeSingle, TypeTwemproxy, TypeRedisCluster, TypeSentinel, TypeRDBFile}
+	modes         = []string{ModePSync, ModeScan, ModeScanLive}
+	notEmptyRules = []string{TargetNotEmptyRefuse, TargetNotEmptyMerge, TargetNotEmptyFlush}
 	hashes        = []string{"one_at_a_time", "md5", "crc16", "crc32", "crc32a", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32", "hsieh", "murmur", "jenkins"}
 	distributions = []string{"ketama", "modula", "random"}
 )
@@ -26,11 +29,14 @@ func Distributions() []string { return slices.Clone(distributions) }
 // IsFile reports whether a pool type reads or writes files rather than servers.
 func IsFile(typ string) bool { return typ == TypeRDBFile || typ == TypeAOFFile }
 
+// sourceOnlyKeys are the keys of a pool that only a source may set.
+var sourceOnlyKeys = []string{"mode", "psync_command", "replconf_command", "prefer_replica"}
+
 // Validate checks every key and returns every problem at once, in line order, as Errors: each
 // "<file>:<line>: <key path>: <problem>" when the config was loaded from a file and the value
 // is still the one read there, "<file>: <key path>: <problem>" otherwise ("config" when built in
 // code), and "-f: ..." / "-t: ..." for servers given by those flags. It reads the TLS and source
-// files' metadata (they must exist) and nothing else.
+// files' metadata (they must exist), and reads each redis_auth_file into its redis_auth.
 func (c *Config) Validate() error {
 	errs := c.validate(nil)
 	sortByLine(errs)
@@ -47,6 +53,8 @@ func (c *Config) validate(skip map[string]bool) Errors {
 	k := &checker{loc: newLocator(c), skip: skip}
 	k.pool("source", &c.Source, sourceTypes)
 	k.pool("target", &c.Target, targetTypes)
+	k.sourceOnly(&c.Source)
+	k.targetOnly(&c.Target)
 	if c.Source.Type == TypeRDBFile && c.Target.Type == TypeRDBFile {
 		k.add("target.type", "%q cannot be both source and target", TypeRDBFile)
 	}
@@ -97,6 +105,93 @@ func (k *checker) pool(side string, p *Pool, types []string) {
 		k.add(side+".hash_tag", "%q is not empty or two characters, as in \"{}\"", p.HashTag)
 	}
 	k.tls(side+".tls", &p.TLS)
+	k.sentinel(side, p)
+	k.authFile(side, p)
+}
+
+// sentinel checks the keys of a Sentinel-managed pool, and that no other pool sets them.
+func (k *checker) sentinel(side string, p *Pool) {
+	if p.Type == TypeSentinel {
+		if strings.TrimSpace(p.MasterName) == "" {
+			k.add(side+".master_name", "empty: a sentinel pool names the master the Sentinels watch")
+		}
+		return
+	}
+	if p.MasterName != "" {
+		k.add(side+".master_name", "only for type %s", TypeSentinel)
+	}
+	if p.SentinelAuth != "" {
+		k.add(side+".sentinel_auth", "only for type %s", TypeSentinel)
+	}
+}
+
+// authFile reads redis_auth_file into redis_auth: a secret mounted as a file, as Kubernetes does.
+func (k *checker) authFile(side string, p *Pool) {
+	if p.RedisAuthFile == "" {
+		return
+	}
+	path := side + ".redis_auth_file"
+	if p.RedisAuth != "" {
+		k.add(path, "set with %s.redis_auth: give one of them", side)
+		return
+	}
+	b, err := readSmallFile(p.RedisAuthFile, 4096)
+	if err != nil {
+		k.add(path, "%v", err)
+		return
+	}
+	p.RedisAuth = strings.TrimRight(string(b), "\r\n")
+	if p.RedisAuth == "" {
+		k.add(path, "%q is empty", p.RedisAuthFile)
+	}
+}
+
+// readSmallFile reads a file of at most limit bytes.
+func readSmallFile(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%q is over %d bytes: not a password", name, limit)
+	}
+	return b, nil
+}
+
+// sourceOnly checks the keys only a source has.
+func (k *checker) sourceOnly(p *Pool) {
+	if k.oneOf("source.mode", p.Mode, modes) && p.Mode != ModePSync && IsFile(p.Type) {
+		k.add("source.mode", "%q reads a live server, not files (type %s)", p.Mode, p.Type)
+	}
+	for _, c := range []struct{ key, val string }{{"psync_command", p.PSyncCommand}, {"replconf_command", p.ReplconfCommand}} {
+		if c.val == "" || strings.ContainsAny(c.val, " \t\r\n") {
+			k.add("source."+c.key, "%q is not a command name", c.val)
+		}
+	}
+	if p.PreferReplica && p.Type != TypeRedisCluster && p.Type != TypeSentinel {
+		k.add("source.prefer_replica", "only for types %s and %s", TypeRedisCluster, TypeSentinel)
+	}
+}
+
+// targetOnly refuses, under target, the keys only a source may set.
+func (k *checker) targetOnly(p *Pool) {
+	def := defaultPool()
+	set := map[string]bool{
+		"mode":             p.Mode != def.Mode,
+		"psync_command":    p.PSyncCommand != def.PSyncCommand,
+		"replconf_command": p.ReplconfCommand != def.ReplconfCommand,
+		"prefer_replica":   p.PreferReplica != def.PreferReplica,
+	}
+	for _, key := range sourceOnlyKeys {
+		if set[key] {
+			k.add("target."+key, "only a source has it")
+		}
+	}
 }
 
 func (k *checker) servers(side string, p *Pool) {
@@ -189,5 +284,16 @@ func (k *checker) common(c *Common) {
 	}
 	if c.MaxSpoolBytes < 0 {
 		k.add("common.max_spool_bytes", "%d is not >= 0 (0: no limit)", c.MaxSpoolBytes)
+	}
+	k.oneOf("common.target_not_empty", c.TargetNotEmpty, notEmptyRules)
+	if c.MetricsListen != "" {
+		if err := checkHostPort(c.MetricsListen, true); err != nil {
+			k.add("common.metrics_listen", "%v", err)
+		} else if c.MetricsListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			k.add("common.metrics_listen", "%q is the admin port's address too", c.MetricsListen)
+		}
+	}
+	if _, _, err := parseShard(c.Shard); err != nil {
+		k.add("common.shard", "%v", err)
 	}
 }

@@ -19,11 +19,19 @@ const MaxFileBytes = 1 << 20
 // Load decodes rmt.yaml text over Default(), strictly (unknown and duplicate keys are errors),
 // and validates the result. name is the file name the errors carry. Every problem found comes
 // back at once, as Errors, each "<name>:<line>: <key path>: <problem>".
+//
+// Any value may be ${VAR} or ${VAR:-default} (or hold them), read from the process's
+// environment; an unset variable without a default is a problem naming its line and variable.
 func Load(name string, data []byte) (*Config, error) {
+	return LoadEnv(name, data, osEnv)
+}
+
+// LoadEnv is Load with the environment read through lookup.
+func LoadEnv(name string, data []byte, lookup LookupEnv) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}
-	cfg, errs, bad := decodeYAML(name, data)
+	cfg, errs, bad := decodeYAML(name, data, lookup)
 	if cfg == nil {
 		return nil, errs.asError()
 	}
@@ -59,7 +67,7 @@ func sortByLine(errs Errors) {
 
 // decodeYAML returns nil and the reason when the text is not a YAML mapping at all; otherwise
 // the config with every key that decoded, and the problems of the others.
-func decodeYAML(name string, data []byte) (cfg *Config, errs Errors, bad map[string]bool) {
+func decodeYAML(name string, data []byte, lookup LookupEnv) (cfg *Config, errs Errors, bad map[string]bool) {
 	fileErr := func(line int, msg string) Errors {
 		return Errors{{File: name, Line: line, Msg: msg}}
 	}
@@ -102,7 +110,7 @@ func decodeYAML(name string, data []byte) (cfg *Config, errs Errors, bad map[str
 	}
 	cfg = Default()
 	cfg.File = name
-	d := &walker{file: name, o: &origin{lines: make(map[string]int)}, bad: make(map[string]bool)}
+	d := &walker{file: name, o: &origin{lines: make(map[string]int)}, bad: make(map[string]bool), env: lookup}
 	d.mapping(root, reflect.ValueOf(cfg).Elem(), "")
 	d.o.loaded = leafValues(cfg)
 	cfg.where = d.o
@@ -131,6 +139,20 @@ type walker struct {
 	o    *origin
 	errs Errors
 	bad  map[string]bool // keys whose value could not be decoded
+	env  LookupEnv       // for ${VAR} in values; nil: values are taken as written
+}
+
+// expand returns the scalar n with ${VAR} expanded, or nil after recording why it cannot be.
+func (w *walker) expand(n *yaml.Node, p string) *yaml.Node {
+	if w.env == nil {
+		return n
+	}
+	e, err := expandNode(n, w.env)
+	if err != nil {
+		w.badValue(n.Line, p, "%v", err)
+		return nil
+	}
+	return e
 }
 
 // fail records a problem with a key itself (unknown, duplicate).
@@ -195,6 +217,9 @@ func (w *walker) value(n *yaml.Node, fv reflect.Value, p string) {
 	}
 	if n.Kind == yaml.ScalarNode {
 		w.o.lines[p] = n.Line
+		if n = w.expand(n, p); n == nil {
+			return
+		}
 	}
 	typ := fv.Type()
 	switch {
@@ -294,6 +319,9 @@ func (w *walker) list(n *yaml.Node, fv reflect.Value, p string) {
 		w.o.lines[ip] = item.Line
 		if item.Kind != yaml.ScalarNode || isNull(item) {
 			w.badValue(item.Line, ip, "want a string, got %s", describe(item))
+			continue
+		}
+		if item = w.expand(item, ip); item == nil {
 			continue
 		}
 		out[i] = item.Value

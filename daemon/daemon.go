@@ -60,6 +60,9 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	default:
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
 	}
+	if err := notYet(cfg); err != nil {
+		return nil, err
+	}
 	if writerFactories[cfg.Target.Type] == nil {
 		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
 	}
@@ -207,4 +210,28 @@ func listenPort(listen string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// notYet refuses the settings this build accepts in its config but cannot honour yet, rather
+// than run a job that would do less than the config says.
+func notYet(cfg *conf.Config) error {
+	def := conf.Default()
+	for _, c := range []struct {
+		set  bool
+		what string
+	}{
+		{cfg.Source.Type == conf.TypeSentinel, "source type sentinel"},
+		{cfg.Target.Type == conf.TypeSentinel, "target type sentinel"},
+		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
+		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
+		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
+		{cfg.Source.PreferReplica, "source.prefer_replica"},
+		{cfg.Common.MetricsListen != "", "common.metrics_listen"},
+		{cfg.Common.Shard != "", "common.shard"},
+	} {
+		if c.set {
+			return fmt.Errorf("%s is not supported yet", c.what)
+		}
+	}
+	return nil
 }

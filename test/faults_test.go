@@ -20,15 +20,8 @@ type rmtdProcess struct {
 
 func startRmtdProcess(t *testing.T, dir string) *rmtdProcess {
 	t.Helper()
-	cmd := exec.Command(rmtdBinary(t), "-c", "rmt.yaml", "-o", "rmtd.log")
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &rmtdProcess{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	p := startRmtdCmd(t, dir, nil, "-c", "rmt.yaml", "-o", "rmtd.log")
 	t.Cleanup(func() {
-		p.kill()
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "rmtd.log"))
 			t.Logf("rmtd.log:\n%s", b)

@@ -194,10 +194,18 @@ func loadConfig(o *options) (*conf.Config, error) {
 			return nil, err
 		}
 		cfg = c
-	} else {
-		if o.from == "" || o.to == "" {
-			return nil, errors.New("no configuration file (rmt.yaml) found; give one with -c, or both -f and -t")
+	} else if o.from == "" || o.to == "" {
+		// A container started with -e flags: the job from RMT_* variables alone.
+		c, err := conf.FromEnv(os.Environ(), os.LookupEnv)
+		if err != nil {
+			return nil, err
 		}
+		if c == nil {
+			return nil, errors.New("no configuration file (rmt.yaml) found; give one with -c, both -f and -t, " +
+				"or RMT_SOURCE_SERVERS and RMT_TARGET_SERVERS in the environment")
+		}
+		cfg = c
+	} else {
 		cfg = conf.Default()
 		cfg.File = "command line"
 	}
