@@ -35,6 +35,7 @@ type Daemon struct {
 	start time.Time
 
 	admin    *admin.Server
+	metrics  *admin.HTTP // common.metrics_listen; nil when off
 	shutdown chan shutdownRequest
 
 	sourceTLS, targetTLS *tls.Config // nil: plain TCP
@@ -95,6 +96,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("admin port %s: %w", d.cfg.Common.Listen, err)
 	}
 	defer d.admin.Close()
+	if addr := d.cfg.Common.MetricsListen; addr != "" {
+		h := admin.NewHTTP(admin.HTTPOptions{Addr: addr, Snapshot: d.Snapshot, Logger: d.log.Named("metrics")})
+		if err := h.Start(); err != nil {
+			return err
+		}
+		defer h.Close()
+		d.mu.Lock()
+		d.metrics = h
+		d.mu.Unlock()
+	}
 	d.log.Info("rmtd started", zap.String("admin", d.admin.Addr()), zap.String("source", d.cfg.Source.Type),
 		zap.Strings("source_servers", d.cfg.Source.Servers), zap.String("target", d.cfg.Target.Type),
 		zap.Strings("target_servers", d.cfg.Target.Servers))
@@ -191,6 +202,16 @@ func (d *Daemon) nodeJobs() []*nodeJob {
 	return d.nodes
 }
 
+// MetricsAddr is the bound address of the metrics endpoint, "" when it is off or not started.
+func (d *Daemon) MetricsAddr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.metrics == nil {
+		return ""
+	}
+	return d.metrics.Addr()
+}
+
 // AdminAddr is the admin port's bound address (useful with listen 127.0.0.1:0).
 func (d *Daemon) AdminAddr() string {
 	return d.admin.Addr()
@@ -226,7 +247,6 @@ func notYet(cfg *conf.Config) error {
 		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
 		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
 		{cfg.Source.PreferReplica, "source.prefer_replica"},
-		{cfg.Common.MetricsListen != "", "common.metrics_listen"},
 		{cfg.Common.Shard != "", "common.shard"},
 	} {
 		if c.set {
