@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for TLS where the system has none (a scratch image)
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/rmt-project/rmt/conf"
