@@ -1,4 +1,4 @@
-package test
+package redistest
 
 import (
 	"bufio"
@@ -670,9 +670,9 @@ func proxyGoroutines(working bool) int {
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		switch {
-		case !working && strings.Contains(g, "rmt/test.(*Proxy)."),
-			strings.Contains(g, "rmt/test.(*Proxy).forward"),
-			strings.Contains(g, "rmt/test.(*Proxy).acceptLoop") && strings.Contains(g, ").Accept("):
+		case !working && strings.Contains(g, "rmt/internal/redistest.(*Proxy)."),
+			strings.Contains(g, "rmt/internal/redistest.(*Proxy).forward"),
+			strings.Contains(g, "rmt/internal/redistest.(*Proxy).acceptLoop") && strings.Contains(g, ").Accept("):
 			count++
 		}
 	}

@@ -1,4 +1,4 @@
-package test
+package redistest
 
 import (
 	"context"
@@ -19,23 +19,18 @@ import (
 	"github.com/mediocregopher/radix/v4"
 )
 
-// rdbFixtureDir is shared/fixtures/rdb: shared/ lies beside the repository, here and in CI.
-const rdbFixtureDir = "../../shared/fixtures/rdb"
-
-func fixture(name string) string { return filepath.Join(rdbFixtureDir, name) }
-
 // TestFixtureRoundTrip: a server loaded from an RDB holds what the fixture JSON says (both
 // directions of the dataset code), a second server loaded from it and a replica of it compare
 // equal to it.
 func TestFixtureRoundTrip(t *testing.T) {
 	t.Parallel()
-	a := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	b := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	a := StartRedis(t, WithRDB(Fixture(t, "redis-7.0.15.rdb")))
+	b := StartRedis(t, WithRDB(Fixture(t, "redis-7.0.15.rdb")))
 	replica := StartRedis(t)
 	replica.ReplicaOf(t, a)
 
 	da, db, dr := a.Dump(t), b.Dump(t), replica.Dump(t)
-	want, err := DatasetFromFixtureJSON(fixture("redis-7.0.15.json"))
+	want, err := DatasetFromFixtureJSON(Fixture(t, "redis-7.0.15.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +52,8 @@ func TestFixtureRoundTrip(t *testing.T) {
 // last-delivered-id and one TTL, and expects exactly those four differences.
 func TestDiffReportsExactlyTheChanges(t *testing.T) {
 	t.Parallel()
-	a := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	b := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	a := StartRedis(t, WithRDB(Fixture(t, "redis-7.0.15.rdb")))
+	b := StartRedis(t, WithRDB(Fixture(t, "redis-7.0.15.rdb")))
 	ttl := b.Do(t, "PEXPIRETIME", "str:ttl").(int64)
 	b.Do(t, "ZADD", "zset:small", "XX", "7", "a")
 	field := b.Do(t, "HKEYS", "hash:small").([]interface{})[0].(string)
@@ -314,7 +309,7 @@ func TestWriterReconnect(t *testing.T) {
 // and reloads the RDB it was given.
 func TestRestartKeepsPort(t *testing.T) {
 	t.Parallel()
-	r := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	r := StartRedis(t, WithRDB(Fixture(t, "redis-7.0.15.rdb")))
 	port, addr, pid := r.Port, r.Addr, r.Pid()
 	r.Do(t, "SET", "scratch", "gone after restart")
 	r.Restart(t)
@@ -487,8 +482,11 @@ func (f *recordingTB) Fatalf(format string, args ...interface{}) {
 }
 
 // runRecording runs fn with a fake TB in its own goroutine and returns its Fatalf message.
-func runRecording(fn func(tb testing.TB)) string {
-	f := &recordingTB{}
+func runRecording(fn func(tb testing.TB)) string { return runRecordingTB(&recordingTB{}, fn) }
+
+// runRecordingTB is runRecording with f, which may pass on to a real TB what it does not record
+// (TempDir, Cleanup).
+func runRecordingTB(f *recordingTB, fn func(tb testing.TB)) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -565,7 +563,7 @@ func TestFixtureJSONEveryVersion(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.version, func(t *testing.T) {
 			t.Parallel()
-			want, err := DatasetFromFixtureJSON(fixture("redis-" + c.version + ".json"))
+			want, err := DatasetFromFixtureJSON(Fixture(t, "redis-"+c.version+".json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -575,7 +573,7 @@ func TestFixtureJSONEveryVersion(t *testing.T) {
 			if compareVersions(c.version, installed) > 0 {
 				t.Skipf("RDB of %s may be newer than redis-server %s can load", c.version, installed)
 			}
-			r := StartRedis(t, WithRDB(fixture("redis-"+c.version+".rdb")))
+			r := StartRedis(t, WithRDB(Fixture(t, "redis-"+c.version+".rdb")))
 			CompareDatasets(t, want, r.Dump(t))
 		})
 	}
@@ -639,7 +637,7 @@ func TestCluster(t *testing.T) {
 	c := StartCluster(t, 3)
 	single := StartRedis(t)
 	for i, r := range c.Nodes {
-		info := parseInfo(r.DoString(t, "CLUSTER", "INFO"))
+		info := ParseInfo(r.DoString(t, "CLUSTER", "INFO"))
 		if info["cluster_state"] != "ok" || info["cluster_known_nodes"] != "3" {
 			t.Fatalf("node %d: %v", i, info)
 		}
@@ -686,16 +684,13 @@ func TestBindFailureIsRetried(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	dir := t.TempDir()
 	cfg := redisConfig{bin: "redis-server"}
-	conf, err := cfg.render(port, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf := cfg.render(port, 0, 0, dir)
 	r := &Redis{bin: "redis-server", Addr: l.Addr().String(), Port: port, Dir: dir,
 		LogPath: filepath.Join(dir, "redis.log"), confPath: filepath.Join(dir, "redis.conf")}
 	if err := os.WriteFile(r.confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.start(); !isBindErr(err) {
+	if _, err := r.start(); !isBindErr(err) {
 		t.Errorf("redis-server on a taken port: %v, want %v", err, errBind)
 	}
 

@@ -1,4 +1,4 @@
-package test
+package redistest
 
 import (
 	"bufio"
@@ -89,12 +89,38 @@ func (p *proc) signal(sig syscall.Signal, timeout time.Duration) {
 // freePort asks the kernel for a free loopback port. Another process can take it before the
 // server binds it, so callers retry a failed bind with a new port.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// freePorts is freePort for n distinct ports: their listeners are all open together, so the
+// kernel cannot hand out one of them twice.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a listener the test
+// starts itself (rmtd's admin port, say); it fails the test if the kernel has none. Another
+// process may take the port meanwhile: servers the harness starts retry on a new port instead.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return port
 }
 
 // errBind marks a start that failed because the port was taken; the caller retries.
@@ -174,4 +200,16 @@ func printLogOnFailure(t testing.TB, name string, logPath func() string) {
 			t.Logf("--- last %d lines of %s log (%s) ---\n%s", logTailLines, name, logPath(), logTail(logPath(), logTailLines))
 		}
 	})
+}
+
+// NeedBinary returns the path of the program name (redis-server, redis-cli, nutcracker,
+// redis-check-rdb...) or fails the test saying how to install it. The tests need these programs:
+// none of them is skipped for want of one.
+func NeedBinary(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is needed by this test and was not found (%v): run `make deps`, which installs redis-server, redis-cli, redis-check-rdb and nutcracker", name, err)
+	}
+	return path
 }

@@ -1,4 +1,4 @@
-package test
+package redistest
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/internal/redisfmt"
 )
 
 // Redis is one redis-server process started by StartRedis. Its fields do not change after the
@@ -22,6 +24,8 @@ import (
 type Redis struct {
 	Addr    string // "127.0.0.1:<port>"
 	Port    int
+	TLSAddr string // with WithTLS: "127.0.0.1:<tls-port>", where it serves TLS; else ""
+	TLSPort int
 	Dir     string // its working directory: config, RDB file, log
 	LogPath string
 	Version string // redis_version from INFO server, e.g. "7.0.15"
@@ -47,7 +51,12 @@ type redisConfig struct {
 	password string
 	aclUser  string
 	aclPass  string
+	dir      string
+	port     int
+	tls      *tlsFiles
 }
+
+type tlsFiles struct{ cert, key, ca string }
 
 // WithArgs adds configuration lines, in redis.conf syntax ("hash-max-listpack-entries 4",
 // "replicaof 127.0.0.1 6380"). Later lines override earlier ones, as in redis.conf.
@@ -55,11 +64,36 @@ func WithArgs(lines ...string) RedisOption {
 	return func(c *redisConfig) { c.lines = append(c.lines, lines...) }
 }
 
+// WithFlags adds configuration given as redis-server's command-line arguments ("--maxmemory",
+// "10mb", "--save", ""): each "--name" starts a line, the arguments after it are its values,
+// quoted as redis-server quotes them. The lines join those of WithArgs, in the order given.
+func WithFlags(args ...string) RedisOption {
+	return func(c *redisConfig) { c.lines = append(c.lines, flagLines(args)...) }
+}
+
+// flagLines turns command-line arguments into config lines, as redis-server does with the
+// arguments after its config file.
+func flagLines(args []string) []string {
+	var lines []string
+	for _, a := range args {
+		if name, ok := strings.CutPrefix(a, "--"); ok && name != "" {
+			lines = append(lines, name)
+			continue
+		}
+		if len(lines) == 0 {
+			lines = append(lines, "")
+		}
+		lines[len(lines)-1] += " " + quoteConf(a)
+	}
+	return lines
+}
+
 // WithRDB copies the RDB file at path into the server's directory as its dbfilename, so the
 // server loads it at start (and again at every Restart).
 func WithRDB(path string) RedisOption { return func(c *redisConfig) { c.rdb = path } }
 
-// WithPassword sets requirepass; the harness's own clients authenticate with it.
+// WithPassword sets requirepass; the harness's own clients authenticate with it. (They do also
+// with a requirepass given by WithArgs or WithFlags, as long as it has no spaces.)
 func WithPassword(pass string) RedisOption { return func(c *redisConfig) { c.password = pass } }
 
 // WithACLUser adds an ACL user with every permission; the harness's own clients log in as it.
@@ -75,75 +109,116 @@ func WithCluster() RedisOption { return func(c *redisConfig) { c.cluster = true 
 // WithBinary runs another redis-server (or valkey-server) binary than the one on PATH.
 func WithBinary(path string) RedisOption { return func(c *redisConfig) { c.bin = path } }
 
-// StartRedis starts redis-server on a free loopback port and returns once it answers PING with
-// loading:0. The server is killed and reaped when the test ends.
+// WithDir runs the server in dir (config, log, RDB and AOF files) instead of a new temporary
+// directory: to load files put there before, or to start a server where another one ran.
+func WithDir(dir string) RedisOption { return func(c *redisConfig) { c.dir = dir } }
+
+// WithPort makes the server listen on port instead of a free one, with no retry if the port is
+// taken: for a server that must come back where another one was killed.
+func WithPort(port int) RedisOption { return func(c *redisConfig) { c.port = port } }
+
+// WithTLS makes the server also serve TLS on a second free port (TLSAddr), with the given
+// certificate, key and CA files, not asking clients for a certificate. The harness itself
+// keeps talking to the plain port.
+func WithTLS(certFile, keyFile, caFile string) RedisOption {
+	return func(c *redisConfig) { c.tls = &tlsFiles{cert: certFile, key: keyFile, ca: caFile} }
+}
+
+// StartRedis starts redis-server on a free loopback port and returns once it answers INFO with
+// loading:0. The server is killed and reaped when the test ends. A missing redis-server fails
+// the test (run `make deps`).
 func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	t.Helper()
 	cfg := redisConfig{bin: "redis-server"}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	dir := t.TempDir()
+	bin := NeedBinary(t, cfg.bin)
+	dir := cfg.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	r := &Redis{
-		bin:      cfg.bin,
+		bin:      bin,
 		Dir:      dir,
 		LogPath:  filepath.Join(dir, "redis.log"),
 		confPath: filepath.Join(dir, "redis.conf"),
 	}
-	switch {
-	case cfg.aclUser != "":
+	if cfg.aclUser != "" {
 		r.user, r.pass = cfg.aclUser, cfg.aclPass
-	case cfg.password != "":
-		r.pass = cfg.password
+	} else {
+		r.pass = cfg.requirepass()
 	}
 	if cfg.rdb != "" {
-		if err := copyFile(cfg.rdb, filepath.Join(dir, "dump.rdb")); err != nil {
+		if err := CopyFile(cfg.rdb, filepath.Join(dir, "dump.rdb")); err != nil {
 			t.Fatalf("StartRedis: %v", err)
 		}
 	}
 	printLogOnFailure(t, "redis-server", func() string { return r.LogPath })
 	t.Cleanup(r.cleanup)
 
+	attempts := 5
+	if cfg.port != 0 {
+		attempts = 1
+	}
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		if r.Port, err = freePort(); err != nil {
+	for attempt := 0; attempt < attempts; attempt++ {
+		var ports []int // the server's, the bus's, TLS's
+		if ports, err = freePorts(3); err != nil {
 			break
 		}
+		if cfg.port != 0 {
+			ports[0] = cfg.port
+		}
+		r.Port = ports[0]
 		r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
-		var conf string
-		if conf, err = cfg.render(r.Port, dir); err != nil {
-			break
+		if cfg.tls != nil {
+			r.TLSPort = ports[2]
+			r.TLSAddr = fmt.Sprintf("127.0.0.1:%d", r.TLSPort)
 		}
+		conf := cfg.render(r.Port, ports[1], r.TLSPort, dir)
 		if err = os.WriteFile(r.confPath, []byte(conf), 0o644); err != nil {
 			break
 		}
-		if err = r.start(); err == nil || !isBindErr(err) {
+		if r.Version, err = r.start(); err == nil || !isBindErr(err) {
 			break
 		}
 	}
 	if err != nil {
 		t.Fatalf("StartRedis: %v", err)
 	}
-	info, err := r.info(context.Background(), "server")
-	if err != nil {
-		t.Fatalf("StartRedis %s: %v", r.Addr, err)
-	}
-	r.Version = info["redis_version"]
 	return r
 }
 
-func (c *redisConfig) render(port int, dir string) (string, error) {
+// requirepass is the password the server will require: the last requirepass line, or
+// WithPassword's.
+func (c *redisConfig) requirepass() string {
+	pass := c.password
+	for _, l := range c.lines {
+		if f := strings.Fields(l); len(f) == 2 && strings.EqualFold(f[0], "requirepass") {
+			pass = f[1]
+			if u, err := strconv.Unquote(pass); err == nil {
+				pass = u
+			}
+		}
+	}
+	return pass
+}
+
+// render writes the config file: the harness's lines, then the options' (which can override
+// them). bus and tlsPort are used only in cluster mode and with WithTLS.
+func (c *redisConfig) render(port, bus, tlsPort int, dir string) string {
 	var b strings.Builder
 	if c.cluster {
-		// The bus port defaults to port+10000, impossible above 55535: pick a free one.
-		bus, err := freePort()
-		if err != nil {
-			return "", err
-		}
+		// The bus port defaults to port+10000, impossible above 55535: use a free one.
 		fmt.Fprintf(&b, "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\ncluster-node-timeout 5000\n", bus)
 	}
 	fmt.Fprintf(&b, "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n", port, quoteConf(dir), quoteConf(filepath.Join(dir, "redis.log")))
 	b.WriteString("daemonize no\nsave \"\"\nappendonly no\nrepl-diskless-sync-delay 0\ndbfilename dump.rdb\n")
+	if c.tls != nil {
+		fmt.Fprintf(&b, "tls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n",
+			tlsPort, quoteConf(c.tls.cert), quoteConf(c.tls.key), quoteConf(c.tls.ca))
+	}
 	if c.password != "" {
 		fmt.Fprintf(&b, "requirepass %s\n", quoteConf(c.password))
 	}
@@ -157,45 +232,58 @@ func (c *redisConfig) render(port int, dir string) (string, error) {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
-	return b.String(), nil
+	return b.String()
 }
 
-// quoteConf quotes a value for redis.conf.
-func quoteConf(s string) string { return strconv.Quote(s) }
+// quoteConf quotes a value for redis.conf as redis-server quotes its own (sdscatrepr), which is
+// what its config parser reads back.
+func quoteConf(s string) string { return redisfmt.Quote(s) }
 
 func isBindErr(err error) bool { return err != nil && strings.Contains(err.Error(), errBind.Error()) }
 
-// start runs the server with the current config file and waits until it is ready.
-func (r *Redis) start() error {
+// start runs the server with the current config file, waits until it is ready and returns its
+// version.
+func (r *Redis) start() (string, error) {
 	p, err := startProc("redis-server "+r.Addr, r.bin, r.LogPath, r.confPath)
 	if err != nil {
+		return "", err
+	}
+	var version string
+	ready := func(ctx context.Context) error {
+		v, err := r.ready(ctx, p.pid())
+		version = v
 		return err
 	}
-	if err := waitReady(p, r.LogPath, startTimeout, r.ready); err != nil {
+	if err := waitReady(p, r.LogPath, startTimeout, ready); err != nil {
 		p.signal(syscall.SIGKILL, 0)
-		return err
+		return "", err
 	}
 	r.mu.Lock()
 	r.p = p
 	r.mu.Unlock()
-	return nil
+	return version, nil
 }
 
-// ready is true when PING answers and the server is not loading a dataset.
-func (r *Redis) ready(ctx context.Context) error {
+// ready returns the server's version once INFO answers, from process pid (not another server
+// that holds the port while pid fails to bind it), and the server is not loading a dataset. It
+// uses one connection, closed at once: a server with maxclients 1 is then free for the test.
+func (r *Redis) ready(ctx context.Context, pid int) (string, error) {
 	c, err := r.dialer().Dial(ctx, "tcp", r.Addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer c.Close()
-	var s string
-	if err := c.Do(ctx, radix.Cmd(&s, "INFO", "persistence")); err != nil {
-		return err
+	info, err := infoConn(ctx, c, "default")
+	if err != nil {
+		return "", err
 	}
-	if !strings.Contains(s, "loading:0") {
-		return fmt.Errorf("%s still loading", r.Addr)
+	if got := info["process_id"]; got != strconv.Itoa(pid) {
+		return "", fmt.Errorf("%s is served by process %s, not by the one started (%d)", r.Addr, got, pid)
 	}
-	return c.Do(ctx, radix.Cmd(nil, "PING"))
+	if info["loading"] != "0" {
+		return "", fmt.Errorf("%s still loading", r.Addr)
+	}
+	return info["redis_version"], nil
 }
 
 func (r *Redis) dialer() radix.Dialer {
@@ -325,11 +413,11 @@ func infoConn(ctx context.Context, c radix.Client, section string) (map[string]s
 	if err := c.Do(ctx, radix.Cmd(&s, "INFO", section)); err != nil {
 		return nil, fmt.Errorf("INFO %s: %w", section, err)
 	}
-	return parseInfo(s), nil
+	return ParseInfo(s), nil
 }
 
-// parseInfo parses INFO text: "key:value" lines, "#" section headers skipped.
-func parseInfo(s string) map[string]string {
+// ParseInfo parses INFO text (or CLUSTER INFO's): "key:value" lines, "#" section headers skipped.
+func ParseInfo(s string) map[string]string {
 	m := map[string]string{}
 	for _, line := range strings.Split(s, "\n") {
 		line = strings.TrimRight(line, "\r")
@@ -351,6 +439,19 @@ func (r *Redis) Pid() int {
 		return 0
 	}
 	return r.p.pid()
+}
+
+// Exited returns a channel that is closed when the server's process exits (already closed when
+// it is not running): for a server that shuts itself down, e.g. after SHUTDOWN.
+func (r *Redis) Exited() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.p == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return r.p.exited
 }
 
 // Kill sends SIGKILL and waits until the process is reaped.
@@ -384,7 +485,7 @@ func (r *Redis) Restart(t testing.TB) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		err := r.start()
+		_, err := r.start()
 		if err == nil {
 			return
 		}
@@ -441,7 +542,8 @@ func compareVersions(a, b string) int {
 	return 0
 }
 
-func copyFile(src, dst string) error {
+// CopyFile copies the file at src to dst (created or truncated).
+func CopyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)

@@ -1,4 +1,4 @@
-package test
+package redistest
 
 import (
 	"fmt"
@@ -40,7 +40,7 @@ func StartCluster(t testing.TB, n int, opts ...RedisOption) *Cluster {
 	}
 	WaitFor(t, 30*time.Second, func() error {
 		for _, r := range c.Nodes {
-			info := parseInfo(r.DoString(t, "CLUSTER", "INFO"))
+			info := ParseInfo(r.DoString(t, "CLUSTER", "INFO"))
 			if info["cluster_state"] != "ok" || info["cluster_known_nodes"] != strconv.Itoa(n) ||
 				info["cluster_slots_assigned"] != strconv.Itoa(clusterSlots) {
 				return fmt.Errorf("node %s: state %s, %s nodes known, %s slots assigned", r.Addr,
