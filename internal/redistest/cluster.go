@@ -19,7 +19,9 @@ type Cluster struct {
 
 // StartCluster starts n cluster-enabled servers, gives each an even, contiguous
 // share of the 16384 slots (node i from i*16384/n), joins them with CLUSTER MEET and returns
-// once every node reports cluster_state:ok and knows all n nodes.
+// once every node reports cluster_state:ok, knows all n nodes, and has a config epoch of its
+// own (nodes joined by MEET all start at epoch 0; while two collide, a slot moved to one of them
+// can go back to its old owner).
 func StartCluster(t testing.TB, n int, opts ...RedisOption) *Cluster {
 	t.Helper()
 	if n < 1 {
@@ -39,6 +41,7 @@ func StartCluster(t testing.TB, n int, opts ...RedisOption) *Cluster {
 		c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", r.Port, bus)
 	}
 	WaitFor(t, 30*time.Second, func() error {
+		epochs := map[string]string{} // config epoch → node
 		for _, r := range c.Nodes {
 			info := ParseInfo(r.DoString(t, "CLUSTER", "INFO"))
 			if info["cluster_state"] != "ok" || info["cluster_known_nodes"] != strconv.Itoa(n) ||
@@ -46,6 +49,11 @@ func StartCluster(t testing.TB, n int, opts ...RedisOption) *Cluster {
 				return fmt.Errorf("node %s: state %s, %s nodes known, %s slots assigned", r.Addr,
 					info["cluster_state"], info["cluster_known_nodes"], info["cluster_slots_assigned"])
 			}
+			e := info["cluster_my_epoch"]
+			if other, dup := epochs[e]; dup {
+				return fmt.Errorf("nodes %s and %s both at config epoch %s", other, r.Addr, e)
+			}
+			epochs[e] = r.Addr
 		}
 		return nil
 	})

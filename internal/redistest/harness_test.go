@@ -696,14 +696,15 @@ func TestBindFailureIsRetried(t *testing.T) {
 
 	b := StartRedis(t)
 	n := &Nutcracker{Dir: dir, Addr: l.Addr().String(), LogPath: filepath.Join(dir, "nc.log"), ConfPath: filepath.Join(dir, "nc.yml")}
-	if err := os.WriteFile(n.ConfPath, []byte(NutcrackerOptions{}.render(n.Addr, []string{b.Addr + ":1"})), 0o644); err != nil {
+	n.Pools = []NutcrackerPool{{Name: "pool", Addr: n.Addr}}
+	if err := os.WriteFile(n.ConfPath, []byte(NutcrackerOptions{}.render("pool", n.Addr, []string{b.Addr + ":1"})), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	stats, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.start(stats, ""); !isBindErr(err) {
+	if err := n.start("nutcracker", stats); !isBindErr(err) {
 		t.Errorf("nutcracker on a taken port: %v, want %v", err, errBind)
 	}
 }
