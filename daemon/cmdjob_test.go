@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 func TestCmdjobApportion(t *testing.T) {
@@ -80,9 +82,7 @@ func TestCmdjobQuote(t *testing.T) {
 
 // cmdjobQuote agrees with redis-cli's own rendering of keys.
 func TestCmdjobQuoteMatchesRedisCLI(t *testing.T) {
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed")
-	}
+	redistest.NeedBinary(t, "redis-cli")
 	r := cjStartRedis(t)
 	var all []byte
 	for c := 0; c < 256; c++ {
