@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// DatasetFromFixtureJSON reads a fixture's expected contents (../shared/fixtures/rdb/X.json,
-// format in its README) into a Dataset, skipping keys whose expire_ms has already passed. The
+// DatasetFromFixtureJSON reads a fixture's expected contents (testdata/rdb/X.json, format in
+// testdata/README.md) into a Dataset, skipping keys whose expire_ms has already passed. The
 // fixture lacks stream details (entries-read, consumers by name, PELs): Detailed is false, so
 // Diff compares only what both sides have.
 func DatasetFromFixtureJSON(path string) (*Dataset, error) {
