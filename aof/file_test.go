@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/rdb"
 )
 
@@ -176,7 +177,7 @@ func TestFilePlain(t *testing.T) {
 }
 
 func TestFilePreamble(t *testing.T) {
-	fixture, err := os.ReadFile("../../shared/fixtures/rdb/redis-7.0.15.rdb")
+	fixture, err := os.ReadFile(redistest.Fixture(t, "redis-7.0.15.rdb"))
 	if err != nil {
 		t.Fatalf("RDB fixture: %v", err)
 	}
@@ -244,7 +245,7 @@ func TestFileManifestDir(t *testing.T) {
 		}
 	}
 	// An RDB in an incremental file is refused; a missing part is an error.
-	fixture, err := os.ReadFile("../../shared/fixtures/rdb/redis-7.0.15.rdb")
+	fixture, err := os.ReadFile(redistest.Fixture(t, "redis-7.0.15.rdb"))
 	if err != nil {
 		t.Fatalf("RDB fixture: %v", err)
 	}
@@ -293,7 +294,7 @@ func TestFileRedis(t *testing.T) {
 			if _, err := rc.do("BGREWRITEAOF"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, func() error {
+			redistest.WaitFor(t, 10*time.Second, func() error {
 				info, err := rc.do("INFO", "persistence")
 				if err != nil {
 					return err
@@ -369,21 +370,5 @@ func TestFileRedis(t *testing.T) {
 				t.Fatalf("truncated incr: %d commands, want %d", len(cmds2), len(cmds)-1)
 			}
 		})
-	}
-}
-
-// waitFor polls cond until it returns nil or the timeout passes, then fails with its last error.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition against a deadline
 	}
 }

@@ -2,71 +2,35 @@ package aof
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // redisConn is a minimal RESP2 client for tests, talking to a redis-server started by
-// startRedis on a unix socket (no TCP port at all).
+// startRedis.
 type redisConn struct {
 	c  net.Conn
 	br *bufio.Reader
 }
 
-// startRedis starts a redis-server child on a unix socket in a temporary directory and returns
-// a connection to it. The server is killed in t.Cleanup. The test is skipped when there is no
-// redis-server binary.
+// startRedis starts a redis-server (internal/redistest) with extra command-line arguments and
+// returns a connection to it, closed when the test ends.
 func startRedis(t *testing.T, extra ...string) *redisConn {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	r := redistest.StartRedis(t, redistest.WithFlags(extra...))
+	c, err := net.DialTimeout("tcp", r.Addr, 5*time.Second)
 	if err != nil {
-		t.Skip("redis-server not installed")
+		t.Fatalf("redis-server %s: %v", r.Addr, err)
 	}
-	dir, err := os.MkdirTemp("", "aofredis") // short: a socket path has ~100 bytes at most
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "redis.sock")
-	args := append([]string{"--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir}, extra...)
-	cmd := exec.Command(bin, args...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("redis-server log:\n%s", log.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			rc := &redisConn{c: c, br: bufio.NewReader(c)}
-			t.Cleanup(func() { c.Close() })
-			if _, err := rc.do("PING"); err == nil {
-				return rc
-			}
-			c.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server not answering on %s: %v", sock, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition against a deadline
-	}
+	t.Cleanup(func() { c.Close() })
+	return &redisConn{c: c, br: bufio.NewReader(c)}
 }
 
 // redisError is an error reply.

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/rmt-project/rmt/conf"
-	rt "github.com/rmt-project/rmt/test"
+	rt "github.com/rmt-project/rmt/internal/redistest"
 )
 
 // A checkpoint value that does not parse means a full sync, at once: not a target failure to

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // cpuMeter reports throughput per CPU second besides the wall-clock MB/s: on a shared machine
@@ -39,7 +41,7 @@ func (m *cpuMeter) stop(b *testing.B) {
 // about 10 MB.
 func bigFile(b *testing.B) ([]byte, []rec) {
 	b.Helper()
-	data := readFixture(b, "../../shared/fixtures/rdb/redis-7.4.1.rdb")
+	data := readFixture(b, redistest.Fixture(b, "redis-7.4.1.rdb"))
 	recs, err := decodeAll(b, bytes.NewReader(data), -1)
 	if err != io.EOF {
 		b.Fatal(err)

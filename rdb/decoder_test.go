@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // rec is an Entry with its slices copied.
@@ -92,7 +94,7 @@ func TestTruncated(t *testing.T) {
 
 // TestTruncatedValues cuts every held value of a fixture: ParseValue must fail cleanly.
 func TestTruncatedValues(t *testing.T) {
-	data := readFixture(t, "../../shared/fixtures/rdb/redis-7.4.1.rdb")
+	data := readFixture(t, redistest.Fixture(t, "redis-7.4.1.rdb"))
 	recs, err := decodeAll(t, bytes.NewReader(data), -1)
 	if err != io.EOF {
 		t.Fatal(err)
@@ -197,7 +199,7 @@ func compareReader(t *testing.T, typ byte, raw []byte, r io.Reader) {
 }
 
 func TestCorruptInput(t *testing.T) {
-	data := readFixture(t, "../../shared/fixtures/rdb/cases/rdb_version_5_with_checksum.rdb")
+	data := readFixture(t, redistest.Fixture(t, "cases/rdb_version_5_with_checksum.rdb"))
 	recs, err := decodeAll(t, bytes.NewReader(data), -1)
 	if err != io.EOF {
 		t.Fatal(err)
@@ -308,7 +310,7 @@ func FuzzDecoder(f *testing.F) {
 }
 
 func TestRest(t *testing.T) {
-	data := readFixture(t, "../../shared/fixtures/rdb/cases/function.rdb")
+	data := readFixture(t, redistest.Fixture(t, "cases/function.rdb"))
 	tail := "*1\r\n$4\r\nPING\r\n"
 	d := NewDecoder(iotest.HalfReader(bytes.NewReader(append(bytes.Clone(data), tail...))))
 	var e Entry

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 func TestDumpPayloadShape(t *testing.T) {
@@ -177,7 +179,7 @@ func TestRestoreFromFile(t *testing.T) {
 	rc := startRedis(t, t.TempDir())
 	for _, name := range []string{"redis-5.0.14", "redis-6.2.16", "redis-7.0.15", "redis-7.2.6"} {
 		rc.must("FLUSHALL")
-		f, err := os.Open("../../shared/fixtures/rdb/" + name + ".rdb")
+		f, err := os.Open(redistest.Fixture(t, name+".rdb"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +217,7 @@ func TestRestoreFromFile(t *testing.T) {
 		if d.Version() > 10 {
 			continue
 		}
-		want := loadFixtureJSON(t, "../../shared/fixtures/rdb/"+name+".json")
+		want := loadFixtureJSON(t, redistest.Fixture(t, name+".json"))
 		n := 0
 		for db, keys := range want.dbs {
 			dbn, _ := strconv.Atoi(db)

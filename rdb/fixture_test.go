@@ -14,12 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // fixtureFiles lists every RDB fixture with its expected JSON.
 func fixtureFiles(t testing.TB) []string {
 	t.Helper()
-	const dir = "../../shared/fixtures/rdb"
+	dir := redistest.Fixture(t, "")
 	var files []string
 	for _, pat := range []string{"*.rdb", "cases/*.rdb"} {
 		m, err := filepath.Glob(filepath.Join(dir, pat))
@@ -29,7 +31,7 @@ func fixtureFiles(t testing.TB) []string {
 		files = append(files, m...)
 	}
 	if len(files) == 0 {
-		t.Skipf("no fixtures under %s", dir)
+		t.Fatalf("no fixtures under %s", dir)
 	}
 	return files
 }
@@ -203,7 +205,7 @@ func decodeFixture(t *testing.T, r io.Reader) decoded {
 
 func TestFixtures(t *testing.T) {
 	for _, path := range fixtureFiles(t) {
-		name := strings.TrimPrefix(path, "../../shared/fixtures/rdb/")
+		name := strings.TrimPrefix(path, redistest.Fixture(t, "")+string(filepath.Separator))
 		t.Run(name, func(t *testing.T) {
 			f, err := os.Open(path)
 			if err != nil {

@@ -2,15 +2,15 @@ package rdb
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // respConn is a minimal RESP2 client for tests against a real redis-server.
@@ -24,69 +24,17 @@ type respError string
 
 func (e respError) Error() string { return string(e) }
 
-// startRedis runs redis-server on a random loopback port for the test, with extra arguments.
+// startRedis starts a redis-server (internal/redistest) in dir, with extra command-line
+// arguments, and returns a connection to it, closed when the test ends.
 func startRedis(t testing.TB, dir string, extra ...string) *respConn {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	r := redistest.StartRedis(t, redistest.WithDir(dir), redistest.WithFlags(extra...))
+	c, err := net.DialTimeout("tcp", r.Addr, 5*time.Second)
 	if err != nil {
-		t.Skip("redis-server not installed")
+		t.Fatalf("redis-server %s: %v", r.Addr, err)
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", dir}, extra...)
-		cmd := exec.Command(bin, args...)
-		var logBuf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		deadline := time.Now().Add(10 * time.Second)
-		tick := time.NewTicker(20 * time.Millisecond)
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				rc := &respConn{t: t, c: c, br: bufio.NewReader(c)}
-				if r, err := rc.do("PING"); err == nil && r == "PONG" {
-					tick.Stop()
-					t.Cleanup(func() {
-						c.Close()
-						stop()
-						if t.Failed() {
-							t.Logf("redis-server log:\n%s", logBuf.String())
-						}
-					})
-					return rc
-				}
-				c.Close()
-			}
-			select {
-			case <-exited:
-			case <-tick.C:
-				if time.Now().Before(deadline) {
-					continue
-				}
-				stop()
-				t.Fatalf("redis-server did not answer on %s:\n%s", addr, logBuf.String())
-			}
-			break // exited: port taken? try another
-		}
-		tick.Stop()
-	}
-	t.Fatal("redis-server would not start")
-	return nil
+	t.Cleanup(func() { c.Close() })
+	return &respConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
 func (rc *respConn) do(args ...any) (any, error) {

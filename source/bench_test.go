@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // BenchmarkLinkStream measures how fast a link drains a stream into its spool (parse, append,
@@ -85,9 +87,7 @@ func nextEventB(b *testing.B, l *Link) Event {
 // redis-benchmark (100-byte SETs, pipelined): the MB/s reported is the stream the link spooled
 // (and fsynced) per second of wall time, until its offset equals master_repl_offset.
 func BenchmarkLinkRedisBenchmark(b *testing.B) {
-	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		b.Skip("redis-benchmark not installed")
-	}
+	redistest.NeedBinary(b, "redis-benchmark")
 	master := startRedis(b, 0, "")
 	m := master.client(b)
 	l := NewLink(LinkOptions{Addr: master.addr, Dir: b.TempDir(), Timeout: 10 * time.Second})

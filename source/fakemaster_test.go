@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // fakeMaster plays the master's side of connections made by a Link through net.Pipe, where each
@@ -229,7 +230,7 @@ func TestFakeMasterDiskless(t *testing.T) {
 			fc.write("\n\n+FULLRESYNC " + testReplid + " " + strconv.Itoa(offset) + "\r\n\n\n")
 			fc.write("$EOF:" + mark + "\r\n")
 			fc.write(string(payload) + mark[:split])
-			waitFor(t, 10*time.Second, func() error {
+			redistest.WaitFor(t, 10*time.Second, func() error {
 				if split == len(mark) {
 					return nil // the whole mark is in: the transfer may be over already
 				}
@@ -289,7 +290,7 @@ func TestFakeMasterDiskAndContinue(t *testing.T) {
 	fc.expect("+FULLRESYNC "+testReplid+" 7\r\n\n\n$"+strconv.Itoa(len(payload))+"\r\n", "PSYNC", "?", "-1")
 	c1 := cmd("SELECT", "0") + cmd("SET", "a", "1")
 	fc.write(string(payload[:1000]))
-	waitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		if st := l.Stats(); st.State != StateRDBTransfer || st.RDBTotal != 5000 || st.RDBBytes != 1000 {
 			return fmt.Errorf("stats during the transfer %+v", st)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -61,7 +62,7 @@ func waitEvent[E Event](t *testing.T, l *Link, timeout time.Duration) E {
 func waitCaughtUp(t *testing.T, l *Link, m *rclient) int64 {
 	t.Helper()
 	var want int64
-	waitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		want, _ = strconv.ParseInt(m.infoField(t, "replication", "master_repl_offset"), 10, 64)
 		if got := l.Stats().ReceivedOffset; got != want {
 			return fmt.Errorf("received offset %d, master_repl_offset %d", got, want)
@@ -116,11 +117,9 @@ func spooledCommands(t *testing.T, sp *aof.Spool, from, to int64) []string {
 // redis-server, whose keys must match the master's.
 func checkRDBFile(t *testing.T, path string, master *rclient, keys map[int][]string) {
 	t.Helper()
-	if _, err := exec.LookPath("redis-check-rdb"); err == nil {
-		out, err := exec.Command("redis-check-rdb", path).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "RDB looks OK") {
-			t.Fatalf("redis-check-rdb %s: %v\n%s", path, err, out)
-		}
+	out, err := exec.Command(redistest.NeedBinary(t, "redis-check-rdb"), path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "RDB looks OK") {
+		t.Fatalf("redis-check-rdb %s: %v\n%s", path, err, out)
 	}
 	dir := t.TempDir()
 	data, err := os.ReadFile(path)
@@ -193,7 +192,7 @@ func TestLinkRedisFullSync(t *testing.T) {
 				t.Fatalf("spooled commands\n got %q\nwant %q", got, want)
 			}
 
-			waitFor(t, 10*time.Second, func() error {
+			redistest.WaitFor(t, 10*time.Second, func() error {
 				s := m.infoField(t, "replication", "slave0")
 				if !strings.Contains(s, "state=online") || !strings.Contains(s, "port=4242") {
 					return fmt.Errorf("slave0:%s", s)
@@ -233,7 +232,7 @@ func TestLinkRedisWrongPassword(t *testing.T) {
 			}
 			core, logs := observer.New(zap.DebugLevel)
 			l := newRedisLink(t, LinkOptions{Addr: master.addr, Username: tt.user, Password: bad, Logger: zap.New(core)})
-			waitFor(t, 10*time.Second, func() error {
+			redistest.WaitFor(t, 10*time.Second, func() error {
 				st := l.Stats()
 				if !strings.Contains(st.LastError, "WRONGPASS") || st.Reconnects < 2 {
 					return fmt.Errorf("stats %+v", st)
@@ -245,7 +244,7 @@ func TestLinkRedisWrongPassword(t *testing.T) {
 			}
 			m.must(t, tt.fix...)
 			waitEvent[FullSync](t, l, 20*time.Second)
-			waitFor(t, 10*time.Second, func() error {
+			redistest.WaitFor(t, 10*time.Second, func() error {
 				if st := l.Stats(); st.LastError != "" || !st.MasterLinkUp {
 					return fmt.Errorf("stats %+v", st)
 				}
@@ -418,7 +417,7 @@ func TestLinkRedisFollow(t *testing.T) {
 	fs := waitEvent[FullSync](t, l, 20*time.Second)
 	m.must(t, "SET", "k", "2")
 	end := waitCaughtUp(t, l, m)
-	waitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		if got := r.infoField(t, "replication", "master_repl_offset"); got != strconv.FormatInt(end, 10) {
 			return fmt.Errorf("replica at %s, master at %d", got, end)
 		}

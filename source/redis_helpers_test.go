@@ -6,119 +6,40 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
-// redisProc is a redis-server started by a test on a random loopback port.
+// redisProc is a redis-server started by a test (internal/redistest).
 type redisProc struct {
 	addr   string
 	port   int
 	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	exited <-chan struct{} // closed when the process exits
+	srv    *redistest.Redis
 }
 
-func needRedis(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startRedis starts redis-server in dir (a new temporary one if ""), on port (a random free
-// one if 0, retried if the bind fails), with the test defaults and then args.
+// startRedis starts redis-server in dir (a new temporary one if ""), on port (a free one if 0),
+// with the debug command enabled and then args.
 func startRedis(t testing.TB, port int, dir string, args ...string) *redisProc {
 	t.Helper()
-	needRedis(t)
-	if dir == "" {
-		dir = t.TempDir()
+	opts := []redistest.RedisOption{redistest.WithFlags(append([]string{"--enable-debug-command", "local"}, args...)...)}
+	if dir != "" {
+		opts = append(opts, redistest.WithDir(dir))
 	}
-	fixed := port != 0
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		p := port
-		if !fixed {
-			p = freePort(t)
-		}
-		r, err := tryStartRedis(t, p, dir, args)
-		if err == nil {
-			return r
-		}
-		lastErr = err
+	if port != 0 {
+		opts = append(opts, redistest.WithPort(port))
 	}
-	t.Fatalf("starting redis-server: %v", lastErr)
-	return nil
+	r := redistest.StartRedis(t, opts...)
+	return &redisProc{addr: r.Addr, port: r.Port, dir: r.Dir, exited: r.Exited(), srv: r}
 }
 
-func tryStartRedis(t testing.TB, port int, dir string, extra []string) (*redisProc, error) {
-	logPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
-	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", logPath, "--repl-diskless-sync-delay", "0", "--enable-debug-command", "local"}
-	cmd := exec.Command("redis-server", append(args, extra...)...)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	r := &redisProc{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), port: port, dir: dir, cmd: cmd, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(r.exited) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := dialRedis(r.addr)
-		if err == nil {
-			_, err = c.do("PING")
-			c.close()
-			if err == nil || strings.Contains(err.Error(), "NOAUTH") {
-				break
-			}
-		}
-		select {
-		case <-r.exited:
-			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, tail(string(log), 800))
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.kill()
-			return nil, fmt.Errorf("redis-server on port %d not ready: %v", port, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of a readiness check
-	}
-	t.Cleanup(func() {
-		r.kill()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("redis-server %s log:\n%s", r.addr, tail(string(log), 3000))
-		}
-	})
-	return r, nil
-}
-
-func (r *redisProc) kill() {
-	r.cmd.Process.Kill()
-	<-r.exited
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
+// kill sends SIGKILL and waits until the process is gone.
+func (r *redisProc) kill() { r.srv.Kill() }
 
 // client opens a connection to the server, authenticated with auth if given.
 func (r *redisProc) client(t testing.TB, auth ...string) *rclient {
@@ -222,20 +143,4 @@ func (c *rclient) infoField(t testing.TB, section, field string) string {
 		}
 	}
 	return ""
-}
-
-// waitFor polls cond until it returns nil or the timeout passes, then fails with its last error.
-func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
 }

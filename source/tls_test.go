@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/testcert"
 )
 
@@ -18,14 +19,14 @@ import (
 func TestLinkRedisTLS(t *testing.T) {
 	certs := testcert.Write(t)
 	pool := certs.Pool
-	tlsPort := freePort(t)
+	tlsPort := redistest.FreePort(t)
 	master := startRedis(t, 0, "", certs.RedisArgs(strconv.Itoa(tlsPort))...)
 	m := master.client(t)
 	m.must(t, "SET", "k", "v")
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
 
 	untrusted := newRedisLink(t, LinkOptions{Addr: addr, TLS: &tls.Config{RootCAs: x509.NewCertPool()}})
-	waitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		if st := untrusted.Stats(); !strings.Contains(st.LastError, "certificate") || st.Reconnects < 1 {
 			return fmt.Errorf("stats %+v", st)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 const testCheckpointKey = "rmt:checkpoint:test"
@@ -149,7 +150,7 @@ func TestCheckpointReplyLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client(t, dst.Addr)
-	if err := waitFor(5*time.Second, func() error {
+	if err := redistest.Poll(5*time.Second, func() error {
 		var v string
 		do(t, c, &v, "GET", testCheckpointKey)
 		if v != (Checkpoint{Replid: "r1", Offset: end, DB: 2}).String() {

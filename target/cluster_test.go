@@ -13,64 +13,23 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
 // testCluster is a Redis Cluster of masters, slots split evenly in order.
 type testCluster struct {
-	nodes []*testServer
+	nodes []*redistest.Redis
 	cli   []radix.Client
 }
 
-// startCluster starts n cluster-enabled servers, gives node i the slots from i*16384/n, joins
-// them and waits until every node reports cluster_state:ok.
+// startCluster starts a cluster of n masters (redistest.StartCluster: node i has the slots from
+// i*16384/n) with a client for each node.
 func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
-	tc := &testCluster{}
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bus := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		s := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", "5000")
-		c := client(t, s.Addr)
-		lo, hi := i*shard.SlotCount/n, (i+1)*shard.SlotCount/n-1
-		do(t, c, nil, "CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi))
-		tc.nodes = append(tc.nodes, s)
-		tc.cli = append(tc.cli, c)
-	}
-	for i, s := range tc.nodes[1:] {
-		_, port, _ := net.SplitHostPort(s.Addr)
-		var bus []string
-		do(t, tc.cli[i+1], &bus, "CONFIG", "GET", "cluster-port")
-		do(t, tc.cli[0], nil, "CLUSTER", "MEET", "127.0.0.1", port, bus[1])
-	}
-	err := waitFor(30*time.Second, func() error {
-		epochs := map[string]bool{}
-		for i, c := range tc.cli {
-			var info string
-			if err := c.Do(context.Background(), radix.Cmd(&info, "CLUSTER", "INFO")); err != nil {
-				return err
-			}
-			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)+"\r") {
-				return fmt.Errorf("node %d: %s", i, info)
-			}
-			// Nodes joined by MEET start at config epoch 0; a slot moved while two
-			// still collide can go back to its old owner.
-			_, e, _ := strings.Cut(info, "cluster_my_epoch:")
-			e, _, _ = strings.Cut(e, "\r")
-			if epochs[e] {
-				return fmt.Errorf("two nodes at config epoch %s", e)
-			}
-			epochs[e] = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("cluster not ready: %v", err)
+	tc := &testCluster{nodes: redistest.StartCluster(t, n).Nodes}
+	for _, s := range tc.nodes {
+		tc.cli = append(tc.cli, client(t, s.Addr))
 	}
 	return tc
 }
@@ -311,7 +270,7 @@ func TestClusterApplyOffsetWaits(t *testing.T) {
 	w.mu.Lock()
 	n1 := w.byAddr[tc.nodes[1].Addr].oplog
 	w.mu.Unlock()
-	if err := waitFor(time.Second, func() error {
+	if err := redistest.Poll(time.Second, func() error {
 		if n := n1.Stats().Replies; n != 2 {
 			return fmt.Errorf("node 1 oplog: %d replies", n)
 		}
@@ -667,7 +626,7 @@ func TestClusterTryAgain(t *testing.T) {
 	host, port, _ := net.SplitHostPort(tc.nodes[to].Addr)
 	do(t, tc.cli[from], nil, "MIGRATE", host, port, tag+"1", "0", "5000")
 	end = applyAll(t, w, end, [][]string{{"MSET", tag + "1", "x", tag + "2", "y"}})
-	if err := waitFor(10*time.Second, func() error {
+	if err := redistest.Poll(10*time.Second, func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.retried == 0 {
@@ -684,7 +643,7 @@ func TestClusterTryAgain(t *testing.T) {
 	for _, i := range []int{to, from, 3 - to - from} {
 		do(t, tc.cli[i], nil, "CLUSTER", "SETSLOT", slot, "NODE", ids[to])
 	}
-	if err := waitFor(10*time.Second, func() error {
+	if err := redistest.Poll(10*time.Second, func() error {
 		if off, _ := w.Applied(); off != end {
 			return fmt.Errorf("applied %d, want %d", off, end)
 		}

@@ -201,7 +201,7 @@ func TestKilledServerFailsInFlight(t *testing.T) {
 	}
 	// The server sleeps 10 s in DEBUG SLEEP before answering anything: kill it now, so every
 	// request is in flight, none answered.
-	srv.kill()
+	srv.Kill()
 	err = c.Drain(ctx)
 	if !errors.Is(err, ErrBroken) {
 		t.Fatalf("Drain: %v, want ErrBroken", err)

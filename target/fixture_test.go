@@ -16,28 +16,24 @@ import (
 
 	"github.com/mediocregopher/radix/v4"
 
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/rdb"
 )
 
-const fixtureDir = "../../shared/fixtures/rdb"
-
-// TestFixtures loads the shared RDB fixtures (written by Redis 5.0 to 7.2) into a 7.0 target
+// TestFixtures loads the RDB fixtures of testdata/rdb (written by Redis 5.0 to 7.2) into a 7.0 target
 // through Single and compares a full read-back with the JSON beside each file. Files newer than
 // the target (7.2: RDB 11) go through Rewrite; with a small raw limit, big values come without
 // bytes and are rewritten from a reader over the file.
 func TestFixtures(t *testing.T) {
-	if _, err := os.Stat(fixtureDir); err != nil {
-		t.Skipf("fixtures: %v", err)
-	}
 	names := []string{"redis-5.0.14", "redis-6.2.16", "redis-7.0.15", "redis-7.2.6"}
-	cases, _ := filepath.Glob(filepath.Join(fixtureDir, "cases", "*.rdb"))
+	cases, _ := filepath.Glob(redistest.Fixture(t, "cases/*.rdb"))
 	for _, c := range cases {
 		names = append(names, filepath.Join("cases", strings.TrimSuffix(filepath.Base(c), ".rdb")))
 	}
 	for _, name := range names {
 		for _, maxRaw := range []int64{rdb.DefaultMaxRaw, 512} {
 			t.Run(fmt.Sprintf("%s/maxraw=%d", name, maxRaw), func(t *testing.T) {
-				loadFixture(t, filepath.Join(fixtureDir, name), maxRaw)
+				loadFixture(t, redistest.Fixture(t, name), maxRaw)
 			})
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/rdb"
 )
 
@@ -105,11 +106,11 @@ func copyInto(t *testing.T, src string, maxRaw int64, node func(version int) *RD
 	return n
 }
 
-// checkRDB runs redis-check-rdb (7.0) on path when it is installed and the version is one it reads.
+// checkRDB runs redis-check-rdb (7.0) on path when the version is one it reads.
 func checkRDB(t *testing.T, path string, version int) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-check-rdb")
-	if err != nil || version > 10 {
+	bin := redistest.NeedBinary(t, "redis-check-rdb")
+	if version > 10 {
 		return
 	}
 	out, err := exec.Command(bin, path).CombinedOutput()
@@ -122,11 +123,11 @@ func checkRDB(t *testing.T, path string, version int) {
 // (raw values) and at version 10 (Redis 7.0: newer values converted), with values both held
 // and streamed, and reads the result back.
 func TestRDBFileFixtures(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(fixtureDir, "*.rdb"))
-	cases, _ := filepath.Glob(filepath.Join(fixtureDir, "cases", "*.rdb"))
+	files, _ := filepath.Glob(redistest.Fixture(t, "*.rdb"))
+	cases, _ := filepath.Glob(redistest.Fixture(t, "cases/*.rdb"))
 	files = append(files, cases...)
 	if len(files) == 0 {
-		t.Skip("no fixtures")
+		t.Fatalf("no fixtures under %s", redistest.Fixture(t, ""))
 	}
 	for _, src := range files {
 		in := readRDB(t, src)
@@ -192,11 +193,8 @@ func TestRDBFileFixtures(t *testing.T) {
 // TestRDBFileNodes writes two snapshots into one file from two goroutines: the file appears
 // at the last Close, with every key in its db and the shared library once.
 func TestRDBFileNodes(t *testing.T) {
-	src := filepath.Join(fixtureDir, "redis-7.0.15.rdb")
-	src2 := filepath.Join(fixtureDir, "cases", "multiple_databases.rdb")
-	if _, err := os.Stat(src); err != nil {
-		t.Skip("no fixtures")
-	}
+	src := redistest.Fixture(t, "redis-7.0.15.rdb")
+	src2 := redistest.Fixture(t, "cases/multiple_databases.rdb")
 	out := filepath.Join(t.TempDir(), "out.rdb")
 	// The version is fixed: by default it would be that of whichever node joins first, and v3
 	// (multiple_databases.rdb) holds neither streams nor functions.
@@ -244,10 +242,7 @@ func TestRDBFileNodes(t *testing.T) {
 // TestRDBFileFailed: a node that did not finish (Abort, or Close before WaitRDB), or one that
 // never joined (Abandon), leaves no file behind.
 func TestRDBFileFailed(t *testing.T) {
-	src := filepath.Join(fixtureDir, "redis-7.0.15.rdb")
-	if _, err := os.Stat(src); err != nil {
-		t.Skip("no fixtures")
-	}
+	src := redistest.Fixture(t, "redis-7.0.15.rdb")
 	for _, how := range []string{"abort", "abandon", "no-wait"} {
 		t.Run(how, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.rdb")

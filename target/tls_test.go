@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/testcert"
 )
 
 func TestDialTLS(t *testing.T) {
 	certs := testcert.Write(t)
 	cfg := certs.ClientConfig()
-	srv := startRedisTLS(t, cfg, "--tls-cert-file", certs.Cert, "--tls-key-file", certs.Key,
-		"--tls-ca-cert-file", certs.CA, "--tls-auth-clients", "no")
+	srv := redistest.StartRedis(t, redistest.WithTLS(certs.Cert, certs.Key, certs.CA))
 	ctx := context.Background()
-	w, err := NewSingle(ctx, SingleOptions{Conn: Options{Addr: srv.Addr, TLS: cfg}, Conns: 2, SourceRDBVersion: 10})
+	w, err := NewSingle(ctx, SingleOptions{Conn: Options{Addr: srv.TLSAddr, TLS: cfg}, Conns: 2, SourceRDBVersion: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestDialTLS(t *testing.T) {
 		t.Fatalf("restored %d over TLS", st.Restored)
 	}
 	// A client that does not trust the certificate is refused.
-	if _, err := Dial(ctx, Options{Addr: srv.Addr, TLS: &tls.Config{}, Timeout: 2 * time.Second}); err == nil {
+	if _, err := Dial(ctx, Options{Addr: srv.TLSAddr, TLS: &tls.Config{}, Timeout: 2 * time.Second}); err == nil {
 		t.Fatal("Dial trusted an unknown certificate")
 	}
 }

@@ -11,13 +11,14 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
 // testPool is a twemproxy pool of redis-server backends (no proxy: the writer never uses it;
 // placement is checked against nutcracker itself in test/).
 type testPool struct {
-	servers []*testServer
+	servers []*redistest.Redis
 	lines   []string
 	cli     []radix.Client
 	ring    *shard.Ring

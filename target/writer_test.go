@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/rdb"
 )
 
@@ -190,7 +191,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 	}
 }
 
-func roundTrip(t *testing.T, src *testServer, dbs []int, o SingleOptions, rewrite bool) {
+func roundTrip(t *testing.T, src *redistest.Redis, dbs []int, o SingleOptions, rewrite bool) {
 	dst := startRedis(t)
 	w := newSingle(t, dst.Addr, o)
 	if si := w.Info(); si.RDBVersion != 10 || !si.AbsTTL || !si.Functions {
@@ -578,7 +579,7 @@ func TestApplyReconnect(t *testing.T) {
 	var killed int
 	do(t, client(t, dst.Addr), &killed, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
 	// The oplog connection is gone: Apply or the wait after it reports ErrBroken.
-	err := waitFor(5*time.Second, func() error {
+	err := redistest.Poll(5*time.Second, func() error {
 		if err := apply("SET", "lost", "1"); err != nil {
 			return nil
 		}
@@ -625,7 +626,7 @@ func TestRestoreRetriesBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client(t, dst.Addr)
-	if err := waitFor(5*time.Second, func() error {
+	if err := redistest.Poll(5*time.Second, func() error {
 		err := c.Do(ctx, radix.Cmd(nil, "PING"))
 		if err == nil {
 			return errors.New("not busy yet")
@@ -647,7 +648,7 @@ func TestRestoreRetriesBusy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := waitFor(5*time.Second, func() error {
+	if err := redistest.Poll(5*time.Second, func() error {
 		if w.Stats().Retried < n+1 {
 			return errors.New("no BUSY replies yet")
 		}
@@ -684,7 +685,7 @@ func TestApplyRefusedResends(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client(t, dst.Addr)
-	if err := waitFor(5*time.Second, func() error {
+	if err := redistest.Poll(5*time.Second, func() error {
 		if c.Do(ctx, radix.Cmd(nil, "PING")) == nil {
 			return errors.New("not busy yet")
 		}

@@ -5,20 +5,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // TestWrongSourcePassword: rmtd says clearly in INFO and in its log that the source refused the
 // password, keeps retrying, never shows the password, and migrates once the password is right.
 func TestWrongSourcePassword(t *testing.T) {
 	const wrong = "not-the-password"
-	src := StartRedis(t, WithPassword("s3cret"))
-	dst := StartRedis(t)
+	src := redistest.StartRedis(t, redistest.WithPassword("s3cret"))
+	dst := redistest.StartRedis(t)
 	src.Do(t, "SET", "k", "v")
 	cfg := singleConfig(t, src, dst)
 	cfg.Source.RedisAuth = wrong
 	r := StartRmtd(t, cfg)
 
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		m := r.Info(t)
 		if !strings.Contains(m["source0.last_error"], "WRONGPASS") || atoi(t, m["source0.reconnects"]) < 2 {
 			return fmt.Errorf("source0: %s", m["source0"])

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 func writeConfig(t *testing.T, dir, text string) string {
@@ -75,13 +77,10 @@ func TestFlags(t *testing.T) {
 // TestCLIJobs runs redis_testinsert, a migration as a daemon (-d, pid file, log file), redis_check
 // and SHUTDOWN through the binary, as an operator would.
 func TestCLIJobs(t *testing.T) {
-	src := StartRedis(t)
-	dst := StartRedis(t)
+	src := redistest.StartRedis(t)
+	dst := redistest.StartRedis(t)
 	dir := t.TempDir()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := redistest.FreePort(t)
 	admin := fmt.Sprintf("127.0.0.1:%d", port)
 	writeConfig(t, dir, fmt.Sprintf("source:\n  type: single\n  servers: [%s]\ntarget:\n  type: single\n  servers: [%s]\n"+
 		"common:\n  listen: %s\n  dir: %s\n", src.Addr, dst.Addr, admin, filepath.Join(dir, "data")))
@@ -97,7 +96,7 @@ func TestCLIJobs(t *testing.T) {
 		t.Fatalf("-d: exit %d, %q %q", code, out, errOut)
 	}
 	var pid int
-	WaitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		b, err := os.ReadFile(filepath.Join(dir, "rmtd.pid"))
 		if err != nil {
 			return err
@@ -134,7 +133,7 @@ func TestCLIJobs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("redis-cli shutdown: exit %d %q", code, out)
 	}
-	WaitFor(t, 15*time.Second, func() error {
+	redistest.WaitFor(t, 15*time.Second, func() error {
 		if processAlive(pid) {
 			return fmt.Errorf("rmtd (pid %d) still running", pid)
 		}

@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // TestMigrateSingleToCluster migrates a Redis 7.0 source under a live writer (db 0) into a
 // 3-master cluster, moves a hot slot on the target during the oplog phase, and at the end the
 // merged cluster must equal the source.
 func TestMigrateSingleToCluster(t *testing.T) {
-	src := StartRedis(t)
-	cl := StartCluster(t, 3)
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0}, Seed: 3})
-	WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 2000) })
+	src := redistest.StartRedis(t)
+	cl := redistest.StartCluster(t, 3)
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0}, Seed: 3})
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 2000) })
 
 	cfg := conf.Default()
 	cfg.File = "test"
@@ -34,10 +35,10 @@ func TestMigrateSingleToCluster(t *testing.T) {
 
 	// Move the slots of 20 hot counters ("w:c:<n>" get INCRs) while the writer keeps going.
 	opsAtOplog := w.Ops()
-	WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtOplog+3000) })
+	redistest.WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtOplog+3000) })
 	settleEpochs(t, cl)
 	var slots []int
-	var owners []*Redis
+	var owners []*redistest.Redis
 	for n := 1; len(slots) < 20; n += 7 {
 		slot := int(cl.Nodes[0].Do(t, "CLUSTER", "KEYSLOT", "w:c:"+strconv.Itoa(n)).(int64))
 		from := cl.NodeForSlot(slot)
@@ -59,7 +60,7 @@ func TestMigrateSingleToCluster(t *testing.T) {
 	src.Do(t, "MSET", "cx:1", "1", "cx:2", "2", "cx:3", "3")
 	src.Do(t, "EVAL", "redis.call('SET', KEYS[1], 'x'); redis.call('SET', KEYS[2], 'y')", 2, "cx:1", "cx:2")
 	// Every node agrees on the new owners.
-	WaitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		for i, slot := range slots {
 			for _, n := range cl.Nodes {
 				if owner := slotOwner(t, n, slot); owner != owners[i].Port {
@@ -70,13 +71,13 @@ func TestMigrateSingleToCluster(t *testing.T) {
 		return nil
 	})
 	opsAtMove := w.Ops()
-	WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtMove+3000) })
+	redistest.WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtMove+3000) })
 	stats := w.Stop()
 	t.Logf("writer: %s", stats)
 	waitCaughtUp(t, r, src, 60*time.Second)
 
 	a, b := src.Dump(t), cl.Dump(t)
-	diffs, _ := DiffCount(a, b, TTLTolerance)
+	diffs, _ := redistest.DiffCount(a, b, redistest.TTLTolerance)
 	var real []string
 	for _, d := range diffs {
 		if !strings.Contains(d, "entries-read") {
@@ -104,7 +105,7 @@ func TestMigrateSingleToCluster(t *testing.T) {
 
 // moveSlotOf moves slot from one master to another as redis-cli --cluster reshard does:
 // IMPORTING/MIGRATING, MIGRATE a few keys at a time, then SETSLOT NODE everywhere.
-func moveSlotOf(t *testing.T, cl *Cluster, slot int, from, to *Redis) {
+func moveSlotOf(t *testing.T, cl *redistest.Cluster, slot int, from, to *redistest.Redis) {
 	t.Helper()
 	fromID, toID := from.DoString(t, "CLUSTER", "MYID"), to.DoString(t, "CLUSTER", "MYID")
 	to.Do(t, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID)
@@ -127,7 +128,7 @@ func moveSlotOf(t *testing.T, cl *Cluster, slot int, from, to *Redis) {
 	}
 	// Every node agrees before the next move (as redis-cli --cluster checks), and knows every
 	// epoch: two imports bumping the epoch on stale views collide, and a slot can then go back.
-	WaitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		for _, n := range cl.Nodes {
 			if owner := slotOwner(t, n, slot); owner != to.Port {
 				return fmt.Errorf("node %s: slot %d served by port %d, want %d", n.Addr, slot, owner, to.Port)
@@ -139,18 +140,18 @@ func moveSlotOf(t *testing.T, cl *Cluster, slot int, from, to *Redis) {
 
 // settleEpochs waits until every node has its own config epoch: nodes joined with CLUSTER MEET
 // all start at epoch 0, and a slot moved while they still collide can go back to its old owner.
-func settleEpochs(t *testing.T, cl *Cluster) {
+func settleEpochs(t *testing.T, cl *redistest.Cluster) {
 	t.Helper()
-	WaitFor(t, 20*time.Second, func() error { return epochsSettled(t, cl) })
+	redistest.WaitFor(t, 20*time.Second, func() error { return epochsSettled(t, cl) })
 }
 
 // epochsSettled says whether every node has its own config epoch and all share one current
 // epoch.
-func epochsSettled(t *testing.T, cl *Cluster) error {
+func epochsSettled(t *testing.T, cl *redistest.Cluster) error {
 	seen := map[string]bool{}
 	current := ""
 	for i, n := range cl.Nodes {
-		info := parseInfo(n.DoString(t, "CLUSTER", "INFO"))
+		info := redistest.ParseInfo(n.DoString(t, "CLUSTER", "INFO"))
 		e := info["cluster_my_epoch"]
 		if seen[e] {
 			return fmt.Errorf("two nodes at config epoch %s", e)
@@ -165,7 +166,7 @@ func epochsSettled(t *testing.T, cl *Cluster) error {
 	return nil
 }
 
-func indexOf(nodes []*Redis, r *Redis) int {
+func indexOf(nodes []*redistest.Redis, r *redistest.Redis) int {
 	for i, n := range nodes {
 		if n == r {
 			return i
@@ -175,7 +176,7 @@ func indexOf(nodes []*Redis, r *Redis) int {
 }
 
 // slotOwner is the port of the master that n says serves slot (CLUSTER SLOTS), or 0.
-func slotOwner(t *testing.T, n *Redis, slot int) int {
+func slotOwner(t *testing.T, n *redistest.Redis, slot int) int {
 	for _, r := range n.Do(t, "CLUSTER", "SLOTS").([]interface{}) {
 		rng := r.([]interface{})
 		if int(rng[0].(int64)) <= slot && slot <= int(rng[1].(int64)) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // startRmtdCmd runs the rmtd binary in dir with args and the extra environment env, in the
@@ -36,15 +38,12 @@ func startRmtdCmd(t *testing.T, dir string, env []string, args ...string) *rmtdP
 // TestEnvOnlyStart runs rmtd with no config file and no flag, as a container started with -e
 // flags does: the job comes from RMT_* variables, and one Redis is migrated into another.
 func TestEnvOnlyStart(t *testing.T) {
-	src, dst := StartRedis(t), StartRedis(t)
+	src, dst := redistest.StartRedis(t), redistest.StartRedis(t)
 	for i := range 500 {
 		src.Do(t, "SET", fmt.Sprintf("k%d", i), i)
 	}
 	src.Do(t, "RPUSH", "list", "a", "b", "c")
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := redistest.FreePort(t)
 	admin := fmt.Sprintf("127.0.0.1:%d", port)
 	dir := t.TempDir()
 	startRmtdCmd(t, dir, []string{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // rmtdProcess is the rmtd binary running as a child of the test, to be killed for real.
@@ -38,11 +40,7 @@ func (p *rmtdProcess) kill() {
 // faultConfig writes rmt.yaml for src → dst with a fixed admin port, and returns the admin address.
 func faultConfig(t *testing.T, dir string, src, dst string) string {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := "127.0.0.1:" + strconv.Itoa(port)
+	admin := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
 	writeConfig(t, dir, fmt.Sprintf("source:\n  type: single\n  servers: [%s]\ntarget:\n  type: single\n  servers: [%s]\n"+
 		"common:\n  listen: %s\n  dir: %s\n", src, dst, admin, filepath.Join(dir, "data")))
 	return admin
@@ -53,9 +51,9 @@ func faultConfig(t *testing.T, dir string, src, dst string) string {
 // the target's checkpoint, and the target ends equal to the source: nothing lost, nothing
 // applied twice.
 func TestKilledAndRestarted(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 7, Rate: 20000})
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1, 15}, Seed: 7, Rate: 20000})
 	dir := t.TempDir()
 	r := &Rmtd{Admin: faultConfig(t, dir, src.Addr, dst.Addr)}
 
@@ -63,10 +61,10 @@ func TestKilledAndRestarted(t *testing.T) {
 	waitPhase(t, r, "oplog", 60*time.Second)
 	for i := 1; i <= 3; i++ {
 		ops := w.Ops()
-		WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+2000) })
+		redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+2000) })
 		p.kill()
 		ops = w.Ops()
-		WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+1000) }) // writes while it is down
+		redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+1000) }) // writes while it is down
 		p = startRmtdProcess(t, dir)
 		waitPhase(t, r, "oplog", 60*time.Second)
 		m := r.Info(t)
@@ -87,19 +85,19 @@ func TestKilledAndRestarted(t *testing.T) {
 // TestSourceLinkCut: the link to the master cut five times in the oplog phase resumes each time
 // with a partial resync; no second full sync, nothing lost.
 func TestSourceLinkCut(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
-	proxy := StartProxy(t, src.Addr)
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 3, Rate: 20000})
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
+	proxy := redistest.StartProxy(t, src.Addr)
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1, 15}, Seed: 3, Rate: 20000})
 	cfg := singleConfig(t, src, dst)
 	cfg.Source.Servers = []string{proxy.Addr}
 	r := StartRmtd(t, cfg)
 	waitPhase(t, r, "oplog", 60*time.Second)
 	for i := 1; i <= 5; i++ {
 		ops := w.Ops()
-		WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+1000) })
+		redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+1000) })
 		proxy.Cut()
-		WaitFor(t, 20*time.Second, func() error {
+		redistest.WaitFor(t, 20*time.Second, func() error {
 			m := r.Info(t)
 			if m["source0.partial_syncs"] != strconv.Itoa(i) || m["source0.state"] != "oplog" {
 				return fmt.Errorf("after cut %d: %s", i, m["source0"])
@@ -122,10 +120,10 @@ func TestSourceLinkCut(t *testing.T) {
 // TestTargetDown: the target unreachable for 20 s while the writer goes on. rmtd keeps the
 // source link up and spools, retries, and then applies everything in order.
 func TestTargetDown(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
-	proxy := StartProxy(t, dst.Addr)
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 4, Rate: 5000})
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
+	proxy := redistest.StartProxy(t, dst.Addr)
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1, 15}, Seed: 4, Rate: 5000})
 	cfg := singleConfig(t, src, dst)
 	cfg.Target.Servers = []string{proxy.Addr}
 	r := StartRmtd(t, cfg)
@@ -133,14 +131,14 @@ func TestTargetDown(t *testing.T) {
 
 	proxy.Block()
 	down := time.Now()
-	WaitFor(t, 25*time.Second, func() error {
+	redistest.WaitFor(t, 25*time.Second, func() error {
 		if m := r.Info(t); m["target0.state"] != "down" && atoi(t, m["source0.lag_bytes"]) == 0 {
 			return fmt.Errorf("rmtd has not noticed the target is down: %s", m["target0"])
 		}
 		return nil
 	})
 	// Stay down 20 s; the writer keeps writing all along.
-	WaitFor(t, 30*time.Second, func() error {
+	redistest.WaitFor(t, 30*time.Second, func() error {
 		if d := time.Since(down); d < 20*time.Second {
 			return fmt.Errorf("down for %v", d)
 		}
@@ -167,8 +165,8 @@ func TestTargetDown(t *testing.T) {
 // while rmtd receives its snapshot; rmtd does a new full sync and the target ends equal to the
 // new master, without the keys the old snapshot had.
 func TestMasterRestartDuringRDB(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	big := make([]byte, 4096) // incompressible, so the snapshot is as big as the data
 	const doomed = 1000
@@ -178,13 +176,13 @@ func TestMasterRestartDuringRDB(t *testing.T) {
 		}
 		src.Do(t, "SET", "doomed:"+strconv.Itoa(i), string(big))
 	}
-	proxy := StartProxy(t, src.Addr)
+	proxy := redistest.StartProxy(t, src.Addr)
 	proxy.SetRate(300_000) // over 10 s for the snapshot
 	cfg := singleConfig(t, src, dst)
 	cfg.Source.Servers = []string{proxy.Addr}
 	r := StartRmtd(t, cfg)
 	// Half the snapshot is in, and some of its keys are on the target, when the master dies.
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		m := r.Info(t)
 		if atoi(t, m["source0.rdb_bytes"]) < 1500<<10 || dst.Do(t, "DBSIZE").(int64) < 50 {
 			return fmt.Errorf("transfer: %s", m["source0"])
@@ -212,19 +210,19 @@ func TestSlowTarget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("30 s of throttling")
 	}
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
-	proxy := StartProxy(t, dst.Addr)
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
+	proxy := redistest.StartProxy(t, dst.Addr)
 	dir := t.TempDir()
 	r := &Rmtd{Admin: faultConfig(t, dir, src.Addr, proxy.Addr)}
 	p := startRmtdProcess(t, dir)
 	waitPhase(t, r, "oplog", 60*time.Second)
 
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 5, Rate: 4000})
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1, 15}, Seed: 5, Rate: 4000})
 	proxy.SetRate(100_000)
 	start := time.Now()
 	var maxRSS, maxLag int64
-	WaitFor(t, 40*time.Second, func() error {
+	redistest.WaitFor(t, 40*time.Second, func() error {
 		if rss := processRSS(t, p.cmd.Process.Pid); rss > maxRSS {
 			maxRSS = rss
 		}
@@ -268,17 +266,17 @@ func processRSS(t *testing.T, pid int) int64 {
 // TestSpoolLimit: with common.max_spool_bytes reached (the target down), INFO and the log say so;
 // once the target is back the spool drains and the link resumes, losing nothing.
 func TestSpoolLimit(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")), WithArgs("repl-backlog-size 64mb"))
-	dst := StartRedis(t)
-	proxy := StartProxy(t, dst.Addr)
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")), redistest.WithArgs("repl-backlog-size 64mb"))
+	dst := redistest.StartRedis(t)
+	proxy := redistest.StartProxy(t, dst.Addr)
 	cfg := singleConfig(t, src, dst)
 	cfg.Target.Servers = []string{proxy.Addr}
 	cfg.Common.MaxSpoolBytes = 1 << 20
 	r := StartRmtd(t, cfg)
 	waitPhase(t, r, "oplog", 60*time.Second)
 	proxy.Block()
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1}, Seed: 6, Rate: 20000})
-	WaitFor(t, 30*time.Second, func() error {
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1}, Seed: 6, Rate: 20000})
+	redistest.WaitFor(t, 30*time.Second, func() error {
 		if m := r.Info(t); !strings.Contains(m["source0.last_error"], "spool full") {
 			return fmt.Errorf("source0: %s", m["source0"])
 		}
@@ -296,15 +294,15 @@ func TestSpoolLimit(t *testing.T) {
 // TestShutdownAndRestart: SHUTDOWN waits for what is spooled to reach the target, writes the
 // checkpoints and exits; started again, rmtd resumes with a partial resync.
 func TestShutdownAndRestart(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1}, Seed: 8, Rate: 20000})
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1}, Seed: 8, Rate: 20000})
 	dir := t.TempDir()
 	r := &Rmtd{Admin: faultConfig(t, dir, src.Addr, dst.Addr)}
 	p := startRmtdProcess(t, dir)
 	waitPhase(t, r, "oplog", 60*time.Second)
 	ops := w.Ops()
-	WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+2000) })
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), ops+2000) })
 	_, port, _ := strings.Cut(r.Admin, ":")
 	if code, out, errOut := runRedisCLI(t, "-p", port, "shutdown", "5"); code != 0 {
 		t.Fatalf("SHUTDOWN: %d %s %s", code, out, errOut)

@@ -18,6 +18,7 @@ import (
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/status"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/target"
 )
@@ -53,7 +54,7 @@ func runToEnd(t testing.TB, cfg *conf.Config, timeout time.Duration) (map[string
 var pendingLost = regexp.MustCompile(`: group "[^"]*": pending [0-9]+ vs 0$`)
 
 // fixtureFieldTTLs counts the hash fields with a TTL in a fixture's expected contents.
-func fixtureFieldTTLs(ds *Dataset) int {
+func fixtureFieldTTLs(ds *redistest.Dataset) int {
 	n := 0
 	for _, keys := range ds.DBs {
 		for _, v := range keys {
@@ -67,13 +68,13 @@ func fixtureFieldTTLs(ds *Dataset) int {
 // one Redis 7.0 target (flushed in between) and reads it back: it must equal the fixture's
 // JSON, except hash field TTLs (7.4), which 7.0 cannot hold and INFO and the log must name.
 func TestRDBFileSourceFixtures(t *testing.T) {
-	files, _ := filepath.Glob(fixture("*.rdb"))
-	cases, _ := filepath.Glob(fixture("cases/*.rdb"))
+	files, _ := filepath.Glob(redistest.Fixture(t, "*.rdb"))
+	cases, _ := filepath.Glob(redistest.Fixture(t, "cases/*.rdb"))
 	files = append(files, cases...)
 	if len(files) < 10 {
-		t.Fatalf("only %d fixtures under %s", len(files), rdbFixtureDir)
+		t.Fatalf("only %d fixtures under %s", len(files), redistest.Fixture(t, ""))
 	}
-	dst := StartRedis(t)
+	dst := redistest.StartRedis(t)
 	for _, path := range files {
 		name := strings.TrimSuffix(filepath.Base(path), ".rdb")
 		if strings.Contains(path, "/cases/") {
@@ -82,7 +83,7 @@ func TestRDBFileSourceFixtures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dst.Do(t, "FLUSHALL")
 			dst.Do(t, "FUNCTION", "FLUSH")
-			want, err := DatasetFromFixtureJSON(strings.TrimSuffix(path, ".rdb") + ".json")
+			want, err := redistest.DatasetFromFixtureJSON(strings.TrimSuffix(path, ".rdb") + ".json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +93,7 @@ func TestRDBFileSourceFixtures(t *testing.T) {
 			}
 			got := dst.Dump(t)
 			var diffs []string
-			for _, d := range Diff(want, got, TTLTolerance) {
+			for _, d := range redistest.Diff(want, got, redistest.TTLTolerance) {
 				// Known gap of the rewrite path (target/rewrite.go): a stream's pending entries
 				// are not rebuilt on a target that cannot RESTORE the payload; tolerated only
 				// when INFO counts them by reason.
@@ -121,27 +122,27 @@ func TestRDBFileSourceFixtures(t *testing.T) {
 // TestRDBFileSourcesParallel: several rdb file servers are loaded together (one node job
 // each) and the job exits 0; a missing file makes it exit non-zero naming the file.
 func TestRDBFileSourcesParallel(t *testing.T) {
-	dst := StartRedis(t)
-	files := []string{fixture("cases/multiple_databases.rdb"), fixture("cases/hash.rdb"), fixture("cases/quicklist.rdb")}
+	dst := redistest.StartRedis(t)
+	files := []string{redistest.Fixture(t, "cases/multiple_databases.rdb"), redistest.Fixture(t, "cases/hash.rdb"), redistest.Fixture(t, "cases/quicklist.rdb")}
 	info, _, err := runToEnd(t, fileJob(t, conf.TypeRDBFile, files, conf.TypeSingle, dst.Addr), 30*time.Second)
 	if err != nil {
 		t.Fatalf("rmtd: %v", err)
 	}
-	var parts []*Dataset
+	var parts []*redistest.Dataset
 	for _, f := range files {
-		ds, err := DatasetFromFixtureJSON(strings.TrimSuffix(f, ".rdb") + ".json")
+		ds, err := redistest.DatasetFromFixtureJSON(strings.TrimSuffix(f, ".rdb") + ".json")
 		if err != nil {
 			t.Fatal(err)
 		}
 		parts = append(parts, ds)
 	}
-	CompareDatasets(t, MergeDatasets(t, "fixtures", parts...), dst.Dump(t))
+	redistest.CompareDatasets(t, redistest.MergeDatasets(t, "fixtures", parts...), dst.Dump(t))
 	if info["rdb_parsed_count"] != "3" && info["all_rdb_parsed"] != "1" {
 		t.Errorf("INFO rdb_parsed_count %q all_rdb_parsed %q", info["rdb_parsed_count"], info["all_rdb_parsed"])
 	}
 
 	// A cut file among good ones: the others load, the job fails naming the bad one.
-	data, err := os.ReadFile(fixture("redis-7.0.15.rdb"))
+	data, err := os.ReadFile(redistest.Fixture(t, "redis-7.0.15.rdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestRDBFileSourcesParallel(t *testing.T) {
 	for db, keys := range parts[0].DBs {
 		for k := range keys {
 			if got.DBs[db][k] == nil {
-				t.Errorf("db %d key %s of %s missing", db, Escape(k), files[0])
+				t.Errorf("db %d key %s of %s missing", db, redistest.Escape(k), files[0])
 			}
 		}
 	}
@@ -171,7 +172,7 @@ func TestRDBFileSourcesParallel(t *testing.T) {
 // TestLiveToRDBFile migrates a live Redis 7.0 source into an rdb file target: rmtd exits 0
 // and a redis-server started on the file holds what the source holds.
 func TestLiveToRDBFile(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
 	for i := 0; i < 200; i++ {
 		src.Do(t, "SET", fmt.Sprintf("live:%d", i), strings.Repeat("v", i))
 	}
@@ -190,15 +191,15 @@ func TestLiveToRDBFile(t *testing.T) {
 	if info["phase"] != "done" {
 		t.Errorf("INFO phase %q", info["phase"])
 	}
-	check := StartRedis(t, WithRDB(out))
-	CompareServers(t, src, check)
+	check := redistest.StartRedis(t, redistest.WithRDB(out))
+	redistest.CompareServers(t, src, check)
 	if n := check.Dump(t).Keys(); n < 230 {
 		t.Errorf("only %d keys in the file", n)
 	}
 }
 
 // aofWrites puts a mix of commands on r: several dbs, MULTI/EXEC, expiries, every type.
-func aofWrites(t *testing.T, r *Redis, round int) {
+func aofWrites(t *testing.T, r *redistest.Redis, round int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -239,18 +240,18 @@ func aofWrites(t *testing.T, r *Redis, round int) {
 
 // startFrom starts a redis-server whose dir is a copy of the files given (name → path), with
 // appendonly on, so it loads them itself: the reference for an AOF source.
-func startFrom(t *testing.T, files map[string]string) *Redis {
+func startFrom(t *testing.T, files map[string]string) *redistest.Redis {
 	t.Helper()
 	dir := t.TempDir()
 	for name, p := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := copyFile(p, filepath.Join(dir, name)); err != nil {
+		if err := redistest.CopyFile(p, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return StartRedis(t, WithArgs("dir "+quoteConf(dir), "appendonly yes"))
+	return redistest.StartRedis(t, redistest.WithDir(dir), redistest.WithArgs("appendonly yes"))
 }
 
 // TestAOFSourceMultiPart: a Redis 7 multi-part AOF directory (base with and without an RDB
@@ -258,10 +259,10 @@ func startFrom(t *testing.T, files map[string]string) *Redis {
 func TestAOFSourceMultiPart(t *testing.T) {
 	for _, preamble := range []string{"yes", "no"} {
 		t.Run("preamble="+preamble, func(t *testing.T) {
-			src := StartRedis(t, WithArgs("appendonly yes", "aof-use-rdb-preamble "+preamble, "appendfsync always"))
+			src := redistest.StartRedis(t, redistest.WithArgs("appendonly yes", "aof-use-rdb-preamble "+preamble, "appendfsync always"))
 			aofWrites(t, src, 1)
 			src.Do(t, "BGREWRITEAOF")
-			WaitFor(t, 20*time.Second, func() error {
+			redistest.WaitFor(t, 20*time.Second, func() error {
 				p := src.Info(t, "persistence")
 				if p["aof_rewrite_in_progress"] != "0" || p["aof_rewrite_scheduled"] != "0" || p["aof_rewrites"] == "0" {
 					return fmt.Errorf("AOF rewrite not done: %v", p)
@@ -289,13 +290,13 @@ func TestAOFSourceMultiPart(t *testing.T) {
 			if wantRDB := preamble == "yes"; strings.HasSuffix(base, ".rdb") != wantRDB {
 				t.Fatalf("base file %q: want an RDB preamble %v", base, wantRDB)
 			}
-			dst := StartRedis(t)
+			dst := redistest.StartRedis(t)
 			info, _, runErr := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{manifest}, conf.TypeSingle, dst.Addr), 30*time.Second)
 			if runErr != nil {
 				t.Fatalf("rmtd: %v", runErr)
 			}
 			ref := startFrom(t, files)
-			CompareServers(t, ref, dst)
+			redistest.CompareServers(t, ref, dst)
 			if ref.Dump(t).Keys() < 300 {
 				t.Fatal("the reference holds too few keys: the comparison proves little")
 			}
@@ -347,10 +348,10 @@ func TestAOFSourcePlain(t *testing.T) {
 		truncated  bool
 	}{{"whole", whole, false}, {"truncated", cut, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			dst := StartRedis(t)
+			dst := redistest.StartRedis(t)
 			info, r, runErr := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{tc.path}, conf.TypeSingle, dst.Addr), 30*time.Second)
 			ref := startFrom(t, map[string]string{"appendonly.aof": tc.path})
-			CompareServers(t, ref, dst)
+			redistest.CompareServers(t, ref, dst)
 			if !tc.truncated {
 				if runErr != nil {
 					t.Fatalf("rmtd: %v", runErr)
@@ -381,8 +382,8 @@ func TestAOFSourcePlain(t *testing.T) {
 // TestLiveToRDBFileTwoSources: two live masters written into one rdb file (one node job
 // each, one shared encoder): the file holds both, each key in its db.
 func TestLiveToRDBFileTwoSources(t *testing.T) {
-	a := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	b := StartRedis(t)
+	a := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	b := redistest.StartRedis(t)
 	for _, db := range []string{"0", "2", "15"} {
 		b.Do(t, "SELECT", db)
 		for i := 0; i < 100; i++ {
@@ -399,17 +400,17 @@ func TestLiveToRDBFileTwoSources(t *testing.T) {
 	if info["phase"] != "done" {
 		t.Errorf("INFO phase %q", info["phase"])
 	}
-	check := StartRedis(t, WithRDB(out))
-	CompareDatasets(t, MergeDatasets(t, "a+b", a.Dump(t), b.Dump(t)), check.Dump(t))
+	check := redistest.StartRedis(t, redistest.WithRDB(out))
+	redistest.CompareDatasets(t, redistest.MergeDatasets(t, "a+b", a.Dump(t), b.Dump(t)), check.Dump(t))
 }
 
 // TestAOFToRDBFile: an AOF that is all RDB preamble can go into an rdb file; one with
 // commands cannot (a file takes no command stream): rmtd exits non-zero, leaving no file.
 func TestAOFToRDBFile(t *testing.T) {
 	// Switching AOF on at run time rewrites the data set into a base file: an RDB preamble.
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")), WithArgs("aof-use-rdb-preamble yes"))
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")), redistest.WithArgs("aof-use-rdb-preamble yes"))
 	src.Do(t, "CONFIG", "SET", "appendonly", "yes")
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		p := src.Info(t, "persistence")
 		if p["aof_rewrite_in_progress"] != "0" || p["aof_rewrite_scheduled"] != "0" || p["aof_rewrites"] == "0" {
 			return fmt.Errorf("AOF rewrite not done: %v", p)
@@ -427,7 +428,7 @@ func TestAOFToRDBFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rmtd, preamble only: %v", err)
 	}
-	CompareDatasets(t, want, StartRedis(t, WithRDB(out)).Dump(t))
+	redistest.CompareDatasets(t, want, redistest.StartRedis(t, redistest.WithRDB(out)).Dump(t))
 
 	plain, _ := plainAOF(t)
 	out2 := filepath.Join(t.TempDir(), "from-plain.rdb")
@@ -449,12 +450,12 @@ func TestAOFToRDBFile(t *testing.T) {
 // RDB files for Redis 7.0 (version 10: newer values converted, field TTLs dropped and counted)
 // and loads each into a redis-server 7.0: it must hold what the fixture's JSON says.
 func TestRDBFileForOlderRedis(t *testing.T) {
-	files, _ := filepath.Glob(fixture("redis-*.rdb"))
-	files = append(files, fixture("cases/hash_with_hfe.rdb"), fixture("cases/hash_as_listpack_with_hfe.rdb"),
-		fixture("cases/stream_listoacks_3.rdb"), fixture("cases/set_listpack.rdb"))
+	files, _ := filepath.Glob(redistest.Fixture(t, "redis-*.rdb"))
+	files = append(files, redistest.Fixture(t, "cases/hash_with_hfe.rdb"), redistest.Fixture(t, "cases/hash_as_listpack_with_hfe.rdb"),
+		redistest.Fixture(t, "cases/stream_listoacks_3.rdb"), redistest.Fixture(t, "cases/set_listpack.rdb"))
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".rdb"), func(t *testing.T) {
-			want, err := DatasetFromFixtureJSON(strings.TrimSuffix(path, ".rdb") + ".json")
+			want, err := redistest.DatasetFromFixtureJSON(strings.TrimSuffix(path, ".rdb") + ".json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -491,8 +492,8 @@ func TestRDBFileForOlderRedis(t *testing.T) {
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
-			got := StartRedis(t, WithRDB(out)).Dump(t)
-			if diffs := Diff(want, got, TTLTolerance); len(diffs) > 0 {
+			got := redistest.StartRedis(t, redistest.WithRDB(out)).Dump(t)
+			if diffs := redistest.Diff(want, got, redistest.TTLTolerance); len(diffs) > 0 {
 				t.Fatalf("a 7.0 server loading the v10 file differs from the JSON:\n%s", strings.Join(diffs, "\n"))
 			}
 			if n, st := fixtureFieldTTLs(want), w.Stats(); st.Skipped[target.SkipFieldTTL] != uint64(n) {
@@ -517,11 +518,11 @@ func TestAOFSourceTargetCut(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dst := StartRedis(t)
-	p := StartProxy(t, dst.Addr)
+	dst := redistest.StartRedis(t)
+	p := redistest.StartProxy(t, dst.Addr)
 	p.SetRate(int64(len(b)) / 2) // about 2 s for the whole file
 	r := StartRmtd(t, fileJob(t, conf.TypeAOFFile, []string{path}, conf.TypeSingle, p.Addr))
-	WaitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		if n := p.Stats().BytesUp; n < int64(len(b))/4 {
 			return fmt.Errorf("%d bytes sent to the target", n)
 		}
@@ -543,5 +544,5 @@ func TestAOFSourceTargetCut(t *testing.T) {
 		t.Errorf("the cut was not counted: %v", info)
 	}
 	ref := startFrom(t, map[string]string{"appendonly.aof": path})
-	CompareServers(t, ref, dst)
+	redistest.CompareServers(t, ref, dst)
 }

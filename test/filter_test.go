@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // TestFilter: with common.filter, only keys matching the glob reach the target, from the RDB
 // and from the stream, and what was left out is counted in INFO.
 func TestFilter(t *testing.T) {
-	src := StartRedis(t)
-	dst := StartRedis(t)
+	src := redistest.StartRedis(t)
+	dst := redistest.StartRedis(t)
 	for i := 0; i < 200; i++ {
 		n := strconv.Itoa(i)
 		src.Do(t, "SET", "keep:"+n, n)
@@ -40,7 +42,7 @@ func TestFilter(t *testing.T) {
 		}
 	}
 	got := withoutCheckpoints(dst.Dump(t))
-	if diffs, n := DiffCount(want, got, TTLTolerance); n > 0 {
+	if diffs, n := redistest.DiffCount(want, got, redistest.TTLTolerance); n > 0 {
 		t.Fatalf("target differs from the filtered source in %d places:\n%s", n, strings.Join(diffs, "\n"))
 	}
 	if want.Keys() != 200+100+100+100 { // keep:N, keep:hN left, keep:mN, drop:mN

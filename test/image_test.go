@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // dockerAvailable reports whether a Docker daemon answers; the image test needs one.
@@ -53,14 +55,11 @@ func TestImage(t *testing.T) {
 		t.Errorf("the image runs as %q, want the non-root 65532:65532", user)
 	}
 
-	src, dst := StartRedis(t), StartRedis(t)
+	src, dst := redistest.StartRedis(t), redistest.StartRedis(t)
 	for i := range 1000 {
 		src.Do(t, "HSET", fmt.Sprintf("h%d", i), "f", i)
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := redistest.FreePort(t)
 	admin := fmt.Sprintf("127.0.0.1:%d", port)
 	id := docker(t, time.Minute, "run", "-d", "--network", "host",
 		"-e", "RMT_SOURCE_SERVERS="+src.Addr, "-e", "RMT_TARGET_SERVERS="+dst.Addr,

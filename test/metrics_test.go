@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // scrape GETs url and returns its status and body.
@@ -54,11 +55,11 @@ func metricValue(fams map[string]*dto.MetricFamily, name, label, value string) (
 // unreachable) and true once the stream is replayed; /metrics parses with Prometheus's own
 // parser and, on a quiet job, says what INFO says.
 func TestMetricsEndpoint(t *testing.T) {
-	src, dst := StartRedis(t), StartRedis(t)
+	src, dst := redistest.StartRedis(t), redistest.StartRedis(t)
 	for i := range 2000 {
 		src.Do(t, "SET", fmt.Sprintf("key:%d", i), i)
 	}
-	proxy := StartProxy(t, dst.Addr)
+	proxy := redistest.StartProxy(t, dst.Addr)
 	proxy.Block()
 	cfg := singleConfig(t, src, dst)
 	cfg.Target.Servers = []string{proxy.Addr}
@@ -73,7 +74,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("/healthz: %d %q %v", code, body, err)
 	}
 	proxy.Unblock()
-	WaitFor(t, 60*time.Second, func() error {
+	redistest.WaitFor(t, 60*time.Second, func() error {
 		code, body, err := scrape(base + "/readyz")
 		if err != nil || code != 200 {
 			return fmt.Errorf("/readyz: %d %q %v", code, body, err)

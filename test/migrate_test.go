@@ -7,23 +7,24 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // TestMigrateLive is the end-to-end slice: a Redis 7.0 source loaded from the 7.0.15 fixture,
 // a writer busy on dbs 0, 1 and 15 during the whole migration, and at the end every db of the
 // target equal to the source's.
 func TestMigrateLive(t *testing.T) {
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")))
-	dst := StartRedis(t)
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0, 1, 15}, Seed: 1})
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")))
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1, 15}, Seed: 1})
 	// Let the writer get going before the snapshot, so the RDB holds its keys too.
-	WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 2000) })
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 2000) })
 
 	r := StartRmtd(t, singleConfig(t, src, dst))
 	waitPhase(t, r, "oplog", 60*time.Second)
 	opsAtOplog := w.Ops()
 	// Keep writing through the oplog phase.
-	WaitFor(t, 30*time.Second, func() error { return atLeast(w.Ops(), opsAtOplog+5000) })
+	redistest.WaitFor(t, 30*time.Second, func() error { return atLeast(w.Ops(), opsAtOplog+5000) })
 	stats := w.Stop()
 	t.Logf("writer: %s", stats)
 	waitCaughtUp(t, r, src, 60*time.Second)
@@ -34,7 +35,7 @@ func TestMigrateLive(t *testing.T) {
 	// (rmtd ACKs every second).
 	_, adminPort, _ := strings.Cut(r.Admin, ":")
 	var repl map[string]string
-	WaitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		repl = src.Info(t, "replication")
 		if line := replicaLine(repl, adminPort); !strings.Contains(line, "state=online") ||
 			!strings.Contains(line, "offset="+repl["master_repl_offset"]+",") {
@@ -61,7 +62,7 @@ func TestMigrateLive(t *testing.T) {
 }
 
 // compareWithSource compares every db of src and dst in full (see compareDumps).
-func compareWithSource(t *testing.T, src, dst *Redis) {
+func compareWithSource(t *testing.T, src, dst *redistest.Redis) {
 	t.Helper()
 	compareDumps(t, src.Dump(t), withoutCheckpoints(dst.Dump(t)), 1)
 }
@@ -70,9 +71,9 @@ func compareWithSource(t *testing.T, src, dst *Redis) {
 // comparison would prove little). Stream groups' entries-read is left out: Redis 7.0 propagates
 // XREADGROUP as XCLAIM ... LASTID without it, so its own replicas keep the entries-read of their
 // snapshot (or none) while the master's grows.
-func compareDumps(t *testing.T, a, b *Dataset, minKeys int) {
+func compareDumps(t *testing.T, a, b *redistest.Dataset, minKeys int) {
 	t.Helper()
-	diffs, _ := DiffCount(a, b, TTLTolerance)
+	diffs, _ := redistest.DiffCount(a, b, redistest.TTLTolerance)
 	var real []string
 	for _, d := range diffs {
 		if !strings.Contains(d, "entries-read") {
@@ -106,7 +107,7 @@ func atLeast(have, want int64) error {
 
 // withoutCheckpoints drops rmtd's own checkpoint keys (conf.DefaultCheckpointKey) from a target's
 // dataset, after checking there is at most one per source node.
-func withoutCheckpoints(d *Dataset) *Dataset {
+func withoutCheckpoints(d *redistest.Dataset) *redistest.Dataset {
 	for db, keys := range d.DBs {
 		for k := range keys {
 			if strings.HasPrefix(k, conf.DefaultCheckpointKey+":") && db == 0 {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // Rmtd is a daemon running in the test's process, with signals off.
@@ -30,7 +31,7 @@ type Rmtd struct {
 }
 
 // singleConfig is a single-to-single job with the admin port on a free port and dir in TempDir.
-func singleConfig(t testing.TB, src, dst *Redis) *conf.Config {
+func singleConfig(t testing.TB, src, dst *redistest.Redis) *conf.Config {
 	cfg := conf.Default()
 	cfg.File = "test"
 	cfg.Source.Servers = []string{src.Addr}
@@ -62,7 +63,7 @@ func StartRmtd(t testing.TB, cfg *conf.Config) *Rmtd {
 			t.Logf("rmtd log:\n%s", buf.String())
 		}
 	})
-	WaitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		select {
 		case err := <-r.done:
 			r.done <- err
@@ -120,7 +121,7 @@ func adminInfo(addr string) (map[string]string, error) {
 // parseAdminInfo is parseInfo plus the inner key=value pairs of the sourceN/targetN lines,
 // as "source0.applied_offset".
 func parseAdminInfo(s string) map[string]string {
-	m := parseInfo(s)
+	m := redistest.ParseInfo(s)
 	for k, v := range m {
 		if !strings.HasPrefix(k, "source") && !strings.HasPrefix(k, "target") {
 			continue
@@ -137,7 +138,7 @@ func parseAdminInfo(s string) map[string]string {
 // waitPhase waits until INFO's progress phase is want.
 func waitPhase(t testing.TB, r *Rmtd, want string, timeout time.Duration) {
 	t.Helper()
-	WaitFor(t, timeout, func() error {
+	redistest.WaitFor(t, timeout, func() error {
 		m, err := adminInfo(r.Admin)
 		if err != nil {
 			return err
@@ -150,9 +151,9 @@ func waitPhase(t testing.TB, r *Rmtd, want string, timeout time.Duration) {
 }
 
 // waitCaughtUp waits until rmtd has applied exactly what the master has written.
-func waitCaughtUp(t testing.TB, r *Rmtd, src *Redis, timeout time.Duration) {
+func waitCaughtUp(t testing.TB, r *Rmtd, src *redistest.Redis, timeout time.Duration) {
 	t.Helper()
-	WaitFor(t, timeout, func() error {
+	redistest.WaitFor(t, timeout, func() error {
 		repl := src.Info(t, "replication")
 		master := repl["master_repl_offset"]
 		m, err := adminInfo(r.Admin)

@@ -14,6 +14,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
@@ -27,9 +28,9 @@ import (
 // stream are dropped and counted, the owner's values win, and the target equals the merged
 // cluster. Then a FLUSHALL on one master is not applied to the target (design rule 6).
 func TestSourceCluster(t *testing.T) {
-	c := StartCluster(t, 3)
-	dst := StartRedis(t)
-	owner := func(key string) *Redis { return c.NodeForSlot(shard.Slot([]byte(key))) }
+	c := redistest.StartCluster(t, 3)
+	dst := redistest.StartRedis(t)
+	owner := func(key string) *redistest.Redis { return c.NodeForSlot(shard.Slot([]byte(key))) }
 	for i := range 3000 {
 		mustWrite(t, owner, i, "before")
 	}
@@ -56,7 +57,7 @@ func TestSourceCluster(t *testing.T) {
 	written := stop()
 	t.Logf("live writes: %d", written)
 	// The strays expire on node 1: their DELs are in its stream, and dropped.
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		if n := b.Do(t, "CLUSTER", "COUNTKEYSINSLOT", slot).(int64); n != 0 {
 			return fmt.Errorf("%d stray keys still on %s", n, b.Addr)
 		}
@@ -118,7 +119,7 @@ func TestSourceCluster(t *testing.T) {
 	// the other masters' keys too: skipped and counted.
 	victim := c.Nodes[0]
 	victim.Do(t, "FLUSHALL")
-	WaitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		if v := r.Info(t)["skipped_flush_from_one_master"]; v != "1" {
 			return fmt.Errorf("skipped_flush_from_one_master %q", v)
 		}
@@ -143,10 +144,10 @@ func TestSourceCluster(t *testing.T) {
 // its backend: the target holds exactly the pool's keys, and skipped_not_owned counts 3+3+6.
 // Keys of db 3 (written around the proxy) are kept.
 func TestSourceTwemproxy(t *testing.T) {
-	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
-	dst := StartRedis(t)
+	backends := []*redistest.Redis{redistest.StartRedis(t), redistest.StartRedis(t), redistest.StartRedis(t)}
+	dst := redistest.StartRedis(t)
 	lines, ring := twemproxyPool(t, backends, "fnv1a_64", "ketama", "{}")
-	owner := func(key string) *Redis { return backends[ring.Pick([]byte(key))] }
+	owner := func(key string) *redistest.Redis { return backends[ring.Pick([]byte(key))] }
 	for i := range 3000 {
 		mustWrite(t, owner, i, "before")
 	}
@@ -155,7 +156,7 @@ func TestSourceTwemproxy(t *testing.T) {
 		b.Do(t, "EVAL", "redis.call('SELECT', 3); return redis.call('SET', KEYS[1], ARGV[1])", 1, fmt.Sprintf("db3:%d", i), "kept")
 	}
 	// One stray per backend: a key the ring places elsewhere; the first two shadow a live key.
-	strays := map[*Redis][]string{}
+	strays := map[*redistest.Redis][]string{}
 	plant := func(tag string) {
 		for i, b := range backends {
 			key := strayKey(t, ring, i, tag)
@@ -189,11 +190,11 @@ func TestSourceTwemproxy(t *testing.T) {
 	}
 	waitSourcesCaughtUp(t, r, backends, 30*time.Second)
 
-	parts := make([]*Dataset, len(backends))
+	parts := make([]*redistest.Dataset, len(backends))
 	for i, b := range backends {
 		parts[i] = b.Dump(t)
 	}
-	want := MergeDatasets(t, "pool", parts...)
+	want := redistest.MergeDatasets(t, "pool", parts...)
 	compareMerged(t, want, dst)
 	if got := dst.DoString(t, "GET", strays[backends[0]][0]); got != "legit" {
 		t.Errorf("shadowed key %s on the target: %q, want legit", strays[backends[0]][0], got)
@@ -215,18 +216,18 @@ func TestSourceTwemproxy(t *testing.T) {
 func TestSourceSafe(t *testing.T) {
 	for _, safe := range []bool{true, false} {
 		t.Run(fmt.Sprintf("source_safe=%v", safe), func(t *testing.T) {
-			srcs := []*Redis{StartRedis(t, WithArgs("enable-debug-command yes")), StartRedis(t, WithArgs("enable-debug-command yes"))}
+			srcs := []*redistest.Redis{redistest.StartRedis(t, redistest.WithArgs("enable-debug-command yes")), redistest.StartRedis(t, redistest.WithArgs("enable-debug-command yes"))}
 			for _, s := range srcs {
 				s.Do(t, "DEBUG", "POPULATE", 2000, "k")
 				s.Do(t, "CONFIG", "SET", "rdb-key-save-delay", 500) // µs per key: ~1 s per RDB
 			}
-			dst := StartRedis(t)
+			dst := redistest.StartRedis(t)
 			cfg := singleConfig(t, srcs[0], dst)
 			cfg.Source.Servers = []string{srcs[0].Addr, srcs[1].Addr}
 			cfg.Common.SourceSafe = safe
 			r := StartRmtd(t, cfg)
 			overlap := false
-			WaitFor(t, 30*time.Second, func() error {
+			redistest.WaitFor(t, 30*time.Second, func() error {
 				var syncing, synced int
 				for _, s := range srcs {
 					st := s.Info(t, "persistence")
@@ -259,7 +260,7 @@ func TestSourceSafe(t *testing.T) {
 	}
 }
 
-func mustWrite(t *testing.T, owner func(string) *Redis, i int, what string) {
+func mustWrite(t *testing.T, owner func(string) *redistest.Redis, i int, what string) {
 	t.Helper()
 	if err := writeKey(t, owner, i, what); err != nil {
 		t.Fatal(err)
@@ -267,7 +268,7 @@ func mustWrite(t *testing.T, owner func(string) *Redis, i int, what string) {
 }
 
 // writeKey writes key number i, of one of four types, to the node owner picks for it.
-func writeKey(t *testing.T, owner func(string) *Redis, i int, what string) error {
+func writeKey(t *testing.T, owner func(string) *redistest.Redis, i int, what string) error {
 	key := fmt.Sprintf("%s:%d", what, i)
 	n := owner(key)
 	var cmds [][]interface{}
@@ -297,7 +298,7 @@ func writeKey(t *testing.T, owner func(string) *Redis, i int, what string) error
 
 // liveWrites writes keys (and deletes some) in a goroutine until the returned stop is called,
 // which returns how many were written; at least min before stop returns.
-func liveWrites(t *testing.T, owner func(string) *Redis, min int) func() int {
+func liveWrites(t *testing.T, owner func(string) *redistest.Redis, min int) func() int {
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	var werr error
@@ -319,7 +320,7 @@ func liveWrites(t *testing.T, owner func(string) *Redis, min int) func() int {
 		}
 	}()
 	return func() int {
-		WaitFor(t, 30*time.Second, func() error {
+		redistest.WaitFor(t, 30*time.Second, func() error {
 			if werr != nil {
 				return nil
 			}
@@ -335,7 +336,7 @@ func liveWrites(t *testing.T, owner func(string) *Redis, min int) func() int {
 }
 
 // asking runs one command after ASKING, on one connection.
-func asking(t *testing.T, r *Redis, args ...string) {
+func asking(t *testing.T, r *redistest.Redis, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -352,7 +353,7 @@ func asking(t *testing.T, r *Redis, args ...string) {
 	}
 }
 
-func keyExists(t *testing.T, r *Redis, key string) bool {
+func keyExists(t *testing.T, r *redistest.Redis, key string) bool {
 	t.Helper()
 	return r.Do(t, "EXISTS", key).(int64) == 1
 }
@@ -370,9 +371,9 @@ func strayKey(t *testing.T, ring *shard.Ring, i int, tag string) string {
 }
 
 // waitSourcesCaughtUp waits until every sourceN line of INFO has applied its master's offset.
-func waitSourcesCaughtUp(t *testing.T, r *Rmtd, masters []*Redis, timeout time.Duration) {
+func waitSourcesCaughtUp(t *testing.T, r *Rmtd, masters []*redistest.Redis, timeout time.Duration) {
 	t.Helper()
-	WaitFor(t, timeout, func() error {
+	redistest.WaitFor(t, timeout, func() error {
 		m, err := adminInfo(r.Admin)
 		if err != nil {
 			return err
@@ -386,7 +387,7 @@ func waitSourcesCaughtUp(t *testing.T, r *Rmtd, masters []*Redis, timeout time.D
 				return nil
 			}
 			addr := net.JoinHostPort(m[p+".ip"], m[p+".port"])
-			var master *Redis
+			var master *redistest.Redis
 			for _, s := range masters {
 				if s.Addr == addr {
 					master = s
@@ -404,10 +405,10 @@ func waitSourcesCaughtUp(t *testing.T, r *Rmtd, masters []*Redis, timeout time.D
 }
 
 // compareMerged compares every db of want with dst, rmtd's checkpoints left out.
-func compareMerged(t *testing.T, want *Dataset, dst *Redis) {
+func compareMerged(t *testing.T, want *redistest.Dataset, dst *redistest.Redis) {
 	t.Helper()
 	got := withoutCheckpoints(dst.Dump(t))
-	if diffs := Diff(want, got, TTLTolerance); len(diffs) > 0 {
+	if diffs := redistest.Diff(want, got, redistest.TTLTolerance); len(diffs) > 0 {
 		if len(diffs) > 30 {
 			diffs = diffs[:30]
 		}
@@ -422,20 +423,20 @@ func compareMerged(t *testing.T, want *Dataset, dst *Redis) {
 // followed; once a slot moves to it, INFO counts it under errors_source_master_not_followed
 // (and the log says so) instead of its keys being lost without a word.
 func TestSourceClusterNewMaster(t *testing.T) {
-	c := StartCluster(t, 2)
-	dst := StartRedis(t)
+	c := redistest.StartCluster(t, 2)
+	dst := redistest.StartRedis(t)
 	cfg := clusterSourceConfig(t, c.Addrs[0], dst)
 	r := StartRmtd(t, cfg)
 	waitPhase(t, r, "oplog", 60*time.Second)
 
-	added := StartRedis(t, WithCluster())
+	added := redistest.StartRedis(t, redistest.WithCluster())
 	joinCluster(t, c, added)
-	grown := &Cluster{Nodes: append(c.Nodes[:2:2], added), Addrs: append(c.Addrs[:2:2], added.Addr)}
+	grown := &redistest.Cluster{Nodes: append(c.Nodes[:2:2], added), Addrs: append(c.Addrs[:2:2], added.Addr)}
 	if n := r.Info(t)["errors_source_master_not_followed"]; n != "" {
 		t.Fatalf("a master serving no slots counted as not followed: %s", n)
 	}
 	moveSlotOf(t, grown, 0, c.Nodes[0], added)
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		if n := r.Info(t)["errors_source_master_not_followed"]; n != "1" {
 			return fmt.Errorf("errors_source_master_not_followed %q", n)
 		}
@@ -451,21 +452,21 @@ func TestSourceClusterNewMaster(t *testing.T) {
 // snapshot), and writes after the failover reach the target: at the end the target equals the
 // source cluster.
 func TestSourceClusterFailover(t *testing.T) {
-	c := StartCluster(t, 3)
-	dst := StartRedis(t)
-	replica := StartRedis(t, WithCluster())
+	c := redistest.StartCluster(t, 3)
+	dst := redistest.StartRedis(t)
+	replica := redistest.StartRedis(t, redistest.WithCluster())
 	joinCluster(t, c, replica)
 	replica.Do(t, "CLUSTER", "REPLICATE", c.Nodes[0].DoString(t, "CLUSTER", "MYID"))
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		if st := replica.Info(t, "replication")["master_link_status"]; st != "up" {
 			return fmt.Errorf("replica link %q", st)
 		}
 		return nil
 	})
 
-	var first atomic.Pointer[Redis] // the master of node 0's slots
+	var first atomic.Pointer[redistest.Redis] // the master of node 0's slots
 	first.Store(c.Nodes[0])
-	owner := func(key string) *Redis {
+	owner := func(key string) *redistest.Redis {
 		if n := c.NodeForSlot(shard.Slot([]byte(key))); n != c.Nodes[0] {
 			return n
 		}
@@ -482,7 +483,7 @@ func TestSourceClusterFailover(t *testing.T) {
 	waitSourcesCaughtUp(t, r, c.Nodes, 60*time.Second)
 
 	// The replica has all its master wrote; the master dies; the replica takes over.
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		m, rp := c.Nodes[0].Info(t, "replication")["master_repl_offset"], replica.Info(t, "replication")["master_repl_offset"]
 		if m != rp {
 			return fmt.Errorf("replica at %s, master at %s", rp, m)
@@ -491,8 +492,8 @@ func TestSourceClusterFailover(t *testing.T) {
 	})
 	c.Nodes[0].Kill()
 	replica.Do(t, "CLUSTER", "FAILOVER", "TAKEOVER")
-	masters := []*Redis{replica, c.Nodes[1], c.Nodes[2]}
-	WaitFor(t, 30*time.Second, func() error {
+	masters := []*redistest.Redis{replica, c.Nodes[1], c.Nodes[2]}
+	redistest.WaitFor(t, 30*time.Second, func() error {
 		if role := replica.Info(t, "replication")["role"]; role != "master" {
 			return fmt.Errorf("replica's role %s", role)
 		}
@@ -500,7 +501,7 @@ func TestSourceClusterFailover(t *testing.T) {
 			if slot := slotOwner(t, n, 0); slot != replica.Port {
 				return fmt.Errorf("node %s: slot 0 served by port %d", n.Addr, slot)
 			}
-			if st := parseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_state"]; st != "ok" {
+			if st := redistest.ParseInfo(n.DoString(t, "CLUSTER", "INFO"))["cluster_state"]; st != "ok" {
 				return fmt.Errorf("node %s: cluster_state %s", n.Addr, st)
 			}
 		}
@@ -510,11 +511,11 @@ func TestSourceClusterFailover(t *testing.T) {
 	stop = liveWrites(t, owner, 1000)
 	stop()
 	waitSourcesCaughtUp(t, r, masters, 60*time.Second)
-	parts := make([]*Dataset, len(masters))
+	parts := make([]*redistest.Dataset, len(masters))
 	for i, n := range masters {
 		parts[i] = n.Dump(t)
 	}
-	compareMerged(t, MergeDatasets(t, "source cluster", parts...), dst)
+	compareMerged(t, redistest.MergeDatasets(t, "source cluster", parts...), dst)
 
 	m := r.Info(t)
 	followed := false
@@ -545,7 +546,7 @@ func TestSourceClusterFailover(t *testing.T) {
 	for i, n := range masters {
 		parts[i] = n.Dump(t)
 	}
-	compareMerged(t, MergeDatasets(t, "source cluster", parts...), dst)
+	compareMerged(t, redistest.MergeDatasets(t, "source cluster", parts...), dst)
 	m = r.Info(t)
 	for i := range 3 {
 		p := fmt.Sprintf("source%d", i)
@@ -559,7 +560,7 @@ func TestSourceClusterFailover(t *testing.T) {
 }
 
 // clusterSourceConfig is a job from the cluster known by seed into the single server dst.
-func clusterSourceConfig(t *testing.T, seed string, dst *Redis) *conf.Config {
+func clusterSourceConfig(t *testing.T, seed string, dst *redistest.Redis) *conf.Config {
 	cfg := conf.Default()
 	cfg.File = "test"
 	cfg.Source.Type = conf.TypeRedisCluster
@@ -571,14 +572,14 @@ func clusterSourceConfig(t *testing.T, seed string, dst *Redis) *conf.Config {
 }
 
 // joinCluster makes the cluster node n (no slots) meet c, and waits until every node knows all.
-func joinCluster(t *testing.T, c *Cluster, n *Redis) {
+func joinCluster(t *testing.T, c *redistest.Cluster, n *redistest.Redis) {
 	t.Helper()
 	bus := n.Do(t, "CONFIG", "GET", "cluster-port").([]interface{})[1]
 	c.Nodes[0].Do(t, "CLUSTER", "MEET", "127.0.0.1", n.Port, bus)
 	want := strconv.Itoa(len(c.Nodes) + 1)
-	WaitFor(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, func() error {
 		for _, m := range append(c.Nodes[:len(c.Nodes):len(c.Nodes)], n) {
-			if known := parseInfo(m.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != want {
+			if known := redistest.ParseInfo(m.DoString(t, "CLUSTER", "INFO"))["cluster_known_nodes"]; known != want {
 				return fmt.Errorf("node %s knows %s nodes, want %s", m.Addr, known, want)
 			}
 		}

@@ -1,11 +1,11 @@
 package test
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/testcert"
 )
 
@@ -14,19 +14,10 @@ import (
 // equal to the source. (The harness itself talks to both servers on their plain ports.)
 func TestMigrateTLS(t *testing.T) {
 	certs := testcert.Write(t)
-	withTLS := func() (RedisOption, string) {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := strconv.Itoa(port)
-		return WithArgs("tls-port "+p, "tls-cert-file "+quoteConf(certs.Cert), "tls-key-file "+quoteConf(certs.Key),
-			"tls-ca-cert-file "+quoteConf(certs.CA), "tls-auth-clients no"), "127.0.0.1:" + p
-	}
-	srcTLS, srcAddr := withTLS()
-	dstTLS, dstAddr := withTLS()
-	src := StartRedis(t, WithRDB(fixture("redis-7.0.15.rdb")), srcTLS)
-	dst := StartRedis(t, dstTLS)
+	withTLS := redistest.WithTLS(certs.Cert, certs.Key, certs.CA)
+	src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")), withTLS)
+	dst := redistest.StartRedis(t, withTLS)
+	srcAddr, dstAddr := src.TLSAddr, dst.TLSAddr
 
 	cfg := singleConfig(t, src, dst)
 	cfg.Source.Servers, cfg.Target.Servers = []string{srcAddr}, []string{dstAddr}

@@ -8,12 +8,13 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/verify"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
 // twemproxyPool names backends as twemproxy servers ("host:port:1 sN") and returns the lines and
 // the ring nutcracker would use with hash, distribution and tag.
-func twemproxyPool(t *testing.T, backends []*Redis, hash, distribution, tag string) ([]string, *shard.Ring) {
+func twemproxyPool(t *testing.T, backends []*redistest.Redis, hash, distribution, tag string) ([]string, *shard.Ring) {
 	t.Helper()
 	var lines []string
 	var servers []shard.Server
@@ -44,9 +45,9 @@ func topologyConfig(t *testing.T) *conf.Config {
 // TestClusterToCluster: a 3-master cluster into a 4-master cluster (another slot layout) under
 // live writes, with a slot moved on the target during the oplog phase: the target ends equal.
 func TestClusterToCluster(t *testing.T) {
-	src := StartCluster(t, 3)
-	dst := StartCluster(t, 4)
-	owner := func(key string) *Redis { return src.NodeForKey(t, key) }
+	src := redistest.StartCluster(t, 3)
+	dst := redistest.StartCluster(t, 4)
+	owner := func(key string) *redistest.Redis { return src.NodeForKey(t, key) }
 	for i := range 2000 {
 		mustWrite(t, owner, i, "before")
 	}
@@ -80,10 +81,10 @@ func TestClusterToCluster(t *testing.T) {
 // TestTwemproxyToCluster: a twemproxy pool of 3 backends into a 3-master cluster under live
 // writes: the target ends equal to the merged backends.
 func TestTwemproxyToCluster(t *testing.T) {
-	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
-	dst := StartCluster(t, 3)
+	backends := []*redistest.Redis{redistest.StartRedis(t), redistest.StartRedis(t), redistest.StartRedis(t)}
+	dst := redistest.StartCluster(t, 3)
 	lines, ring := twemproxyPool(t, backends, "murmur", "modula", "{}")
-	owner := func(key string) *Redis { return backends[ring.Pick([]byte(key))] }
+	owner := func(key string) *redistest.Redis { return backends[ring.Pick([]byte(key))] }
 	for i := range 2000 {
 		mustWrite(t, owner, i, "before")
 	}
@@ -96,18 +97,18 @@ func TestTwemproxyToCluster(t *testing.T) {
 	waitPhase(t, r, "oplog", 60*time.Second)
 	stop()
 	waitSourcesCaughtUp(t, r, backends, 60*time.Second)
-	var parts []*Dataset
+	var parts []*redistest.Dataset
 	for _, b := range backends {
 		parts = append(parts, b.Dump(t))
 	}
-	compareDumps(t, MergeDatasets(t, "backends", parts...), dst.Dump(t), 1000)
+	compareDumps(t, redistest.MergeDatasets(t, "backends", parts...), dst.Dump(t), 1000)
 }
 
 // TestCheckIgnoresStrays: redis_check on a twemproxy source does not report the keys a backend
 // holds but does not own (the migration drops them) as missing on the target.
 func TestCheckIgnoresStrays(t *testing.T) {
-	backends := []*Redis{StartRedis(t), StartRedis(t)}
-	dst := StartRedis(t)
+	backends := []*redistest.Redis{redistest.StartRedis(t), redistest.StartRedis(t)}
+	dst := redistest.StartRedis(t)
 	lines, ring := twemproxyPool(t, backends, "fnv1a_64", "ketama", "")
 	for i := range 300 {
 		key := fmt.Sprintf("k:%d", i)

@@ -13,30 +13,31 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/verify"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/internal/shard"
 )
 
 // twemPool is a twemproxy pool for a test: its backends and the nutcracker in front of them.
 type twemPool struct {
-	backends []*Redis
-	nc       *Nutcracker
-	opts     NutcrackerOptions
+	backends []*redistest.Redis
+	nc       *redistest.Nutcracker
+	opts     redistest.NutcrackerOptions
 }
 
-func startTwemPool(t *testing.T, backends []*Redis, hash, dist string, weights []int) *twemPool {
+func startTwemPool(t *testing.T, backends []*redistest.Redis, hash, dist string, weights []int) *twemPool {
 	t.Helper()
 	names := make([]string, len(backends))
 	for i := range backends {
 		names[i] = "backend" + strconv.Itoa(i)
 	}
-	o := NutcrackerOptions{Backends: backends, Names: names, Weights: weights, Hash: hash,
+	o := redistest.NutcrackerOptions{Backends: backends, Names: names, Weights: weights, Hash: hash,
 		Distribution: dist, HashTag: "{}"}
-	return &twemPool{backends: backends, nc: StartNutcracker(t, o), opts: o}
+	return &twemPool{backends: backends, nc: redistest.StartNutcracker(t, o), opts: o}
 }
 
 // twemConfig is a single source into the pool's backends (the target servers are nutcracker's
 // own server lines), with the default checkpoint key left on.
-func twemConfig(t *testing.T, src *Redis, p *twemPool) *conf.Config {
+func twemConfig(t *testing.T, src *redistest.Redis, p *twemPool) *conf.Config {
 	cfg := conf.Default()
 	cfg.File = "test"
 	cfg.Source.Servers = []string{src.Addr}
@@ -51,17 +52,17 @@ func twemConfig(t *testing.T, src *Redis, p *twemPool) *conf.Config {
 }
 
 // dump merges the backends' datasets, checking that no key is on two of them.
-func (p *twemPool) dump(t *testing.T) *Dataset {
+func (p *twemPool) dump(t *testing.T) *redistest.Dataset {
 	t.Helper()
-	parts := make([]*Dataset, len(p.backends))
+	parts := make([]*redistest.Dataset, len(p.backends))
 	for i, b := range p.backends {
 		parts[i] = b.Dump(t)
 	}
-	return MergeDatasets(t, "twemproxy pool", parts...)
+	return redistest.MergeDatasets(t, "twemproxy pool", parts...)
 }
 
 // onlyDB0 drops every db but 0 from a dataset: twemproxy has only db 0.
-func onlyDB0(d *Dataset) *Dataset {
+func onlyDB0(d *redistest.Dataset) *redistest.Dataset {
 	for db := range d.DBs {
 		if db != 0 {
 			delete(d.DBs, db)
@@ -73,7 +74,7 @@ func onlyDB0(d *Dataset) *Dataset {
 // readThroughProxy reads up to n keys of want (db 0) through nutcracker and compares each with
 // the dataset: a key on another backend than the one nutcracker picks reads as missing. Streams
 // are left out (nutcracker 0.5.0 knows no stream commands).
-func readThroughProxy(t *testing.T, addr string, want *Dataset, n int) int {
+func readThroughProxy(t *testing.T, addr string, want *redistest.Dataset, n int) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -127,13 +128,13 @@ func readThroughProxy(t *testing.T, addr string, want *Dataset, n int) int {
 			}
 			got, exp = l, members
 		default:
-			t.Fatalf("key %s: type %q", Escape(k), v.Type)
+			t.Fatalf("key %s: type %q", redistest.Escape(k), v.Type)
 		}
 		if err != nil {
-			t.Fatalf("through nutcracker: key %s: %v", Escape(k), err)
+			t.Fatalf("through nutcracker: key %s: %v", redistest.Escape(k), err)
 		}
 		if !reflect.DeepEqual(got, exp) {
-			t.Errorf("through nutcracker: key %s (%s) = %v, want %v", Escape(k), v.Type, got, exp)
+			t.Errorf("through nutcracker: key %s (%s) = %v, want %v", redistest.Escape(k), v.Type, got, exp)
 		}
 	}
 	return len(keys)
@@ -144,8 +145,8 @@ func readThroughProxy(t *testing.T, addr string, want *Dataset, n int) int {
 // nutcracker 0.5.0 (ketama, fnv1a_64, hash_tag "{}"). At the end the merged backends equal the
 // source, keys read through nutcracker equal the source, and INFO counts what could not be applied.
 func TestMigrateSingleToTwemproxy(t *testing.T) {
-	src := StartRedis(t)
-	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
+	src := redistest.StartRedis(t)
+	backends := []*redistest.Redis{redistest.StartRedis(t), redistest.StartRedis(t), redistest.StartRedis(t)}
 	p := startTwemPool(t, backends, "fnv1a_64", "ketama", nil)
 	// A key in db 1 is counted (db_nonzero) and not migrated.
 	func() {
@@ -158,13 +159,13 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	w := StartWriter(t, src.Addr, WriterOptions{DBs: []int{0}, Seed: 11})
-	WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 2000) })
+	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0}, Seed: 11})
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 2000) })
 
 	r := StartRmtd(t, twemConfig(t, src, p))
 	waitPhase(t, r, "oplog", 60*time.Second)
 	opsAtOplog := w.Ops()
-	WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtOplog+5000) })
+	redistest.WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtOplog+5000) })
 
 	// Commands over several backends: a RENAME there and back (skipped, counted crossnode;
 	// the end state is the same), an MSET split per backend, a transaction over several
@@ -180,7 +181,7 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 	src.Do(t, "EVAL", "redis.call('INCR', KEYS[1]); redis.call('INCR', KEYS[2])", 2, "{tx}1", "{tx}2")
 	src.Do(t, "DEL", b[1], b[2], "cx:missing")
 	opsAtCross := w.Ops()
-	WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtCross+2000) })
+	redistest.WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), opsAtCross+2000) })
 	t.Logf("writer: %s", w.Stop())
 	waitCaughtUp(t, r, src, 60*time.Second)
 
@@ -239,7 +240,7 @@ func TestMigrateSingleToTwemproxy(t *testing.T) {
 	backends[ring.Pick([]byte(changed))].Do(t, "SET", changed, "changed on the backend")
 	res, err = verify.RunCheck(ctx, cfg, verify.CheckOptions{Keys: 1 << 20, Rounds: 1})
 	if bad := realBad(res); err != nil || res.Checked != want.Keys() || len(bad) != 1 || !strings.HasPrefix(bad[0], changed+": ") {
-		t.Fatalf("redis_check of every key after %s changed: checked %d of %d, %v %v", Escape(changed),
+		t.Fatalf("redis_check of every key after %s changed: checked %d of %d, %v %v", redistest.Escape(changed),
 			res.Checked, want.Keys(), bad, err)
 	}
 }
@@ -293,7 +294,7 @@ func twemKeysApart(ring *shard.Ring, prefix string) []string {
 // modula and weights 1, 2, 1, once per twemproxy hash function, and reads every key back
 // through nutcracker configured the same way.
 func TestMigrateTwemproxyModulaHashes(t *testing.T) {
-	src := StartRedis(t)
+	src := redistest.StartRedis(t)
 	var args []interface{}
 	args = append(args, "MSET")
 	for i := range 300 {
@@ -310,7 +311,7 @@ func TestMigrateTwemproxyModulaHashes(t *testing.T) {
 	src.Do(t, "HSET", "h:1", "f", "v")
 	src.Do(t, "RPUSH", "l:1", "a", "b")
 	want := onlyDB0(src.Dump(t))
-	backends := []*Redis{StartRedis(t), StartRedis(t), StartRedis(t)}
+	backends := []*redistest.Redis{redistest.StartRedis(t), redistest.StartRedis(t), redistest.StartRedis(t)}
 	for _, hash := range shard.HashNames() {
 		t.Run(hash, func(t *testing.T) {
 			for _, b := range backends {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rmt-project/rmt/daemon/status"
 	"github.com/rmt-project/rmt/daemon/status/statustest"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // adminTestStart starts a Server on a random loopback port and closes it in
@@ -62,23 +63,6 @@ func adminTestDo(t *testing.T, c radix.Conn, rcv any, cmd string, args ...string
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return c.Do(ctx, radix.Cmd(rcv, cmd, args...))
-}
-
-// adminTestWaitFor polls f until it returns nil or timeout passes, then
-// fails with f's last error.
-func adminTestWaitFor(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, not synchronisation
-	}
 }
 
 // adminRaw is a raw RESP connection: it sends bytes and reads whole replies
@@ -189,61 +173,11 @@ func adminIsReset(err error) bool {
 	return errors.As(err, &op) && strings.Contains(op.Err.Error(), "connection reset")
 }
 
-// adminTestRedis starts a redis-server child on a random loopback port with
-// extra arguments and returns its address; it is killed in t.Cleanup.
+// adminTestRedis starts a redis-server (internal/redistest) with extra command-line arguments
+// and returns its address; it is killed when the test ends.
 func adminTestRedis(t *testing.T, extra ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	for attempt := 0; attempt < 5; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", t.TempDir()}, extra...)
-		cmd := exec.Command("redis-server", args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("redis-server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		ready := func() bool {
-			deadline := time.Now().Add(10 * time.Second)
-			for time.Now().Before(deadline) {
-				select {
-				case <-exited:
-					return false
-				default:
-				}
-				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-					c.Close()
-					return true
-				}
-				time.Sleep(10 * time.Millisecond) // poll interval
-			}
-			return false
-		}()
-		if !ready {
-			cmd.Process.Kill()
-			<-exited
-			t.Logf("redis-server on port %d did not start (attempt %d): %s", port, attempt, out.String())
-			continue
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-		return addr
-	}
-	t.Fatalf("could not start redis-server")
-	return ""
+	return redistest.StartRedis(t, redistest.WithFlags(extra...)).Addr
 }
 
 func TestAdminCommandsRadix(t *testing.T) {
@@ -465,9 +399,7 @@ func TestAdminRepliesLikeRedis(t *testing.T) {
 // its combined output; a non-zero exit fails the test.
 func adminTestRedisCli(t *testing.T, addr, stdin string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed")
-	}
+	redistest.NeedBinary(t, "redis-cli")
 	host, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -675,7 +607,7 @@ func TestAdminMaxClients(t *testing.T) {
 	redisAddr := adminTestRedis(t, "--maxclients", "1")
 	// The readiness probe's connection may not be gone yet: retry until one
 	// client holds the only slot.
-	adminTestWaitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		r := adminTestRawDial(t, redisAddr)
 		if got := r.cmd("PING"); got != "+PONG\r\n" {
 			r.c.Close()
@@ -688,7 +620,7 @@ func TestAdminMaxClients(t *testing.T) {
 	}
 
 	c1.Close()
-	adminTestWaitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		if n, _ := a.Clients(); n != 1 {
 			return fmt.Errorf("%d connected", n)
 		}
@@ -836,7 +768,7 @@ func TestAdminInputCap(t *testing.T) {
 	if err := r.eof(); err != nil {
 		t.Fatalf("oversized command: %v", err)
 	}
-	adminTestWaitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		if n, _ := a.Clients(); n != 0 {
 			return fmt.Errorf("%d connected", n)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/tidwall/redcon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -247,7 +248,7 @@ func TestAdminIdleClientsCannotLockOut(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	adminTestWaitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		if n, _ := a.Clients(); n != limit {
 			return fmt.Errorf("%d connected", n)
 		}

@@ -3,8 +3,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,47 +12,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/internal/redisfmt"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
-// cjStartCluster starts n cluster-enabled masters, splits the slots evenly in order, joins them
-// and waits for cluster_state:ok on every node.
+// cjStartCluster starts a cluster of n masters (redistest.StartCluster: the slots split evenly
+// in order, every node at cluster_state:ok).
 func cjStartCluster(t *testing.T, n int) []*cjRedis {
 	t.Helper()
-	nodes := make([]*cjRedis, n)
-	buses := make([]int, n)
-	for i := range nodes {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buses[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		nodes[i] = cjStartRedis(t, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(buses[i]),
-			"--cluster-config-file", filepath.Join(t.TempDir(), "nodes.conf"))
-		lo, hi := i*clusterSlots/n, (i+1)*clusterSlots/n-1
-		nodes[i].Do("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi))
+	var nodes []*cjRedis
+	for _, r := range redistest.StartCluster(t, n).Nodes {
+		nodes = append(nodes, cjOf(t, r))
 	}
-	for i := 1; i < n; i++ {
-		host, port, _ := net.SplitHostPort(nodes[i].Addr)
-		nodes[0].Do("CLUSTER", "MEET", host, port, strconv.Itoa(buses[i]))
-	}
-	cjWaitFor(t, 30*time.Second, func() error {
-		for _, r := range nodes {
-			var info string
-			if err := r.c.Do(context.Background(), radix.Cmd(&info, "CLUSTER", "INFO")); err != nil {
-				return err
-			}
-			if v, _ := redisctl.InfoField(info, "cluster_state"); v != "ok" {
-				return fmt.Errorf("%s: cluster_state %q", r.Addr, v)
-			}
-			if v, _ := redisctl.InfoField(info, "cluster_known_nodes"); v != strconv.Itoa(n) {
-				return fmt.Errorf("%s: cluster_known_nodes %q", r.Addr, v)
-			}
-		}
-		return nil
-	})
 	return nodes
 }
 

@@ -1,14 +1,11 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,119 +13,47 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redisctl"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
-// cjRedis is a redis-server child of the test.
+// cjRedis is a redis-server child of the test (internal/redistest) and a client of it.
 type cjRedis struct {
 	Addr string
 	t    testing.TB
 	c    radix.Client
 }
 
-// cjBuffer is a bytes.Buffer safe for the server's output writer and the test.
-type cjBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *cjBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *cjBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// cjStartRedis runs redis-server on a random loopback port with the given extra arguments and
-// kills it when the test ends. It retries when the port was taken meanwhile.
+// cjStartRedis runs redis-server (internal/redistest) with the given extra command-line
+// arguments; it is killed when the test ends.
 func cjStartRedis(t testing.TB, args ...string) *cjRedis {
 	t.Helper()
-	return cjStartRedisWith(t, radix.Dialer{}, "--port", args...)
+	return cjOf(t, redistest.StartRedis(t, redistest.WithFlags(args...)))
 }
 
-// cjStartRedisWith is cjStartRedis with the random port given to portFlag ("--tls-port" for a
-// TLS server) and d used to talk to the server.
-func cjStartRedisWith(t testing.TB, d radix.Dialer, portFlag string, args ...string) *cjRedis {
+// cjOf is the cjRedis of a harness server, with the harness's client.
+func cjOf(t testing.TB, r *redistest.Redis) *cjRedis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		all := append([]string{portFlag, strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", t.TempDir(), "--repl-diskless-sync-delay", "0"}, args...)
-		cmd := exec.Command("redis-server", all...)
-		out := &cjBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "--requirepass" {
-				d.AuthPass = args[i+1]
-			}
-		}
-		c, err := cjWaitUp(addr, d, exited)
-		if err != nil {
-			_ = cmd.Process.Kill()
-			<-exited
-			lastErr = fmt.Errorf("%w\n%s", err, out.String())
-			continue
-		}
-		r := &cjRedis{Addr: addr, t: t, c: c}
-		t.Cleanup(func() {
-			c.Close()
-			_ = cmd.Process.Kill()
-			<-exited
-			if t.Failed() {
-				t.Logf("redis-server %s output:\n%s", addr, out.String())
-			}
-		})
-		return r
-	}
-	t.Fatalf("redis-server did not start: %v", lastErr)
-	return nil
+	return &cjRedis{Addr: r.Addr, t: t, c: r.Client(t)}
 }
 
-// cjWaitUp polls PING until the server answers, it exits, or 10 s pass.
-func cjWaitUp(addr string, d radix.Dialer, exited <-chan error) (radix.Client, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := (radix.PoolConfig{Size: 2, Dialer: d}).New(ctx, "tcp", addr)
-		if err == nil {
-			err = c.Do(ctx, radix.Cmd(nil, "PING"))
-			if err == nil {
-				cancel()
-				return c, nil
-			}
+// cjStartRedisTLS is cjStartRedis serving TLS with these files (redistest.WithTLS): Addr is the
+// TLS port, and the client reaches it through d, which must trust the server.
+func cjStartRedisTLS(t testing.TB, d radix.Dialer, certFile, keyFile, caFile string) *cjRedis {
+	t.Helper()
+	r := redistest.StartRedis(t, redistest.WithTLS(certFile, keyFile, caFile))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := (radix.PoolConfig{Size: 2, Dialer: d}).New(ctx, "tcp", r.TLSAddr)
+	if err == nil {
+		if err = c.Do(ctx, radix.Cmd(nil, "PING")); err != nil {
 			c.Close()
 		}
-		cancel()
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no PING answer from %s: %w", addr, err)
-		}
-		select {
-		case e := <-exited:
-			return nil, fmt.Errorf("redis-server exited: %v", e)
-		case <-tick.C:
-		}
 	}
+	if err != nil {
+		t.Fatalf("redis-server %s over TLS: %v", r.TLSAddr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &cjRedis{Addr: r.TLSAddr, t: t, c: c}
 }
 
 // Do runs one command in db 0 and fails the test on error.
@@ -185,7 +110,7 @@ func (r *cjRedis) copyFrom(src *cjRedis) {
 	r.t.Helper()
 	host, port, _ := net.SplitHostPort(src.Addr)
 	r.Do("REPLICAOF", host, port)
-	cjWaitFor(r.t, 20*time.Second, func() error {
+	redistest.WaitFor(r.t, 20*time.Second, func() error {
 		if s := r.Info("replication", "master_link_status"); s != "up" {
 			return fmt.Errorf("master_link_status %q", s)
 		}
@@ -199,24 +124,6 @@ func (r *cjRedis) copyFrom(src *cjRedis) {
 		return nil
 	})
 	r.Do("REPLICAOF", "NO", "ONE")
-}
-
-// cjWaitFor polls f until it returns nil or timeout passes, then fails with its last error.
-func cjWaitFor(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %v", timeout, err)
-		}
-		<-tick.C
-	}
 }
 
 // cjConfig is a config whose source and target are single servers.

@@ -21,10 +21,8 @@ func TestCmdjobTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := radix.Dialer{NetDialer: &tls.Dialer{Config: tc}}
-	args := []string{"--port", "0", "--tls-cert-file", certFile, "--tls-key-file", keyFile,
-		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"}
-	src := cjStartRedisWith(t, d, "--tls-port", args...)
-	tgt := cjStartRedisWith(t, d, "--tls-port", args...)
+	src := cjStartRedisTLS(t, d, certFile, keyFile, caFile)
+	tgt := cjStartRedisTLS(t, d, certFile, keyFile, caFile)
 	cfg := cjConfig(src, tgt)
 	ctx := context.Background()
 	if _, err := RunTestInsert(ctx, cfg, TestInsertOptions{Keys: 10}); err == nil {

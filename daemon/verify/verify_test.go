@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rmt-project/rmt/internal/redisfmt"
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 func TestCmdjobApportion(t *testing.T) {
@@ -82,9 +83,7 @@ func TestCmdjobQuote(t *testing.T) {
 
 // redisfmt.Quote agrees with redis-cli's own rendering of keys.
 func TestCmdjobQuoteMatchesRedisCLI(t *testing.T) {
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed")
-	}
+	redistest.NeedBinary(t, "redis-cli")
 	r := cjStartRedis(t)
 	var all []byte
 	for c := 0; c < 256; c++ {

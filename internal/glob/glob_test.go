@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"testing"
-	"time"
 
 	"github.com/mediocregopher/radix/v4"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 func TestMatchTable(t *testing.T) {
@@ -69,30 +68,8 @@ func TestManyStarsTerminate(t *testing.T) {
 // TestAgainstRedisKeys checks Match against KEYS on a real redis-server, for fixed and random
 // patterns over a fixed key set.
 func TestAgainstRedisKeys(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed (make deps)")
-	}
-	sock := filepath.Join(t.TempDir(), "redis.sock")
-	cmd := exec.Command("redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	client := redistest.StartRedis(t).Client(t)
 	ctx := context.Background()
-	var client radix.Client
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := radix.Dial(ctx, "unix", sock)
-		if err == nil {
-			client = c
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not start: %v", err)
-		}
-		<-time.After(20 * time.Millisecond)
-	}
-	t.Cleanup(func() { client.Close() })
 
 	keys := []string{"a", "b", "ab", "abc", "acb", "a/b", "user:1", "user:22", "users:1", "hello", "hallo",
 		"hxllo", "h!llo", "]", "[", "*", "?", `\`, `a\`, "a[b", "{a,b}", "\xff\x00", "\xe2\x82\xac", "-", "^", "a-b"}

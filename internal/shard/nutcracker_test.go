@@ -2,12 +2,12 @@ package shard
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // A pool layout: which backends, in config order, with which weights and names.
@@ -51,7 +51,7 @@ type pool struct {
 // Ring.Pick names the same backend. One nutcracker serves all the pools (one listen port each);
 // the backends are shared and flushed between pools.
 func TestNutcracker(t *testing.T) {
-	needBinary(t, "nutcracker")
+	redistest.NeedBinary(t, "nutcracker")
 	// backends are "127.0.0.1:port" for SCAN and FLUSHALL; configured is how the pools name
 	// them: the same, except backend 4, which nutcracker reaches by its unix socket.
 	backends := make([]string, 5)
@@ -155,58 +155,24 @@ func indexOf(s []int, v int) int {
 	return -1
 }
 
-// startNutcracker writes one config with every pool, each on its own free port, starts
-// nutcracker and waits until every pool answers PING.
+// startNutcracker starts one nutcracker (redistest.StartNutcrackerPools) serving every pool,
+// each on its own free port, and sets each pool's listen address.
 func startNutcracker(t *testing.T, backends []string, pools []*pool) {
 	t.Helper()
-	dir := t.TempDir()
-	var last error
-	for attempt := 0; attempt < 5; attempt++ {
-		var conf strings.Builder
-		ports := freePorts(t, len(pools)+1) // the pools', then the stats port
-		for i, p := range pools {
-			p.listen = "127.0.0.1:" + strconv.Itoa(ports[i])
-			fmt.Fprintf(&conf, "%s:\n  listen: %s\n  hash: %s\n  distribution: %s\n", p.name, p.listen, p.hash, p.dist)
-			if p.tag != "" {
-				fmt.Fprintf(&conf, "  hash_tag: %q\n", p.tag)
-			}
-			conf.WriteString("  redis: true\n  auto_eject_hosts: false\n  preconnect: true\n  timeout: 5000\n  servers:\n")
-			for j, b := range p.layout.backends {
-				fmt.Fprintf(&conf, "   - %s:%d", backends[b], p.layout.weights[j])
-				if n := p.layout.names[j]; n != "" {
-					fmt.Fprintf(&conf, " %s", n)
-				}
-				conf.WriteString("\n")
-			}
+	opts := make([]redistest.NutcrackerOptions, len(pools))
+	for i, p := range pools {
+		opts[i] = redistest.NutcrackerOptions{Name: p.name, Hash: p.hash, Distribution: p.dist, HashTag: p.tag,
+			Weights: p.layout.weights, Names: p.layout.names, Extra: []string{"preconnect: true", "timeout: 5000"}}
+		for _, b := range p.layout.backends {
+			opts[i].Addrs = append(opts[i].Addrs, backends[b])
 		}
-		confPath := filepath.Join(dir, fmt.Sprintf("nutcracker%d.yml", attempt))
-		logPath := filepath.Join(dir, fmt.Sprintf("nutcracker%d.log", attempt))
-		if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		started := time.Now()
-		proc := startProcess(t, logPath, "nutcracker", "-c", confPath, "-a", "127.0.0.1",
-			"-s", strconv.Itoa(ports[len(pools)]), "-o", logPath)
-		last = waitFor(t, 10*time.Second, "nutcracker", func() error {
-			if !proc.alive() {
-				return errExited
-			}
-			for _, p := range pools {
-				if err := ping(p.listen); err != nil {
-					return fmt.Errorf("pool %s on %s: %w", p.name, p.listen, err)
-				}
-			}
-			return nil
-		})
-		if last == nil {
-			t.Logf("nutcracker: %d pools ready in %v (attempt %d)", len(pools), time.Since(started).Round(time.Millisecond), attempt+1)
-			return
-		}
-		logText, _ := os.ReadFile(logPath)
-		t.Logf("nutcracker attempt %d: %v\n%s", attempt+1, last, tail(logText, 2000))
-		_ = proc.cmd.Process.Kill()
 	}
-	t.Fatalf("nutcracker: %v", last)
+	started := time.Now()
+	n := redistest.StartNutcrackerPools(t, opts...)
+	for i, p := range pools {
+		p.listen = n.Pools[i].Addr
+	}
+	t.Logf("nutcracker: %d pools ready in %v", len(pools), time.Since(started).Round(time.Millisecond))
 }
 
 func flushAll(addr string) error {

@@ -3,6 +3,8 @@ package shard
 import (
 	"fmt"
 	"testing"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 func TestCRC16(t *testing.T) {
@@ -54,9 +56,7 @@ func TestSlotTable(t *testing.T) {
 // KEYSLOT needs none) for the slot of 2,000 keys: ASCII, binary, UTF-8, long, and every shape of
 // hash tag, and compares each with Slot.
 func TestSlotAgainstRedis(t *testing.T) {
-	dir := t.TempDir()
-	addr := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf",
-		"--cluster-port", fmt.Sprint(freePort(t)))
+	addr := redistest.StartRedis(t, redistest.WithCluster()).Addr
 	c, err := dial(addr)
 	if err != nil {
 		t.Fatal(err)
