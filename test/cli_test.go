@@ -29,7 +29,7 @@ func TestInvalidConfigExits(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"bad target type", "source:\n  type: single\n  servers: [127.0.0.1:6379]\ntarget:\n  type: redis-cluster\n  servers: [127.0.0.1:7000]\n",
-			`rmt.yaml:5: target.type: "redis-cluster" is not one of single, twemproxy, redis cluster, rdb file`},
+			`rmt.yaml:5: target.type: "redis-cluster" is not one of single, twemproxy, redis cluster, sentinel, rdb file`},
 		{"unknown key", "source:\n  type: single\n  sevrers: [127.0.0.1:6379]\n",
 			"rmt.yaml:3: source.sevrers: unknown key"},
 		{"bad port", "source:\n  type: single\n  servers: [127.0.0.1:99999]\ntarget:\n  type: single\n  servers: [127.0.0.1:6380]\n",
