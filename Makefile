@@ -27,6 +27,7 @@ test: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzLZF$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./rdb
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./aof
 	$(GO) test -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./aof
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNodes$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./internal/topology
 
 demo: deps build
 	./scripts/demo.sh
