@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"strconv"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/internal/shard"
+	"github.com/rmt-project/rmt/internal/topology"
 	"github.com/rmt-project/rmt/rdb"
 )
 
@@ -632,55 +633,14 @@ func (c *Cluster) clusterNodes(ctx context.Context, ctl *Conn) ([]byte, error) {
 	return rep.Str, nil
 }
 
-// parseClusterNodes reads CLUSTER NODES text into the address of each slot's master ("" for an
-// unserved slot). self is the address dialed, for a "myself" line without one. Slots being
-// migrated ("[slot->-id]", "[slot-<-id]") stay with the node that serves them.
-func parseClusterNodes(text []byte, self string) ([shard.SlotCount]string, error) {
-	var owners [shard.SlotCount]string
-	for line := range strings.SplitSeq(string(text), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 {
-			continue
-		}
-		flags := "," + f[2] + ","
-		if !strings.Contains(flags, ",master,") || strings.Contains(flags, ",fail,") ||
-			strings.Contains(flags, ",noaddr,") || strings.Contains(flags, ",handshake,") {
-			continue
-		}
-		addr, _, _ := strings.Cut(f[1], "@")
-		if h, p, err := splitHostPort(addr); err != nil || p == "0" {
-			return owners, fmt.Errorf("CLUSTER NODES: bad address %q", f[1])
-		} else if h == "" {
-			if !strings.Contains(flags, ",myself,") {
-				continue
-			}
-			addr = self
-		}
-		for _, r := range f[8:] {
-			if strings.HasPrefix(r, "[") {
-				continue
-			}
-			lo, hi, ok := strings.Cut(r, "-")
-			if !ok {
-				hi = lo
-			}
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := strconv.Atoi(hi)
-			if err1 != nil || err2 != nil || a < 0 || b >= shard.SlotCount || a > b {
-				return owners, fmt.Errorf("CLUSTER NODES: bad slot range %q", r)
-			}
-			for s := a; s <= b; s++ {
-				owners[s] = addr
-			}
-		}
+// parseClusterNodes reads CLUSTER NODES text, asked of dialed, into the address of each slot's
+// master ("" for a slot no reachable master serves): see topology.ParseNodes. A node shown
+// without its IP (one that never learned it) is on dialed's host.
+func parseClusterNodes(text []byte, dialed string) ([]string, error) {
+	host, _, _ := net.SplitHostPort(dialed)
+	m, err := topology.ParseNodes(text, topology.Options{DefaultHost: host})
+	if err != nil {
+		return nil, err
 	}
-	return owners, nil
-}
-
-func splitHostPort(addr string) (host, port string, err error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", "", errors.New("no port")
-	}
-	return addr[:i], addr[i+1:], nil
+	return m.Table(), nil
 }
