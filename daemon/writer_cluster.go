@@ -10,7 +10,7 @@ import (
 
 // newClusterWriter makes the writer of one node job for a `redis cluster` target: the slot map
 // from any of target.servers, RESTOREs and the oplog routed by slot to every master.
-func newClusterWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
+func newClusterWriter(ctx context.Context, j *nodeJob, rdbVersion int) (target.Writer, error) {
 	cfg := j.d.cfg
 	conn := j.targetOptions()
 	conn.Addr = "" // each master's, from the slot map

@@ -34,20 +34,12 @@ func (s *rdbFileShare) get(d *Daemon) *target.RDBFile {
 }
 
 // newRDBFileWriter is the writerFactory of rdb file targets: this node's share of the file.
-func newRDBFileWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
+func newRDBFileWriter(ctx context.Context, j *nodeJob, rdbVersion int) (target.Writer, error) {
 	w, err := j.d.rdbFile.get(j.d).Node(j.server, rdbVersion)
 	if err != nil {
 		return nil, err
 	}
 	return w, nil
-}
-
-// abortWriter makes sure a writer that took part of a failed job does not finish its target:
-// an rdb file is then not renamed into place.
-func abortWriter(w writer) {
-	if a, ok := w.(interface{ Abort() }); ok {
-		a.Abort()
-	}
 }
 
 // runToFile is a live source's node job into an rdb file target: the link's first complete

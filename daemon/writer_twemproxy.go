@@ -13,7 +13,7 @@ import (
 // "host:port:weight [name]" lines, with target.hash, hash_tag and distribution), never through
 // the proxy. There is no target-side checkpoint (see checkpointKey): a restarted job begins with
 // a full sync.
-func newTwemproxyWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
+func newTwemproxyWriter(ctx context.Context, j *nodeJob, rdbVersion int) (target.Writer, error) {
 	cfg := j.d.cfg
 	conn := j.targetOptions()
 	conn.Addr = "" // each backend's, from the pool's lines

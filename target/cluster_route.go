@@ -825,6 +825,13 @@ func (c *Cluster) Skip(cmd *aof.Command, end int64, reason string) {
 	c.skip(reason, end)
 }
 
+// Flush does nothing: a cluster's oplog goes to each master as it comes, with no batch held back.
+func (c *Cluster) Flush() error { return nil }
+
+// Abort does nothing: what the masters acknowledged is there, and a failed job's next snapshot
+// (a full sync) replaces it.
+func (c *Cluster) Abort() {}
+
 // redirectWait waits before resending round: 50 ms doubling up to 2 s, so that a slot move
 // has time to settle (about 90 s over every round).
 func redirectWait(ctx context.Context, round int) error {

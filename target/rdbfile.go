@@ -482,6 +482,15 @@ func (n *RDBFileNode) Apply(cmd *aof.Command, end int64) error { return ErrNoOpl
 // Reconnect returns ErrNoOplog.
 func (n *RDBFileNode) Reconnect(ctx context.Context) (int64, int, error) { return 0, 0, ErrNoOplog }
 
+// Skip does nothing: a file takes no stream, so nothing of it is ever passed either.
+func (n *RDBFileNode) Skip(cmd *aof.Command, end int64, reason string) {}
+
+// Flush does nothing: entries are written as they come, nothing is held back.
+func (n *RDBFileNode) Flush() error { return nil }
+
+// WaitOplog returns nil at once: no command is ever applied to a file, so none awaits a reply.
+func (n *RDBFileNode) WaitOplog(ctx context.Context) error { return nil }
+
 // Applied is always (0, 0): a file has no replication position.
 func (n *RDBFileNode) Applied() (int64, int) { return 0, 0 }
 

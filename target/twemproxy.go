@@ -617,6 +617,10 @@ func (t *Twemproxy) Stats() Stats {
 	return st
 }
 
+// Abort does nothing: what the backends acknowledged is there, and a failed job's next snapshot
+// (a full sync) replaces it.
+func (t *Twemproxy) Abort() {}
+
 // Close closes every backend's connections; requests still in flight are failed.
 func (t *Twemproxy) Close() error {
 	for _, b := range t.backends {

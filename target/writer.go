@@ -499,6 +499,10 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 	}
 }
 
+// Abort does nothing: what a single target acknowledged is there, and a failed job's next
+// snapshot (a full sync) replaces it.
+func (s *Single) Abort() {}
+
 // Close closes every connection; requests still in flight are failed.
 func (s *Single) Close() error {
 	for _, rc := range s.rdbConns {
