@@ -15,12 +15,14 @@ func newClusterWriter(ctx context.Context, j *nodeJob, rdbVersion int) (target.W
 	conn := j.targetOptions()
 	conn.Addr = "" // each master's, from the slot map
 	w, err := target.NewCluster(ctx, target.ClusterOptions{
-		Servers:          cfg.Target.Servers,
-		Conn:             conn,
-		Conns:            threads(cfg.Common.Threads),
-		SourceRDBVersion: rdbVersion,
-		BigKeyBytes:      cfg.Common.BigKeyBytes,
-		Logger:           j.log.Named("target"),
+		Servers: cfg.Target.Servers,
+		NodeOptions: target.NodeOptions{
+			Conn:             conn,
+			Conns:            threads(cfg.Common.Threads),
+			SourceRDBVersion: rdbVersion,
+			BigKeyBytes:      cfg.Common.BigKeyBytes,
+			Logger:           j.log.Named("target"),
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("target cluster %s: %w", strings.Join(cfg.Target.Servers, ","), err)

@@ -18,7 +18,7 @@ import (
 // placement is checked against nutcracker itself in test/).
 type testPool struct {
 	servers []*testServer
-	lines   []string
+	members []shard.Server // the pool's servers, as TwemproxyOptions.Servers
 	cli     []radix.Client
 	ring    *shard.Ring
 }
@@ -26,21 +26,14 @@ type testPool struct {
 func startPool(t testing.TB, n int, hash, dist string) *testPool {
 	t.Helper()
 	p := &testPool{}
-	var ss []shard.Server
 	for i := range n {
 		s := startRedis(t)
-		line := s.Addr + ":1 b" + strconv.Itoa(i)
-		sv, err := shard.ParseServer(line)
-		if err != nil {
-			t.Fatal(err)
-		}
 		p.servers = append(p.servers, s)
-		p.lines = append(p.lines, line)
+		p.members = append(p.members, shard.Server{Addr: s.Addr, Weight: 1, Name: "b" + strconv.Itoa(i)})
 		p.cli = append(p.cli, client(t, s.Addr))
-		ss = append(ss, sv)
 	}
 	var err error
-	if p.ring, err = shard.NewRing(ss, hash, dist, "{}"); err != nil {
+	if p.ring, err = shard.NewRing(p.members, hash, dist, "{}"); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -50,8 +43,8 @@ func (p *testPool) pick(key string) int { return p.ring.Pick([]byte(key)) }
 
 func newTwemproxy(t testing.TB, p *testPool, hash, dist string) *Twemproxy {
 	t.Helper()
-	w, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: p.lines, Hash: hash,
-		Distribution: dist, HashTag: "{}", SourceRDBVersion: 10})
+	w, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: p.members, Hash: hash,
+		Distribution: dist, HashTag: "{}", NodeOptions: NodeOptions{SourceRDBVersion: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +119,11 @@ func TestTwemproxyRestore(t *testing.T) {
 
 func TestTwemproxyRandomRefused(t *testing.T) {
 	_, err := NewTwemproxy(context.Background(), TwemproxyOptions{
-		Servers: []string{"127.0.0.1:1:1", "127.0.0.1:2:1"}, Distribution: "random"})
+		Servers: []shard.Server{{Addr: "127.0.0.1:1", Weight: 1}, {Addr: "127.0.0.1:2", Weight: 1}}, Distribution: "random"})
 	if !errors.Is(err, ErrRandomDistribution) {
 		t.Fatalf("err = %v, want ErrRandomDistribution", err)
 	}
-	if _, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: []string{"nonsense"}}); err == nil {
+	if _, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: []shard.Server{{Addr: "nonsense", Weight: 1}}}); err == nil {
 		t.Fatal("a bad server line was accepted")
 	}
 }

@@ -143,10 +143,15 @@ func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
 		return nil, err
 	}
 	s.multiKey = true
+	s.logConnected()
+	return s, nil
+}
+
+// logConnected logs what the Single learned of its target.
+func (s *Single) logConnected() {
 	s.log.Info("target connected", zap.String("version", s.info.Version),
 		zap.Int("rdb_version", s.info.RDBVersion), zap.Int("source_rdb_version", s.opts.SourceRDBVersion),
 		zap.Bool("restore", s.restorable), zap.Bool("absttl", s.info.AbsTTL))
-	return s, nil
 }
 
 // newHookedSingle is NewSingle without its log line, with hook (when not nil) called first on
