@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/target"
 )
 
 // Options are what a Daemon needs besides its config.
@@ -41,7 +42,7 @@ type Daemon struct {
 	mu    sync.Mutex
 	nodes []*nodeJob // set once Run has bound the admin port, whose number the links announce
 
-	rdbFile rdbFileShare // the rdb file target, shared by every node job (writer_rdbfile.go)
+	target target.Target // makes every node job's writer (writer.go)
 }
 
 type shutdownRequest struct {
@@ -59,9 +60,6 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	default:
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
 	}
-	if writerFactories[cfg.Target.Type] == nil {
-		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
-	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
 	var err error
 	if d.sourceTLS, err = tlsConfig(cfg.Source.TLS); err != nil {
@@ -69,6 +67,13 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	}
 	if d.targetTLS, err = tlsConfig(cfg.Target.TLS); err != nil {
 		return nil, fmt.Errorf("target.tls: %w", err)
+	}
+	tc, err := d.targetConfig()
+	if err != nil {
+		return nil, err
+	}
+	if d.target, err = target.New(cfg.Target.Type, tc); err != nil {
+		return nil, fmt.Errorf("target type %q: %w", cfg.Target.Type, err)
 	}
 	d.admin = NewAdmin(AdminOptions{
 		Addr:        d.cfg.Common.Listen,
@@ -91,6 +96,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("admin port %s: %w", d.cfg.Common.Listen, err)
 	}
 	defer d.admin.Close()
+	defer d.target.Close()
 	d.log.Info("rmtd started", zap.String("admin", d.admin.Addr()), zap.String("source", d.cfg.Source.Type),
 		zap.Strings("source_servers", d.cfg.Source.Servers), zap.String("target", d.cfg.Target.Type),
 		zap.Strings("target_servers", d.cfg.Target.Servers))

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/aof"
-	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/target"
 )
@@ -48,16 +47,14 @@ func (j *nodeJob) applyAOF(ctx context.Context) (target.Writer, error) {
 	f, err := aof.OpenFile(j.server)
 	if err != nil {
 		j.fail("aof_open", err)
-		if j.d.cfg.Target.Type == conf.TypeRDBFile {
-			j.d.rdbFile.get(j.d).Abandon()
-		}
+		j.d.target.Abandon() // a target that waits for every node (an rdb file) stops waiting
 		return nil, err
 	}
 	defer func() { f.Close() }() // f is reopened to resend
 	w, err := j.aofRDBPart(ctx, f)
 	if err != nil {
-		if w == nil && j.d.cfg.Target.Type == conf.TypeRDBFile {
-			j.d.rdbFile.get(j.d).Abandon()
+		if w == nil {
+			j.d.target.Abandon()
 		}
 		return w, err
 	}

@@ -120,8 +120,8 @@ func (j *nodeJob) run(ctx context.Context) error {
 	if j.file {
 		return j.runFile(ctx)
 	}
-	if j.d.cfg.Target.Type == conf.TypeRDBFile {
-		return j.runToFile(ctx) // writer_rdbfile.go: the snapshot only
+	if !j.d.target.Traits().Stream {
+		return j.runToFile(ctx) // writer_rdbfile.go: the snapshot only (an rdb file)
 	}
 	// Where the target stands decides how the link starts: resuming a stream it was applying,
 	// or a full sync.
@@ -507,7 +507,13 @@ func (j *nodeJob) replay(ctx context.Context, w target.Writer, from int64) error
 
 // newWriter connects a writer for this node on the target and makes it the one Stats reports.
 func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (target.Writer, error) {
-	w, err := writerFactories[j.d.cfg.Target.Type](ctx, j, rdbVersion)
+	w, err := j.d.target.Writer(ctx, target.WriterOptions{
+		Name:             j.server,
+		SourceRDBVersion: rdbVersion,
+		CheckpointKey:    j.checkpointKey(),
+		Replid:           j.replid,
+		Logger:           j.log.Named("target"),
+	})
 	if err != nil {
 		return nil, err
 	}

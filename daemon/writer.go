@@ -1,37 +1,54 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/target"
 )
 
-// writerFactory makes the writer of one node job for a snapshot of RDB version rdbVersion.
-type writerFactory func(ctx context.Context, j *nodeJob, rdbVersion int) (target.Writer, error)
+// The job's target is one target.Target, made by New from the config's target section: it
+// makes each node job's writer (newWriter) and answers what its kind does (Traits, FlushAll,
+// checkpoints), so that nothing here tests the kind's name.
 
-// writerFactories by target type; a type absent here is refused by New.
-var writerFactories = map[string]writerFactory{
-	conf.TypeSingle:       newSingleWriter,
-	conf.TypeRedisCluster: newClusterWriter,
-	conf.TypeRDBFile:      newRDBFileWriter,
-	conf.TypeTwemproxy:    newTwemproxyWriter,
+// targetConfig is the target.Config of the job.
+func (d *Daemon) targetConfig() (target.Config, error) {
+	cfg := d.cfg
+	servers, err := parsedServers(cfg.Target)
+	if err != nil {
+		return target.Config{}, fmt.Errorf("target.%w", err)
+	}
+	return target.Config{
+		Servers:      servers,
+		Conn:         d.targetConn(),
+		Conns:        threads(cfg.Common.Threads),
+		BigKeyBytes:  cfg.Common.BigKeyBytes,
+		Hash:         cfg.Target.Hash,
+		HashTag:      cfg.Target.HashTag,
+		Distribution: cfg.Target.Distribution,
+		Nodes:        func() int { return len(d.nodeJobs()) },
+		Logger:       d.log,
+	}, nil
 }
 
-func newSingleWriter(ctx context.Context, j *nodeJob, rdbVersion int) (target.Writer, error) {
-	cfg := j.d.cfg
-	w, err := target.NewSingle(ctx, target.SingleOptions{
-		Conn:             j.targetOptions(),
-		Conns:            threads(cfg.Common.Threads),
-		SourceRDBVersion: rdbVersion,
-		BigKeyBytes:      cfg.Common.BigKeyBytes,
-		Logger:           j.log.Named("target"),
-		CheckpointKey:    j.checkpointKey(),
-		Replid:           j.replid,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)
+// targetConn are the settings of every target connection; the target sets each one's address.
+func (d *Daemon) targetConn() target.Options {
+	user, pass := d.cfg.Target.Auth()
+	return target.Options{Username: user, Password: pass, Timeout: d.cfg.Target.Timeout, TLS: d.targetTLS,
+		Logger: d.log.Named("target")}
+}
+
+// parsedServers are a pool's servers as conf parses them (for twemproxy, its "host:port:weight
+// [name]" lines), in the form internal/shard and target take.
+func parsedServers(p conf.Pool) ([]shard.Server, error) {
+	out := make([]shard.Server, len(p.Servers))
+	for i, line := range p.Servers {
+		s, err := conf.ParseServer(p.Type, line)
+		if err != nil {
+			return nil, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		out[i] = shard.Server{Addr: s.Addr, Weight: s.Weight, Name: s.Name}
 	}
-	return w, nil
+	return out, nil
 }

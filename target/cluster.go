@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -149,4 +150,33 @@ func parseClusterNodes(text []byte, dialed string) ([]string, error) {
 		return nil, err
 	}
 	return m.Table(), nil
+}
+
+// clusterTarget is a `redis cluster` target: a Cluster writer per source node.
+type clusterTarget struct {
+	routedTarget
+	seeds []string
+}
+
+func newClusterTarget(c Config) (Target, error) {
+	if len(c.Servers) == 0 {
+		return nil, errors.New("target cluster: no servers")
+	}
+	t := &clusterTarget{routedTarget: routedTarget{cfg: c, name: clusterKind.name}}
+	for _, s := range c.Servers {
+		t.seeds = append(t.seeds, s.Addr)
+	}
+	return t, nil
+}
+
+func (t *clusterTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {
+	no, err := t.nodeOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	w, err := NewCluster(ctx, ClusterOptions{Servers: t.seeds, NodeOptions: no})
+	if err != nil {
+		return nil, fmt.Errorf("target cluster %s: %w", strings.Join(t.seeds, ","), err)
+	}
+	return w, nil
 }

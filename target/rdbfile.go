@@ -539,3 +539,60 @@ func (n *RDBFileNode) Abort() {
 	n.loaded = false
 	n.mu.Unlock()
 }
+
+// rdbFileTarget is an `rdb file` target: one RDBFile, made when the first source node needs it,
+// that every node's Writer writes into.
+type rdbFileTarget struct {
+	cfg  Config
+	path string
+	once sync.Once
+	f    *RDBFile
+}
+
+func newRDBFileTarget(c Config) (Target, error) {
+	if len(c.Servers) == 0 || c.Servers[0].Addr == "" {
+		return nil, errors.New("target rdb file: no path")
+	}
+	return &rdbFileTarget{cfg: c, path: c.Servers[0].Addr}, nil
+}
+
+// file returns the RDBFile, made the first time with Config.Nodes node writers to wait for.
+func (t *rdbFileTarget) file() *RDBFile {
+	t.once.Do(func() {
+		nodes := 1
+		if t.cfg.Nodes != nil {
+			nodes = t.cfg.Nodes()
+		}
+		t.f = NewRDBFile(RDBFileOptions{Path: t.path, Version: t.cfg.RDBVersion, Nodes: nodes,
+			Logger: t.cfg.Logger.Named("rdbfile"), Now: t.cfg.Now})
+	})
+	return t.f
+}
+
+// Traits: a file takes the snapshot only, and keeps no checkpoint.
+func (t *rdbFileTarget) Traits() Traits { return Traits{} }
+
+// Writer joins the file (see RDBFile.Node).
+func (t *rdbFileTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {
+	if o.CheckpointKey != "" {
+		return nil, fmt.Errorf("target: rdb file %s: no checkpoint can be kept in a file (checkpoint key %q)", t.path, o.CheckpointKey)
+	}
+	return t.file().Node(o.Name, o.SourceRDBVersion)
+}
+
+// ReadCheckpoint finds none: a file keeps no checkpoint.
+func (t *rdbFileTarget) ReadCheckpoint(context.Context, string) (Checkpoint, bool, error) {
+	return Checkpoint{}, false, nil
+}
+
+// ClearCheckpoint has nothing to delete.
+func (t *rdbFileTarget) ClearCheckpoint(context.Context, string) error { return nil }
+
+// FlushAll does nothing and says so: each job writes a new file.
+func (t *rdbFileTarget) FlushAll(context.Context) (bool, error) { return false, nil }
+
+// Abandon counts a node that will not join (RDBFile.Abandon).
+func (t *rdbFileTarget) Abandon() { t.file().Abandon() }
+
+// Close does nothing: the file is finished by the last node's Writer (or Abandon).
+func (t *rdbFileTarget) Close() error { return nil }

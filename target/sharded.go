@@ -614,3 +614,37 @@ func (w *sharded) Close() error {
 	w.sendMu.Unlock()
 	return nil
 }
+
+// routedTarget is what the Targets of the routed kinds share: no checkpoint (one key cannot
+// record a position over several nodes' transactions), no FLUSHALL, no source node to wait for.
+type routedTarget struct {
+	cfg  Config
+	name string // the kind, for errors
+}
+
+func (t *routedTarget) Traits() Traits { return Traits{Stream: true} }
+
+// nodeOptions are the node writers' options of a Writer for o; a checkpoint is refused.
+func (t *routedTarget) nodeOptions(o WriterOptions) (NodeOptions, error) {
+	if o.CheckpointKey != "" {
+		return NodeOptions{}, fmt.Errorf("target %s: no checkpoint can be kept here (checkpoint key %q)", t.name, o.CheckpointKey)
+	}
+	return NodeOptions{Conn: t.cfg.Conn, Conns: t.cfg.Conns, SourceRDBVersion: o.SourceRDBVersion,
+		BigKeyBytes: t.cfg.BigKeyBytes, Logger: t.cfg.nodeLogger(o), Now: t.cfg.Now}, nil
+}
+
+// ReadCheckpoint finds none: the kind keeps no checkpoint.
+func (t *routedTarget) ReadCheckpoint(context.Context, string) (Checkpoint, bool, error) {
+	return Checkpoint{}, false, nil
+}
+
+// ClearCheckpoint has nothing to delete: the kind keeps no checkpoint.
+func (t *routedTarget) ClearCheckpoint(context.Context, string) error { return nil }
+
+// FlushAll does nothing and says so: the nodes are not emptied before a resync.
+func (t *routedTarget) FlushAll(context.Context) (bool, error) { return false, nil }
+
+// Abandon does nothing: the kind waits for no source node.
+func (t *routedTarget) Abandon() {}
+
+func (t *routedTarget) Close() error { return nil }

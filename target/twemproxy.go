@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/internal/topology"
@@ -41,14 +42,27 @@ var twemproxyKind = shardKind{name: "twemproxy", unit: "backend", units: "backen
 // NewTwemproxy builds the pool's ring and connects to every backend. ctx bounds the whole life
 // of the writer.
 func NewTwemproxy(ctx context.Context, o TwemproxyOptions) (*Twemproxy, error) {
-	pool, err := topology.NewPool(o.Servers, o.Hash, o.Distribution, o.HashTag)
+	pool, err := twemproxyPool(o.Servers, o.Hash, o.Distribution, o.HashTag)
+	if err != nil {
+		return nil, err
+	}
+	return newTwemproxyOn(ctx, pool, o.NodeOptions)
+}
+
+// twemproxyPool builds a pool's ring, refusing a random one.
+func twemproxyPool(servers []shard.Server, hash, distribution, hashTag string) (*topology.Pool, error) {
+	pool, err := topology.NewPool(servers, hash, distribution, hashTag)
 	if err != nil {
 		return nil, fmt.Errorf("target twemproxy: %w", err)
 	}
 	if !pool.Ring.Deterministic() {
 		return nil, ErrRandomDistribution
 	}
-	w, err := newSharded(ctx, twemproxyKind, ringRouter{pool}, o.NodeOptions)
+	return pool, nil
+}
+
+func newTwemproxyOn(ctx context.Context, pool *topology.Pool, o NodeOptions) (*Twemproxy, error) {
+	w, err := newSharded(ctx, twemproxyKind, ringRouter{pool}, o)
 	if err != nil {
 		return nil, err
 	}
@@ -67,3 +81,30 @@ func (r ringRouter) table(context.Context, []string) ([]string, error) { return 
 func (r ringRouter) redirects() bool { return false }
 
 func (r ringRouter) close() {}
+
+// twemproxyTarget is a `twemproxy` target: a Twemproxy writer per source node, over the one
+// pool (its ring built once, by New).
+type twemproxyTarget struct {
+	routedTarget
+	pool *topology.Pool
+}
+
+func newTwemproxyTarget(c Config) (Target, error) {
+	pool, err := twemproxyPool(c.Servers, c.Hash, c.Distribution, c.HashTag)
+	if err != nil {
+		return nil, err
+	}
+	return &twemproxyTarget{routedTarget: routedTarget{cfg: c, name: twemproxyKind.name}, pool: pool}, nil
+}
+
+func (t *twemproxyTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {
+	no, err := t.nodeOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	w, err := newTwemproxyOn(ctx, t.pool, no)
+	if err != nil {
+		return nil, fmt.Errorf("target twemproxy %s: %w", strings.Join(t.pool.Addrs(), ","), err)
+	}
+	return w, nil
+}

@@ -518,3 +518,69 @@ func (s *Single) Close() error {
 	}
 	return nil
 }
+
+// singleTarget is a `single` target: one Redis server, with exactly-once checkpoints.
+type singleTarget struct {
+	cfg  Config
+	conn Options // the server's connection settings, Addr set
+}
+
+func newSingleTarget(c Config) (Target, error) {
+	if len(c.Servers) == 0 || c.Servers[0].Addr == "" {
+		return nil, errors.New("target single: no server")
+	}
+	t := &singleTarget{cfg: c, conn: c.Conn}
+	t.conn.Addr = c.Servers[0].Addr
+	return t, nil
+}
+
+func (t *singleTarget) Traits() Traits { return Traits{Stream: true, Checkpoint: true} }
+
+func (t *singleTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {
+	w, err := NewSingle(ctx, SingleOptions{
+		Conn:             t.conn,
+		Conns:            t.cfg.Conns,
+		SourceRDBVersion: o.SourceRDBVersion,
+		BigKeyBytes:      t.cfg.BigKeyBytes,
+		Logger:           t.cfg.nodeLogger(o),
+		Now:              t.cfg.Now,
+		CheckpointKey:    o.CheckpointKey,
+		Replid:           o.Replid,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", t.conn.Addr, err)
+	}
+	return w, nil
+}
+
+func (t *singleTarget) ReadCheckpoint(ctx context.Context, key string) (Checkpoint, bool, error) {
+	return ReadCheckpoint(ctx, t.conn, key)
+}
+
+func (t *singleTarget) ClearCheckpoint(ctx context.Context, key string) error {
+	return ClearCheckpoint(ctx, t.conn, key)
+}
+
+// FlushAll sends FLUSHALL.
+func (t *singleTarget) FlushAll(ctx context.Context) (bool, error) {
+	o := t.conn
+	o.DB, o.OnReply, o.Name = 0, nil, "resync"
+	c, err := Dial(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	r, err := c.Do(ctx, "FLUSHALL")
+	if err != nil {
+		return false, err
+	}
+	if r.Kind == KindError {
+		return false, fmt.Errorf("target %s: FLUSHALL: %w", o.Addr, r.Err)
+	}
+	return true, nil
+}
+
+// Abandon does nothing: a single target waits for no source node.
+func (t *singleTarget) Abandon() {}
+
+func (t *singleTarget) Close() error { return nil }
