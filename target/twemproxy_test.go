@@ -391,3 +391,77 @@ func BenchmarkTwemproxyApply(b *testing.B) {
 		b.Fatalf("applied %d, want %d", off, end)
 	}
 }
+
+// TestTwemproxyBusyResent: commands a backend refuses for now (BUSY, a script running past
+// busy-reply-threshold) are resent until it takes them, none lost and none run twice, while the
+// other backends go on answering.
+func TestTwemproxyBusyResent(t *testing.T) {
+	p := startPool(t, 2, "fnv1a_64", "ketama")
+	w := newTwemproxy(t, p, "fnv1a_64", "ketama")
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	keys := distinctKeys(p, "busy", 2)
+	busy := p.pick(keys[0])
+	do(t, p.cli[busy], nil, "CONFIG", "SET", "busy-reply-threshold", "20")
+	// A script that keeps the backend busy for a second, then ends by itself.
+	script := `local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 1000000 then return 1 end
+end`
+	done := make(chan error, 1)
+	go func() {
+		c, err := radix.Dialer{}.Dial(ctx, "tcp", p.servers[busy].Addr)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		done <- c.Do(ctx, radix.Cmd(nil, "EVAL", script, "0"))
+	}()
+	probe, err := radix.Dialer{}.Dial(ctx, "tcp", p.servers[busy].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	if err := waitFor(5*time.Second, func() error {
+		if err := probe.Do(ctx, radix.Cmd(nil, "PING")); err == nil || !strings.Contains(err.Error(), "BUSY") {
+			return errors.New("the backend is not busy yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	var end int64
+	for i := range n {
+		for _, k := range keys {
+			cmd := rawCmd("INCR", k)
+			end += cmd.N
+			if err := w.Apply(cmd, end); err != nil {
+				t.Fatalf("apply %d: %v", i, err)
+			}
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	if off, _ := w.Applied(); off != end {
+		t.Fatalf("applied %d, want %d", off, end)
+	}
+	for _, k := range keys {
+		var v int
+		do(t, p.cli[p.pick(k)], &v, "GET", k)
+		if v != n {
+			t.Errorf("%s = %d, want %d", k, v, n)
+		}
+	}
+	if st := w.Stats(); st.Retried == 0 || len(st.Errors) != 0 {
+		t.Errorf("retried %d, errors %v: the refusals were not seen, or cost errors", st.Retried, st.Errors)
+	}
+}
