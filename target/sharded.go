@@ -93,10 +93,10 @@ const (
 
 // Request kinds of a sharded writer, beside Single's.
 const (
-	kindAsking      uint8 = 64 + iota // ASKING before a command sent to an ASK's node
-	kindClusterOp                     // one oplog command (or one unit's part of a split one)
-	kindClusterTx                     // MULTI and the commands it queues
-	kindClusterExec                   // EXEC of a kept transaction
+	kindAsking     uint8 = 64 + iota // ASKING before a command sent to an ASK's node
+	kindRoutedOp                     // one oplog command (or one unit's part of a split one)
+	kindRoutedTx                     // MULTI and the commands it queues
+	kindRoutedExec                   // EXEC of a kept transaction
 )
 
 // Resend rounds before a redirected command is given up (counted ReasonRedirect): a slot
@@ -172,7 +172,6 @@ type redirect struct {
 	addr   string
 	ask    bool
 	retry  bool
-	from   *shardNode
 	cmds   [][]byte
 	reason string
 }

@@ -271,9 +271,9 @@ func (w *sharded) sendTx(n *shardNode, seq uint64, unit int, key []byte, cmds []
 		}
 	}
 	for i, raw := range cmds {
-		kind := kindClusterTx
+		kind := kindRoutedTx
 		if i == len(cmds)-1 {
-			kind = kindClusterExec
+			kind = kindRoutedExec
 		}
 		if err := n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kind, Key: key}, raw); err != nil {
 			return err
@@ -322,7 +322,7 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 		nodes := w.serving()
 		seq := w.push(end, len(nodes))
 		for _, n := range nodes {
-			if err := n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindClusterOp}, raw); err != nil {
+			if err := n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, raw); err != nil {
 				return err
 			}
 		}
@@ -347,7 +347,7 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			return nil
 		}
 		seq := w.push(end, 1)
-		return n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindClusterOp, Key: keys[0]}, raw)
+		return n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, raw)
 	}
 	name := args[0]
 	switch {
@@ -417,7 +417,7 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 				buf = appendBulk(buf, args[i+w])
 			}
 		}
-		n.oplog.Commit(buf, Tag{Offset: int64(seq), DB: s, Kind: kindClusterOp, Key: args[idx[0]]})
+		n.oplog.Commit(buf, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]})
 	}
 	return nil
 }
@@ -545,7 +545,7 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 			w.countErr(re.Prefix, t, re)
 		}
 		return
-	case kindClusterTx:
+	case kindRoutedTx:
 		if re != nil {
 			if rd, ok := w.redirectOf(n, t, re); ok {
 				if n.txRedir == nil {
@@ -556,7 +556,7 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 			w.countErr(re.Prefix, t, re)
 		}
 		return
-	case kindClusterExec:
+	case kindRoutedExec:
 		rd := n.txRedir
 		n.txRedir = nil
 		if rd == nil && re != nil {
@@ -573,7 +573,7 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 		w.mu.Unlock()
 		if rd != nil {
 			rd.cmds = cmds
-			rd.kind = kindClusterExec
+			rd.kind = kindRoutedExec
 			w.addRedirect(*rd)
 			return
 		}
@@ -603,7 +603,7 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 // redirectOf classifies an error reply that calls for a resend: MOVED or ASK (where the router
 // follows them), or refused for now.
 func (w *sharded) redirectOf(n *shardNode, t *Tag, re *ReplyError) (redirect, bool) {
-	rd := redirect{seq: uint64(t.Offset), kind: t.Kind, key: append([]byte(nil), t.Key...), from: n,
+	rd := redirect{seq: uint64(t.Offset), kind: t.Kind, key: append([]byte(nil), t.Key...),
 		unit: t.DB, reason: re.Prefix}
 	if unit, addr, ok := re.Redirect(); ok && w.router.redirects() {
 		rd.unit, rd.addr, rd.ask = unit, addr, re.Prefix == "ASK"
@@ -700,7 +700,7 @@ func (w *sharded) resolve(ctx context.Context) error {
 			if !rd.ask && !rd.retry {
 				w.shards[rd.unit] = n
 			}
-			if rd.kind == kindClusterExec {
+			if rd.kind == kindRoutedExec {
 				if err := w.sendTx(n, rd.seq, rd.unit, rd.key, rd.cmds, rd.ask); err != nil {
 					return err
 				}
@@ -711,7 +711,7 @@ func (w *sharded) resolve(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := n.oplog.SendRaw(ctx, Tag{Offset: int64(rd.seq), DB: rd.unit, Kind: kindClusterOp, Key: rd.key}, rd.cmds[0]); err != nil {
+			if err := n.oplog.SendRaw(ctx, Tag{Offset: int64(rd.seq), DB: rd.unit, Kind: kindRoutedOp, Key: rd.key}, rd.cmds[0]); err != nil {
 				return err
 			}
 		}
