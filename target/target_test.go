@@ -65,14 +65,14 @@ func recordedStream() []recordedCmd {
 }
 
 // recordSnapshot fills the source's dbs and returns its keys as a decoder would give them.
-func recordSnapshot(t *testing.T, src *testServer, dbs []int) []*rdb.Entry {
+func recordSnapshot(t *testing.T, src string, dbs []int) []*rdb.Entry {
 	t.Helper()
 	ctx := context.Background()
-	sc := client(t, src.Addr)
+	sc := client(t, src)
 	var out []*rdb.Entry
 	for _, db := range dbs {
 		fillSource(t, sc, db)
-		c, err := radix.Dialer{SelectDB: strconv.Itoa(db)}.Dial(ctx, "tcp", src.Addr)
+		c, err := radix.Dialer{SelectDB: strconv.Itoa(db)}.Dial(ctx, "tcp", src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,10 +103,10 @@ func recordSnapshot(t *testing.T, src *testServer, dbs []int) []*rdb.Entry {
 
 // runOnSource runs the stream's commands (not the filtered ones) on the source, in order, on one
 // connection so that SELECT holds.
-func runOnSource(t *testing.T, src *testServer, stream []recordedCmd) {
+func runOnSource(t *testing.T, src string, stream []recordedCmd) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := radix.Dialer{}.Dial(ctx, "tcp", src.Addr)
+	c, err := radix.Dialer{}.Dial(ctx, "tcp", src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +194,10 @@ func checkStats(t *testing.T, st Stats, skipped map[string]uint64) {
 
 func TestKindsFromRecordedStream(t *testing.T) {
 	src := startRedis(t)
-	entries := recordSnapshot(t, src, []int{0, 1})
+	entries := recordSnapshot(t, src.Addr, []int{0, 1})
 	snap := []map[string]string{readBack(t, src.Addr, 0), readBack(t, src.Addr, 1)}
 	stream := recordedStream()
-	runOnSource(t, src, stream)
+	runOnSource(t, src.Addr, stream)
 	want := []map[string]string{readBack(t, src.Addr, 0), readBack(t, src.Addr, 1)}
 	if want[0]["{t}a"] != "string:2" || want[0]["int"] != "string:123459" || want[1]["db1key"] != "string:v" {
 		t.Fatalf("the source did not run the stream: %q %q %q", want[0]["{t}a"], want[0]["int"], want[1]["db1key"])
