@@ -29,6 +29,7 @@ test: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzLZF$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./rdb
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./aof
 	$(GO) test -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./aof
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNodes$$' -fuzztime $(FUZZRUNS)x -fuzzminimizetime 2s ./internal/topology
 	@# The admin port over real TCP: each input is a connection, so fewer of them.
 	$(GO) test -run '^$$' -fuzz '^FuzzAdminPort$$' -fuzztime 2000x -fuzzminimizetime 2s ./daemon/admin
 

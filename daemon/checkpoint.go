@@ -13,7 +13,6 @@ import (
 	"github.com/mediocregopher/radix/v4"
 	"go.uber.org/zap"
 
-	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/target"
 )
@@ -24,10 +23,10 @@ import (
 // checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
 func (j *nodeJob) checkpointKey() string {
 	prefix := j.d.cfg.Common.CheckpointKey
-	// File sources are loaded whole and a file target takes no stream; on a cluster or twemproxy
-	// target one key cannot hold a position over several nodes' transactions, so those resume
-	// at least once (a restart there is a full sync).
-	if prefix == "" || j.file || j.d.cfg.Target.Type != conf.TypeSingle {
+	// File sources are loaded whole; a target without checkpoints (a cluster or twemproxy pool:
+	// one key cannot hold a position over several nodes' transactions; a file: no stream)
+	// begins a restarted job with a full sync.
+	if prefix == "" || j.file || !j.d.target.Traits().Checkpoint {
 		return ""
 	}
 	return prefix + ":" + j.server
@@ -51,7 +50,7 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 	}
 	bo := newBackoff()
 	for {
-		cp, ok, err := target.ReadCheckpoint(ctx, j.targetOptions(), key)
+		cp, ok, err := j.d.target.ReadCheckpoint(ctx, key)
 		if errors.Is(err, target.ErrBadCheckpoint) {
 			j.log.Warn("checkpoint on the target not usable: full sync", zap.String("key", key), zap.Error(err))
 			return nil, nil
@@ -178,16 +177,7 @@ func (j *nodeJob) clearCheckpoint(ctx context.Context) error {
 	if key == "" {
 		return nil
 	}
-	return target.ClearCheckpoint(ctx, j.targetOptions(), key)
-}
-
-// targetOptions are the connection settings of the (first) target server; cluster and
-// twemproxy writers take the same for every node they reach.
-func (j *nodeJob) targetOptions() target.Options {
-	cfg := j.d.cfg
-	user, pass := cfg.Target.Auth()
-	return target.Options{Addr: cfg.Target.Servers[0], Username: user, Password: pass,
-		Timeout: cfg.Target.Timeout, TLS: j.d.targetTLS, Logger: j.log.Named("target")}
+	return j.d.target.ClearCheckpoint(ctx, key)
 }
 
 // localCheckpoint is dir/<node>/checkpoint.
@@ -238,26 +228,20 @@ func writeFileAtomic(path string, data []byte) error {
 
 // flushForResync empties the target before a snapshot that replaces an earlier one, so that keys
 // the master deleted in between do not stay behind: only when this node is the job's only source
-// on a single target, since another source's keys must never be wiped (design rule 6). With
-// several sources, the keys the master deleted meanwhile may remain; that is counted.
+// (another source's keys must never be wiped, design rule 6), and where the target's kind
+// empties itself (a single target). Otherwise the keys the master deleted meanwhile may remain;
+// that is counted.
 func (j *nodeJob) flushForResync(ctx context.Context) error {
-	if len(j.d.nodeJobs()) != 1 || j.d.cfg.Target.Type != conf.TypeSingle {
+	flushed := false
+	if len(j.d.nodeJobs()) == 1 {
+		var err error
+		if flushed, err = j.d.target.FlushAll(ctx); err != nil {
+			return err
+		}
+	}
+	if !flushed {
 		j.count("resync_stale_keys_possible")
 		return nil
-	}
-	o := j.targetOptions()
-	o.Name = "resync"
-	c, err := target.Dial(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	r, err := c.Do(ctx, "FLUSHALL")
-	if err != nil {
-		return err
-	}
-	if r.Kind == target.KindError {
-		return r.Err
 	}
 	j.count("resync_flushall")
 	j.log.Warn("target flushed before loading the new snapshot (FLUSHALL)")

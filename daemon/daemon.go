@@ -18,6 +18,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/admin"
+	"github.com/rmt-project/rmt/target"
 )
 
 // Options are what a Daemon needs besides its config.
@@ -43,7 +44,7 @@ type Daemon struct {
 	mu    sync.Mutex
 	nodes []*nodeJob // set once Run has bound the admin port, whose number the links announce
 
-	rdbFile rdbFileShare // the rdb file target, shared by every node job (writer_rdbfile.go)
+	target target.Target // makes every node job's writer (writer.go)
 }
 
 type shutdownRequest struct {
@@ -64,9 +65,6 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	if err := notYet(cfg); err != nil {
 		return nil, err
 	}
-	if writerFactories[cfg.Target.Type] == nil {
-		return nil, fmt.Errorf("target type %q is not supported yet", cfg.Target.Type)
-	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
 	var err error
 	if d.sourceTLS, err = cfg.Source.TLS.ClientConfig(); err != nil {
@@ -74,6 +72,13 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	}
 	if d.targetTLS, err = cfg.Target.TLS.ClientConfig(); err != nil {
 		return nil, fmt.Errorf("target.tls: %w", err)
+	}
+	tc, err := d.targetConfig()
+	if err != nil {
+		return nil, err
+	}
+	if d.target, err = target.New(cfg.Target.Type, tc); err != nil {
+		return nil, fmt.Errorf("target type %q: %w", cfg.Target.Type, err)
 	}
 	d.admin = admin.New(admin.Options{
 		Addr:        d.cfg.Common.Listen,
@@ -96,6 +101,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("admin port %s: %w", d.cfg.Common.Listen, err)
 	}
 	defer d.admin.Close()
+	defer d.target.Close()
 	if addr := d.cfg.Common.MetricsListen; addr != "" {
 		h := admin.NewHTTP(admin.HTTPOptions{Addr: addr, Snapshot: d.Snapshot, Logger: d.log.Named("metrics")})
 		if err := h.Start(); err != nil {

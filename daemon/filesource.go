@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/aof"
-	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/rdb"
 	"github.com/rmt-project/rmt/target"
@@ -28,7 +27,7 @@ func (j *nodeJob) runAOF(ctx context.Context) error {
 	w, err := j.applyAOF(ctx)
 	if w != nil {
 		if err != nil {
-			abortWriter(w)
+			w.Abort() // an rdb file target is then not renamed into place
 		}
 		if cerr := w.Close(); cerr != nil && err == nil {
 			j.fail("target_close", cerr)
@@ -43,22 +42,20 @@ func (j *nodeJob) runAOF(ctx context.Context) error {
 	return nil
 }
 
-func (j *nodeJob) applyAOF(ctx context.Context) (writer, error) {
+func (j *nodeJob) applyAOF(ctx context.Context) (target.Writer, error) {
 	j.phase.Store(int32(phaseRDBLoading))
 	j.loadStarted.Store(time.Now().UnixMilli())
 	f, err := aof.OpenFile(j.server)
 	if err != nil {
 		j.fail("aof_open", err)
-		if j.d.cfg.Target.Type == conf.TypeRDBFile {
-			j.d.rdbFile.get(j.d).Abandon()
-		}
+		j.d.target.Abandon() // a target that waits for every node (an rdb file) stops waiting
 		return nil, err
 	}
 	defer func() { f.Close() }() // f is reopened to resend
 	w, err := j.aofRDBPart(ctx, f)
 	if err != nil {
-		if w == nil && j.d.cfg.Target.Type == conf.TypeRDBFile {
-			j.d.rdbFile.get(j.d).Abandon()
+		if w == nil {
+			j.d.target.Abandon()
 		}
 		return w, err
 	}
@@ -81,7 +78,7 @@ func (j *nodeJob) applyAOF(ctx context.Context) (writer, error) {
 		end, werr, err = j.aofCommands(ctx, f, w, end)
 		if err != nil {
 			// The file cannot be read on: wait for what was sent, then fail with the file's place.
-			if werr := waitOplog(ctx, w, end); werr != nil {
+			if werr := w.WaitOplog(ctx); werr != nil {
 				j.fail("target_conn", werr)
 			}
 			reason := "aof_corrupt"
@@ -113,7 +110,7 @@ func (j *nodeJob) applyAOF(ctx context.Context) (writer, error) {
 		f.Close()
 		f, end = nf, from
 	}
-	if err := waitOplog(ctx, w, end); err != nil {
+	if err := w.WaitOplog(ctx); err != nil {
 		j.fail("target_conn", err)
 		return w, err
 	}
@@ -125,13 +122,13 @@ func (j *nodeJob) applyAOF(ctx context.Context) (writer, error) {
 
 // aofRDBPart loads the AOF's RDB preamble, if any, and returns the writer, ready for the
 // commands.
-func (j *nodeJob) aofRDBPart(ctx context.Context, f *aof.File) (writer, error) {
+func (j *nodeJob) aofRDBPart(ctx context.Context, f *aof.File) (target.Writer, error) {
 	version := 0
 	dec := f.Decoder()
 	if dec != nil {
 		dec.SetMaxRaw(j.d.cfg.Common.BigKeyBytes)
 	}
-	var w writer
+	var w target.Writer
 	var e rdb.Entry
 	for {
 		err := f.NextEntry(&e)
@@ -187,7 +184,7 @@ func (j *nodeJob) aofRDBPart(ctx context.Context, f *aof.File) (writer, error) {
 // aofCommands applies the commands of f whose end offset is past from. It returns the offset
 // reached, the writer's error (the target broke or refused for now: reconnect and resend),
 // or the file's (it cannot be read on).
-func (j *nodeJob) aofCommands(ctx context.Context, f *aof.File, w writer, from int64) (end int64, werr, ferr error) {
+func (j *nodeJob) aofCommands(ctx context.Context, f *aof.File, w target.Writer, from int64) (end int64, werr, ferr error) {
 	var c aof.Command
 	for {
 		if err := ctx.Err(); err != nil {
@@ -213,7 +210,7 @@ func (j *nodeJob) aofCommands(ctx context.Context, f *aof.File, w writer, from i
 }
 
 // reconnectAOF reconnects the writer with backoff and returns the offset to resend from.
-func (j *nodeJob) reconnectAOF(ctx context.Context, w writer) (int64, error) {
+func (j *nodeJob) reconnectAOF(ctx context.Context, w target.Writer) (int64, error) {
 	bo := newBackoff()
 	for attempt := 0; ; attempt++ {
 		if !bo.wait(ctx) {
@@ -246,25 +243,6 @@ func (j *nodeJob) reopenAOF() (*aof.File, error) {
 		if err != nil {
 			f.Close()
 			return nil, err
-		}
-	}
-}
-
-// waitOplog returns when every command applied up to end has its reply.
-func waitOplog(ctx context.Context, w writer, end int64) error {
-	if wo, ok := w.(interface{ WaitOplog(context.Context) error }); ok {
-		return wo.WaitOplog(ctx)
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if off, _ := w.Applied(); off >= end {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
 		}
 	}
 }

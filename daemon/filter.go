@@ -47,10 +47,5 @@ func (f *keyFilter) keepCommand(cmd *aof.Command) bool {
 	return false
 }
 
-// skipper is the part of a writer that passes a filtered command.
-type skipper interface {
-	Skip(cmd *aof.Command, end int64, reason string)
-}
-
 // reasonFiltered counts keys and commands left out by common.filter.
 const reasonFiltered = "filtered"

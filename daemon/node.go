@@ -70,7 +70,7 @@ type nodeJob struct {
 
 	mu      sync.Mutex
 	link    *source.Link // set by run once it knows where to resume; nil for file sources
-	writer  writer
+	writer  target.Writer
 	lastErr string
 	errs    map[string]int64 // this job's own failures by reason
 	skips   map[string]int64 // what this job left out on purpose, by reason
@@ -121,8 +121,8 @@ func (j *nodeJob) run(ctx context.Context) error {
 	if j.file {
 		return j.runFile(ctx)
 	}
-	if j.d.cfg.Target.Type == conf.TypeRDBFile {
-		return j.runToFile(ctx) // writer_rdbfile.go: the snapshot only
+	if !j.d.target.Traits().Stream {
+		return j.runToFile(ctx) // writer_rdbfile.go: the snapshot only (an rdb file)
 	}
 	// Where the target stands decides how the link starts: resuming a stream it was applying,
 	// or a full sync.
@@ -264,7 +264,7 @@ func (s *snapshot) open(ctx context.Context) (rdbFile, error) {
 // ctx lives, reconnecting to the target when it goes away.
 func (j *nodeJob) migrate(ctx context.Context, snap *snapshot) {
 	bo := newBackoff()
-	var w writer
+	var w target.Writer
 	defer func() {
 		if w != nil {
 			w.Close()
@@ -338,7 +338,7 @@ func (j *nodeJob) resume(ctx context.Context, cp target.Checkpoint) {
 
 // replayLoop applies the stream from (offset, db) for as long as ctx lives, reconnecting to the
 // target when it goes away or refuses for a while.
-func (j *nodeJob) replayLoop(ctx context.Context, w writer, offset int64, db int) {
+func (j *nodeJob) replayLoop(ctx context.Context, w target.Writer, offset int64, db int) {
 	bo := newBackoff()
 	j.phase.Store(int32(phaseOplog))
 	from := offset
@@ -376,7 +376,7 @@ func (j *nodeJob) replayLoop(ctx context.Context, w writer, offset int64, db int
 
 // loadRDB sends every key of the snapshot open gives to the target and waits for every reply.
 // It returns the writer, ready for the oplog. name is for messages.
-func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile, error)) (writer, error) {
+func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile, error)) (target.Writer, error) {
 	endLoadTurn, err := j.src.waitLoadTurn(ctx) // common.threads RDB loads at a time (sources.go)
 	if err != nil {
 		return nil, err
@@ -402,11 +402,11 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 	}
 	dec := rdb.NewDecoder(f)
 	dec.SetMaxRaw(j.d.cfg.Common.BigKeyBytes)
-	var w writer
+	var w target.Writer
 	ok := false
 	defer func() {
 		if !ok && w != nil {
-			abortWriter(w) // an rdb file target must not keep half a snapshot
+			w.Abort() // an rdb file target must not keep half a snapshot
 			w.Close()
 		}
 	}()
@@ -465,7 +465,7 @@ func (j *nodeJob) loadRDB(ctx context.Context, name string, open func() (rdbFile
 
 // replay applies the spooled stream after offset `from` until ctx ends or the target connection
 // breaks.
-func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
+func (j *nodeJob) replay(ctx context.Context, w target.Writer, from int64) error {
 	sr, err := j.getLink().Spool().NewReader(ctx, from)
 	if err != nil {
 		return err
@@ -474,13 +474,12 @@ func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 	r := aof.NewReader(sr)
 	_, db := w.Applied()
 	own := j.src.streamFilter(db) // ownership.go
-	flusher, _ := w.(interface{ Flush() error })
 	var cmd aof.Command
 	end := from
 	for {
-		if r.Buffered() == 0 && flusher != nil {
+		if r.Buffered() == 0 {
 			// The stream has nothing more for now: close the batch rather than wait for more.
-			if err := flusher.Flush(); err != nil {
+			if err := w.Flush(); err != nil {
 				return err
 			}
 		}
@@ -493,15 +492,13 @@ func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 		end += cmd.N
 		j.recvCmds.Add(1)
 		j.recvBytes.Add(cmd.N)
-		if skip, ok := w.(skipper); ok && !j.filter.keepCommand(&cmd) {
-			skip.Skip(&cmd, end, reasonFiltered)
+		if !j.filter.keepCommand(&cmd) {
+			w.Skip(&cmd, end, reasonFiltered)
 			continue
 		}
-		if skip, ok := w.(skipper); ok {
-			if reason := own.drop(&cmd); reason != "" {
-				skip.Skip(&cmd, end, reason)
-				continue
-			}
+		if reason := own.drop(&cmd); reason != "" {
+			w.Skip(&cmd, end, reason)
+			continue
 		}
 		if err := w.Apply(&cmd, end); err != nil {
 			return err
@@ -510,8 +507,14 @@ func (j *nodeJob) replay(ctx context.Context, w writer, from int64) error {
 }
 
 // newWriter connects a writer for this node on the target and makes it the one Stats reports.
-func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (writer, error) {
-	w, err := writerFactories[j.d.cfg.Target.Type](ctx, j, rdbVersion)
+func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (target.Writer, error) {
+	w, err := j.d.target.Writer(ctx, target.WriterOptions{
+		Name:             j.server,
+		SourceRDBVersion: rdbVersion,
+		CheckpointKey:    j.checkpointKey(),
+		Replid:           j.replid,
+		Logger:           j.log.Named("target"),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -521,7 +524,7 @@ func (j *nodeJob) newWriter(ctx context.Context, rdbVersion int) (writer, error)
 	return w, nil
 }
 
-func (j *nodeJob) currentWriter() writer {
+func (j *nodeJob) currentWriter() target.Writer {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.writer

@@ -26,12 +26,12 @@ func TestTLSReachesEveryConnection(t *testing.T) {
 	if j.linkOpts.TLS == nil || j.linkOpts.TLS != d.sourceTLS {
 		t.Error("the replica link does not get source.tls")
 	}
-	if o := j.targetOptions(); o.TLS == nil || o.TLS != d.targetTLS {
+	if o := d.targetConn(); o.TLS == nil || o.TLS != d.targetTLS {
 		t.Error("target connections do not get target.tls")
 	}
 
 	cfg.Target.TLS.Enabled = false
-	if d, err = New(cfg, Options{}); err != nil || newNodeJob(d, "127.0.0.1:1", 0).targetOptions().TLS != nil {
+	if d, err = New(cfg, Options{}); err != nil || d.targetConn().TLS != nil {
 		t.Errorf("target.tls off: %v", err)
 	}
 	cfg.Source.TLS.CAFile = t.TempDir() + "/nosuch.pem"

@@ -1,55 +1,54 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"io"
 
-	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/rdb"
+	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/target"
 )
 
-// writer is what a node job needs of its target, whatever the target's type: the RDB phase
-// (Restore, Rewrite, WaitRDB), then the ordered oplog (StartOplog, Apply, Reconnect, Applied).
-// *target.Single is one; a cluster or twemproxy target routes the same calls to its nodes.
-type writer interface {
-	Restore(e *rdb.Entry) error
-	Rewrite(e *rdb.Entry, value io.Reader) error
-	WaitRDB(ctx context.Context) error
-	StartOplog(ctx context.Context, offset int64, db int) error
-	Apply(cmd *aof.Command, end int64) error
-	Reconnect(ctx context.Context) (offset int64, db int, err error)
-	Applied() (offset int64, db int)
-	Stats() target.Stats
-	Close() error
-}
+// The job's target is one target.Target, made by New from the config's target section: it
+// makes each node job's writer (newWriter) and answers what its kind does (Traits, FlushAll,
+// checkpoints), so that nothing here tests the kind's name.
 
-// writerFactory makes the writer of one node job for a snapshot of RDB version rdbVersion.
-type writerFactory func(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error)
-
-// writerFactories by target type; a type absent here is refused by New.
-var writerFactories = map[string]writerFactory{
-	conf.TypeSingle:       newSingleWriter,
-	conf.TypeRedisCluster: newClusterWriter,
-	conf.TypeRDBFile:      newRDBFileWriter,
-	conf.TypeTwemproxy:    newTwemproxyWriter,
-}
-
-func newSingleWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
-	cfg := j.d.cfg
-	w, err := target.NewSingle(ctx, target.SingleOptions{
-		Conn:             j.targetOptions(),
-		Conns:            threads(cfg.Common.Threads),
-		SourceRDBVersion: rdbVersion,
-		BigKeyBytes:      cfg.Common.BigKeyBytes,
-		Logger:           j.log.Named("target"),
-		CheckpointKey:    j.checkpointKey(),
-		Replid:           j.replid,
-	})
+// targetConfig is the target.Config of the job.
+func (d *Daemon) targetConfig() (target.Config, error) {
+	cfg := d.cfg
+	servers, err := parsedServers(cfg.Target)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", cfg.Target.Servers[0], err)
+		return target.Config{}, fmt.Errorf("target.%w", err)
 	}
-	return w, nil
+	return target.Config{
+		Servers:      servers,
+		Conn:         d.targetConn(),
+		Conns:        threads(cfg.Common.Threads),
+		BigKeyBytes:  cfg.Common.BigKeyBytes,
+		Hash:         cfg.Target.Hash,
+		HashTag:      cfg.Target.HashTag,
+		Distribution: cfg.Target.Distribution,
+		Nodes:        func() int { return len(d.nodeJobs()) },
+		Logger:       d.log,
+	}, nil
+}
+
+// targetConn are the settings of every target connection; the target sets each one's address.
+func (d *Daemon) targetConn() target.Options {
+	user, pass := d.cfg.Target.Auth()
+	return target.Options{Username: user, Password: pass, Timeout: d.cfg.Target.Timeout, TLS: d.targetTLS,
+		Logger: d.log.Named("target")}
+}
+
+// parsedServers are a pool's servers as conf parses them (for twemproxy, its "host:port:weight
+// [name]" lines), in the form internal/shard and target take.
+func parsedServers(p conf.Pool) ([]shard.Server, error) {
+	out := make([]shard.Server, len(p.Servers))
+	for i, line := range p.Servers {
+		s, err := conf.ParseServer(p.Type, line)
+		if err != nil {
+			return nil, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		out[i] = shard.Server{Addr: s.Addr, Weight: s.Weight, Name: s.Name}
+	}
+	return out, nil
 }

@@ -4,54 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/source"
-	"github.com/rmt-project/rmt/target"
 )
 
-// rdbFileShare is the rdb file target of a daemon: every node job writes into the one file
-// (target.servers[0]), which is finished when the last of them is done.
-type rdbFileShare struct {
-	mu sync.Mutex
-	f  *target.RDBFile
-}
-
-func (s *rdbFileShare) get(d *Daemon) *target.RDBFile {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		s.f = target.NewRDBFile(target.RDBFileOptions{
-			Path:   d.cfg.Target.Servers[0],
-			Nodes:  len(d.nodeJobs()),
-			Logger: d.log.Named("rdbfile"),
-		})
-	}
-	return s.f
-}
-
-// newRDBFileWriter is the writerFactory of rdb file targets: this node's share of the file.
-func newRDBFileWriter(ctx context.Context, j *nodeJob, rdbVersion int) (writer, error) {
-	w, err := j.d.rdbFile.get(j.d).Node(j.server, rdbVersion)
-	if err != nil {
-		return nil, err
-	}
-	return w, nil
-}
-
-// abortWriter makes sure a writer that took part of a failed job does not finish its target:
-// an rdb file is then not renamed into place.
-func abortWriter(w writer) {
-	if a, ok := w.(interface{ Abort() }); ok {
-		a.Abort()
-	}
-}
-
-// runToFile is a live source's node job into an rdb file target: the link's first complete
-// snapshot is written into the file, and the job is done (a file takes no oplog).
+// runToFile is a live source's node job into a target that takes no stream (an rdb file): the
+// link's first complete snapshot is written into it, and the job is done.
 func (j *nodeJob) runToFile(ctx context.Context) error {
 	// A link of its own making, always a full sync: nothing to resume into a file.
 	link := source.NewLink(j.linkOpts)
@@ -70,11 +31,11 @@ func (j *nodeJob) runToFile(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			j.d.rdbFile.get(j.d).Abandon()
+			j.d.target.Abandon()
 			return nil
 		case err := <-linkDone:
 			linkDone <- err // for the deferred wait
-			j.d.rdbFile.get(j.d).Abandon()
+			j.d.target.Abandon()
 			if ctx.Err() != nil || err == nil {
 				return nil
 			}
@@ -102,7 +63,7 @@ func (j *nodeJob) snapshotToFile(ctx context.Context, path string) error {
 		j.phase.Store(int32(phaseFailed))
 		j.fail("rdb_load", err)
 		if j.currentWriter() == nil { // failed before this node joined the file: leave it all the same
-			j.d.rdbFile.get(j.d).Abandon()
+			j.d.target.Abandon()
 		}
 		return fmt.Errorf("%s: %w", j.server, err)
 	}

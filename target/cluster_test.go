@@ -293,7 +293,7 @@ func TestClusterApplyOffsetWaits(t *testing.T) {
 // while INCRs, split MSETs and transactions on its keys flow: every counter must end exact.
 func TestClusterMovedUnderLoad(t *testing.T) {
 	tc := startCluster(t, 3)
-	w := newCluster(t, tc, ClusterOptions{Conn: Options{Window: 64}})
+	w := newCluster(t, tc, ClusterOptions{NodeOptions: NodeOptions{Conn: Options{Window: 64}}})
 	ctx := context.Background()
 	if err := w.StartOplog(ctx, 0, 0); err != nil {
 		t.Fatal(err)
@@ -684,7 +684,7 @@ func TestClusterAppliedPrefix(t *testing.T) {
 		{"skip between", []op{{10, 1, -1, 0}, {15, 0, -1, 0}, {20, 1, -1, 0}, {0, 0, 0, 15}, {0, 0, 2, 20}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Cluster{errs: map[string]uint64{}, skipped: map[string]uint64{}}
+			c := &Cluster{&sharded{errs: map[string]uint64{}, skipped: map[string]uint64{}}}
 			var seqs []uint64
 			for i, o := range tc.ops {
 				if o.push > 0 {
@@ -724,7 +724,7 @@ func FuzzParseClusterNodes(f *testing.F) {
 // decoder did not hold (ErrNeedsRewrite, then Rewrite with a reader, as the daemon does).
 func TestClusterRewrite(t *testing.T) {
 	tc := startCluster(t, 3)
-	w := newCluster(t, tc, ClusterOptions{BigKeyBytes: 4})
+	w := newCluster(t, tc, ClusterOptions{NodeOptions: NodeOptions{BigKeyBytes: 4}})
 	ctx := context.Background()
 	keys := []string{"a", "b", "c", "d", "e", "f"}
 	for _, k := range keys {
@@ -763,7 +763,7 @@ func TestClusterRewrite(t *testing.T) {
 // TestClusterKeepAcked checks which commands a resend after Reconnect passes over: those
 // acknowledged by every master concerned, up to the first acknowledged by some only.
 func TestClusterKeepAcked(t *testing.T) {
-	c := &Cluster{errs: map[string]uint64{}, skipped: map[string]uint64{}}
+	c := &Cluster{&sharded{errs: map[string]uint64{}, skipped: map[string]uint64{}}}
 	s1 := c.push(10, 1) // no reply: resent
 	s2 := c.push(20, 1) // acknowledged: passed over
 	c.push(25, 0)       // a skip

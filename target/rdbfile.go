@@ -482,6 +482,15 @@ func (n *RDBFileNode) Apply(cmd *aof.Command, end int64) error { return ErrNoOpl
 // Reconnect returns ErrNoOplog.
 func (n *RDBFileNode) Reconnect(ctx context.Context) (int64, int, error) { return 0, 0, ErrNoOplog }
 
+// Skip does nothing: a file takes no stream, so nothing of it is ever passed either.
+func (n *RDBFileNode) Skip(cmd *aof.Command, end int64, reason string) {}
+
+// Flush does nothing: entries are written as they come, nothing is held back.
+func (n *RDBFileNode) Flush() error { return nil }
+
+// WaitOplog returns nil at once: no command is ever applied to a file, so none awaits a reply.
+func (n *RDBFileNode) WaitOplog(ctx context.Context) error { return nil }
+
 // Applied is always (0, 0): a file has no replication position.
 func (n *RDBFileNode) Applied() (int64, int) { return 0, 0 }
 
@@ -530,3 +539,60 @@ func (n *RDBFileNode) Abort() {
 	n.loaded = false
 	n.mu.Unlock()
 }
+
+// rdbFileTarget is an `rdb file` target: one RDBFile, made when the first source node needs it,
+// that every node's Writer writes into.
+type rdbFileTarget struct {
+	cfg  Config
+	path string
+	once sync.Once
+	f    *RDBFile
+}
+
+func newRDBFileTarget(c Config) (Target, error) {
+	if len(c.Servers) == 0 || c.Servers[0].Addr == "" {
+		return nil, errors.New("target rdb file: no path")
+	}
+	return &rdbFileTarget{cfg: c, path: c.Servers[0].Addr}, nil
+}
+
+// file returns the RDBFile, made the first time with Config.Nodes node writers to wait for.
+func (t *rdbFileTarget) file() *RDBFile {
+	t.once.Do(func() {
+		nodes := 1
+		if t.cfg.Nodes != nil {
+			nodes = t.cfg.Nodes()
+		}
+		t.f = NewRDBFile(RDBFileOptions{Path: t.path, Version: t.cfg.RDBVersion, Nodes: nodes,
+			Logger: t.cfg.Logger.Named("rdbfile"), Now: t.cfg.Now})
+	})
+	return t.f
+}
+
+// Traits: a file takes the snapshot only, and keeps no checkpoint.
+func (t *rdbFileTarget) Traits() Traits { return Traits{} }
+
+// Writer joins the file (see RDBFile.Node).
+func (t *rdbFileTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {
+	if o.CheckpointKey != "" {
+		return nil, fmt.Errorf("target: rdb file %s: no checkpoint can be kept in a file (checkpoint key %q)", t.path, o.CheckpointKey)
+	}
+	return t.file().Node(o.Name, o.SourceRDBVersion)
+}
+
+// ReadCheckpoint finds none: a file keeps no checkpoint.
+func (t *rdbFileTarget) ReadCheckpoint(context.Context, string) (Checkpoint, bool, error) {
+	return Checkpoint{}, false, nil
+}
+
+// ClearCheckpoint has nothing to delete.
+func (t *rdbFileTarget) ClearCheckpoint(context.Context, string) error { return nil }
+
+// FlushAll does nothing and says so: each job writes a new file.
+func (t *rdbFileTarget) FlushAll(context.Context) (bool, error) { return false, nil }
+
+// Abandon counts a node that will not join (RDBFile.Abandon).
+func (t *rdbFileTarget) Abandon() { t.file().Abandon() }
+
+// Close does nothing: the file is finished by the last node's Writer (or Abandon).
+func (t *rdbFileTarget) Close() error { return nil }

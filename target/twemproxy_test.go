@@ -19,7 +19,7 @@ import (
 // placement is checked against nutcracker itself in test/).
 type testPool struct {
 	servers []*redistest.Redis
-	lines   []string
+	members []shard.Server // the pool's servers, as TwemproxyOptions.Servers
 	cli     []radix.Client
 	ring    *shard.Ring
 }
@@ -27,21 +27,14 @@ type testPool struct {
 func startPool(t testing.TB, n int, hash, dist string) *testPool {
 	t.Helper()
 	p := &testPool{}
-	var ss []shard.Server
 	for i := range n {
 		s := startRedis(t)
-		line := s.Addr + ":1 b" + strconv.Itoa(i)
-		sv, err := shard.ParseServer(line)
-		if err != nil {
-			t.Fatal(err)
-		}
 		p.servers = append(p.servers, s)
-		p.lines = append(p.lines, line)
+		p.members = append(p.members, shard.Server{Addr: s.Addr, Weight: 1, Name: "b" + strconv.Itoa(i)})
 		p.cli = append(p.cli, client(t, s.Addr))
-		ss = append(ss, sv)
 	}
 	var err error
-	if p.ring, err = shard.NewRing(ss, hash, dist, "{}"); err != nil {
+	if p.ring, err = shard.NewRing(p.members, hash, dist, "{}"); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -51,8 +44,8 @@ func (p *testPool) pick(key string) int { return p.ring.Pick([]byte(key)) }
 
 func newTwemproxy(t testing.TB, p *testPool, hash, dist string) *Twemproxy {
 	t.Helper()
-	w, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: p.lines, Hash: hash,
-		Distribution: dist, HashTag: "{}", SourceRDBVersion: 10})
+	w, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: p.members, Hash: hash,
+		Distribution: dist, HashTag: "{}", NodeOptions: NodeOptions{SourceRDBVersion: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +120,11 @@ func TestTwemproxyRestore(t *testing.T) {
 
 func TestTwemproxyRandomRefused(t *testing.T) {
 	_, err := NewTwemproxy(context.Background(), TwemproxyOptions{
-		Servers: []string{"127.0.0.1:1:1", "127.0.0.1:2:1"}, Distribution: "random"})
+		Servers: []shard.Server{{Addr: "127.0.0.1:1", Weight: 1}, {Addr: "127.0.0.1:2", Weight: 1}}, Distribution: "random"})
 	if !errors.Is(err, ErrRandomDistribution) {
 		t.Fatalf("err = %v, want ErrRandomDistribution", err)
 	}
-	if _, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: []string{"nonsense"}}); err == nil {
+	if _, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: []shard.Server{{Addr: "nonsense", Weight: 1}}}); err == nil {
 		t.Fatal("a bad server line was accepted")
 	}
 }
@@ -397,5 +390,79 @@ func BenchmarkTwemproxyApply(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 	if off, _ := w.Applied(); off != end {
 		b.Fatalf("applied %d, want %d", off, end)
+	}
+}
+
+// TestTwemproxyBusyResent: commands a backend refuses for now (BUSY, a script running past
+// busy-reply-threshold) are resent until it takes them, none lost and none run twice, while the
+// other backends go on answering.
+func TestTwemproxyBusyResent(t *testing.T) {
+	p := startPool(t, 2, "fnv1a_64", "ketama")
+	w := newTwemproxy(t, p, "fnv1a_64", "ketama")
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	keys := distinctKeys(p, "busy", 2)
+	busy := p.pick(keys[0])
+	do(t, p.cli[busy], nil, "CONFIG", "SET", "busy-reply-threshold", "20")
+	// A script that keeps the backend busy for a second, then ends by itself.
+	script := `local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 1000000 then return 1 end
+end`
+	done := make(chan error, 1)
+	go func() {
+		c, err := radix.Dialer{}.Dial(ctx, "tcp", p.servers[busy].Addr)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		done <- c.Do(ctx, radix.Cmd(nil, "EVAL", script, "0"))
+	}()
+	probe, err := radix.Dialer{}.Dial(ctx, "tcp", p.servers[busy].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	if err := redistest.Poll(5*time.Second, func() error {
+		if err := probe.Do(ctx, radix.Cmd(nil, "PING")); err == nil || !strings.Contains(err.Error(), "BUSY") {
+			return errors.New("the backend is not busy yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	var end int64
+	for i := range n {
+		for _, k := range keys {
+			cmd := rawCmd("INCR", k)
+			end += cmd.N
+			if err := w.Apply(cmd, end); err != nil {
+				t.Fatalf("apply %d: %v", i, err)
+			}
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	if off, _ := w.Applied(); off != end {
+		t.Fatalf("applied %d, want %d", off, end)
+	}
+	for _, k := range keys {
+		var v int
+		do(t, p.cli[p.pick(k)], &v, "GET", k)
+		if v != n {
+			t.Errorf("%s = %d, want %d", k, v, n)
+		}
+	}
+	if st := w.Stats(); st.Retried == 0 || len(st.Errors) != 0 {
+		t.Errorf("retried %d, errors %v: the refusals were not seen, or cost errors", st.Retried, st.Errors)
 	}
 }

@@ -143,10 +143,15 @@ func NewSingle(ctx context.Context, o SingleOptions) (*Single, error) {
 		return nil, err
 	}
 	s.multiKey = true
+	s.logConnected()
+	return s, nil
+}
+
+// logConnected logs what the Single learned of its target.
+func (s *Single) logConnected() {
 	s.log.Info("target connected", zap.String("version", s.info.Version),
 		zap.Int("rdb_version", s.info.RDBVersion), zap.Int("source_rdb_version", s.opts.SourceRDBVersion),
 		zap.Bool("restore", s.restorable), zap.Bool("absttl", s.info.AbsTTL))
-	return s, nil
 }
 
 // newHookedSingle is NewSingle without its log line, with hook (when not nil) called first on
@@ -499,6 +504,10 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 	}
 }
 
+// Abort does nothing: what a single target acknowledged is there, and a failed job's next
+// snapshot (a full sync) replaces it.
+func (s *Single) Abort() {}
+
 // Close closes every connection; requests still in flight are failed.
 func (s *Single) Close() error {
 	for _, rc := range s.rdbConns {
@@ -509,3 +518,69 @@ func (s *Single) Close() error {
 	}
 	return nil
 }
+
+// singleTarget is a `single` target: one Redis server, with exactly-once checkpoints.
+type singleTarget struct {
+	cfg  Config
+	conn Options // the server's connection settings, Addr set
+}
+
+func newSingleTarget(c Config) (Target, error) {
+	if len(c.Servers) == 0 || c.Servers[0].Addr == "" {
+		return nil, errors.New("target single: no server")
+	}
+	t := &singleTarget{cfg: c, conn: c.Conn}
+	t.conn.Addr = c.Servers[0].Addr
+	return t, nil
+}
+
+func (t *singleTarget) Traits() Traits { return Traits{Stream: true, Checkpoint: true} }
+
+func (t *singleTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {
+	w, err := NewSingle(ctx, SingleOptions{
+		Conn:             t.conn,
+		Conns:            t.cfg.Conns,
+		SourceRDBVersion: o.SourceRDBVersion,
+		BigKeyBytes:      t.cfg.BigKeyBytes,
+		Logger:           t.cfg.nodeLogger(o),
+		Now:              t.cfg.Now,
+		CheckpointKey:    o.CheckpointKey,
+		Replid:           o.Replid,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", t.conn.Addr, err)
+	}
+	return w, nil
+}
+
+func (t *singleTarget) ReadCheckpoint(ctx context.Context, key string) (Checkpoint, bool, error) {
+	return ReadCheckpoint(ctx, t.conn, key)
+}
+
+func (t *singleTarget) ClearCheckpoint(ctx context.Context, key string) error {
+	return ClearCheckpoint(ctx, t.conn, key)
+}
+
+// FlushAll sends FLUSHALL.
+func (t *singleTarget) FlushAll(ctx context.Context) (bool, error) {
+	o := t.conn
+	o.DB, o.OnReply, o.Name = 0, nil, "resync"
+	c, err := Dial(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	r, err := c.Do(ctx, "FLUSHALL")
+	if err != nil {
+		return false, err
+	}
+	if r.Kind == KindError {
+		return false, fmt.Errorf("target %s: FLUSHALL: %w", o.Addr, r.Err)
+	}
+	return true, nil
+}
+
+// Abandon does nothing: a single target waits for no source node.
+func (t *singleTarget) Abandon() {}
+
+func (t *singleTarget) Close() error { return nil }
