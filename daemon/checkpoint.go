@@ -13,6 +13,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 	"go.uber.org/zap"
 
+	"github.com/rmt-project/rmt/daemon/status"
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/target"
 )
@@ -21,58 +22,50 @@ import (
 // dir/<node>/checkpoint mirrors it for the operator, written atomically once a second.
 
 // checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
-func (j *nodeJob) checkpointKey() string {
-	prefix := j.d.cfg.Common.CheckpointKey
+func (p *pipeline) checkpointKey() string {
+	prefix := p.d.cfg.Common.CheckpointKey
 	// File sources are loaded whole; a target without checkpoints (a cluster or twemproxy pool:
 	// one key cannot hold a position over several nodes' transactions; a file: no stream)
 	// begins a restarted job with a full sync.
-	if prefix == "" || j.file || !j.d.target.Traits().Checkpoint {
+	if prefix == "" || p.node.Finite() || !p.d.target.Traits().Checkpoint {
 		return ""
 	}
-	return prefix + ":" + j.server
-}
-
-// replid is the source's current replication ID, stored with each checkpoint.
-func (j *nodeJob) replid() string {
-	if link := j.getLink(); link != nil {
-		return link.Stats().Replid
-	}
-	return ""
+	return prefix + ":" + p.name
 }
 
 // resumePoint reads the target's checkpoint of this node, retrying while the target is
 // unreachable: starting over with a full sync because the target was down a moment would throw
 // away a resumable stream. nil means start with a full sync.
-func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
-	key := j.checkpointKey()
+func (p *pipeline) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
+	key := p.checkpointKey()
 	if key == "" {
 		return nil, nil
 	}
 	bo := newBackoff()
 	for {
-		cp, ok, err := j.d.target.ReadCheckpoint(ctx, key)
+		cp, ok, err := p.d.target.ReadCheckpoint(ctx, key)
 		if errors.Is(err, target.ErrBadCheckpoint) {
-			j.log.Warn("checkpoint on the target not usable: full sync", zap.String("key", key), zap.Error(err))
+			p.log.Warn("checkpoint on the target not usable: full sync", zap.String("key", key), zap.Error(err))
 			return nil, nil
 		}
-		if err == nil && !ok && j.src != nil && j.src.view != nil {
+		if err == nil && !ok && p.node.FollowsFailovers() {
 			// Not finding one (an error, a target too big to scan in time) only costs a full sync.
-			if adopted, aerr := j.adoptCheckpoint(ctx, key); aerr != nil {
-				j.log.Warn("looking for the checkpoint of a failed-over master", zap.Error(aerr))
+			if adopted, aerr := p.adoptCheckpoint(ctx, key); aerr != nil {
+				p.log.Warn("looking for the checkpoint of a failed-over master", zap.Error(aerr))
 			} else if adopted != nil {
 				cp, ok = *adopted, true
 			}
 		}
 		if err == nil {
 			if !ok {
-				j.log.Info("no checkpoint on the target: full sync", zap.String("key", key))
+				p.log.Info("no checkpoint on the target: full sync", zap.String("key", key))
 				return nil, nil
 			}
-			j.log.Info("checkpoint on the target", zap.String("key", key), zap.String("replid", cp.Replid),
+			p.log.Info("checkpoint on the target", zap.String("key", key), zap.String("replid", cp.Replid),
 				zap.Int64("offset", cp.Offset), zap.Int("db", cp.DB))
 			return &cp, nil
 		}
-		j.fail("target_conn", err)
+		p.fail(status.ReasonTargetConn, err)
 		if !bo.wait(ctx) {
 			return nil, ctx.Err()
 		}
@@ -85,23 +78,23 @@ func (j *nodeJob) resumePoint(ctx context.Context) (*target.Checkpoint, error) {
 // failover). A checkpoint whose replid is this master's replid or replid2 is renamed to key
 // and returned; the link's PSYNC then tells whether the master can still continue from it. nil
 // when there is none.
-func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Checkpoint, error) {
+func (p *pipeline) adoptCheckpoint(ctx context.Context, key string) (*target.Checkpoint, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cfg := j.d.cfg
+	cfg := p.d.cfg
 	sd, err := redisctl.Dialer(cfg.Source)
 	if err != nil {
 		return nil, err
 	}
-	sc, err := sd.Dial(ctx, "tcp", j.server)
+	sc, err := sd.Dial(ctx, "tcp", p.name)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", j.server, err)
+		return nil, fmt.Errorf("source %s: %w", p.name, err)
 	}
 	var info string
 	err = sc.Do(ctx, radix.Cmd(&info, "INFO", "replication"))
 	sc.Close()
 	if err != nil {
-		return nil, fmt.Errorf("source %s: INFO replication: %w", j.server, err)
+		return nil, fmt.Errorf("source %s: INFO replication: %w", p.name, err)
 	}
 	history := map[string]bool{}
 	for _, field := range []string{"master_replid", "master_replid2"} {
@@ -160,24 +153,24 @@ func (j *nodeJob) adoptCheckpoint(ctx context.Context, key string) (*target.Chec
 	if err := c.Do(ctx, radix.Cmd(&renamed, "RENAMENX", bestKey, key)); err != nil || renamed != 1 {
 		return nil, fmt.Errorf("target: RENAMENX %s %s: %d, %v", bestKey, key, renamed, err)
 	}
-	j.log.Warn("checkpoint of the same replication history found under another master's name "+
+	p.log.Warn("checkpoint of the same replication history found under another master's name "+
 		"(a failover): renamed and resumed from", zap.String("was", bestKey), zap.String("key", key),
 		zap.String("replid", best.Replid), zap.Int64("offset", best.Offset), zap.Strings("stale_removed", stale))
 	for _, k := range stale {
 		if err := c.Do(ctx, radix.Cmd(nil, "DEL", k)); err != nil {
-			j.log.Warn("removing a stale checkpoint", zap.String("key", k), zap.Error(err))
+			p.log.Warn("removing a stale checkpoint", zap.String("key", k), zap.Error(err))
 		}
 	}
 	return best, nil
 }
 
 // clearCheckpoint removes this node's checkpoint from the target before a snapshot is loaded.
-func (j *nodeJob) clearCheckpoint(ctx context.Context) error {
-	key := j.checkpointKey()
+func (p *pipeline) clearCheckpoint(ctx context.Context) error {
+	key := p.checkpointKey()
 	if key == "" {
 		return nil
 	}
-	return j.d.target.ClearCheckpoint(ctx, key)
+	return p.d.target.ClearCheckpoint(ctx, key)
 }
 
 // localCheckpoint is dir/<node>/checkpoint.
@@ -190,19 +183,19 @@ type localCheckpoint struct {
 
 // saveCheckpoint writes what the target has acknowledged to dir/<node>/checkpoint: temp file,
 // fsync, rename.
-func (j *nodeJob) saveCheckpoint() {
-	w := j.currentWriter()
-	if w == nil || phase(j.phase.Load()) != phaseOplog {
+func (p *pipeline) saveCheckpoint() {
+	w := p.currentWriter()
+	if w == nil || phase(p.phase.Load()) != phaseOplog {
 		return
 	}
 	off, db := w.Applied()
-	b, err := json.Marshal(localCheckpoint{Replid: j.replid(), Applied: off, DB: db, Updated: time.Now().UTC()})
+	b, err := json.Marshal(localCheckpoint{Replid: p.replid(), Applied: off, DB: db, Updated: time.Now().UTC()})
 	if err != nil {
 		return
 	}
-	path := filepath.Join(j.dir, "checkpoint")
+	path := filepath.Join(p.dir, "checkpoint")
 	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
-		j.log.Warn("cannot write the local checkpoint", zap.String("file", path), zap.Error(err))
+		p.log.Warn("cannot write the local checkpoint", zap.String("file", path), zap.Error(err))
 	}
 }
 
@@ -231,19 +224,19 @@ func writeFileAtomic(path string, data []byte) error {
 // (another source's keys must never be wiped, design rule 6), and where the target's kind
 // empties itself (a single target). Otherwise the keys the master deleted meanwhile may remain;
 // that is counted.
-func (j *nodeJob) flushForResync(ctx context.Context) error {
+func (p *pipeline) flushForResync(ctx context.Context) error {
 	flushed := false
-	if len(j.d.nodeJobs()) == 1 {
+	if len(p.d.pipelines()) == 1 {
 		var err error
-		if flushed, err = j.d.target.FlushAll(ctx); err != nil {
+		if flushed, err = p.d.target.FlushAll(ctx); err != nil {
 			return err
 		}
 	}
 	if !flushed {
-		j.count("resync_stale_keys_possible")
+		p.count(status.ReasonResyncStaleKeys)
 		return nil
 	}
-	j.count("resync_flushall")
-	j.log.Warn("target flushed before loading the new snapshot (FLUSHALL)")
+	p.count(status.ReasonResyncFlushAll)
+	p.log.Warn("target flushed before loading the new snapshot (FLUSHALL)")
 	return nil
 }

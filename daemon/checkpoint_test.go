@@ -6,6 +6,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	rt "github.com/rmt-project/rmt/internal/redistest"
+	"github.com/rmt-project/rmt/source"
 )
 
 // A checkpoint value that does not parse means a full sync, at once: not a target failure to
@@ -19,7 +20,7 @@ func TestResumePointBadCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := newNodeJob(d, "127.0.0.1:1", 0)
+	j := testPipeline(t, d, "127.0.0.1:1")
 	tgt.Do(t, "SET", j.checkpointKey(), "not a checkpoint")
 	cp, err := j.resumePoint(context.Background())
 	if cp != nil || err != nil {
@@ -43,7 +44,7 @@ func TestAdoptCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := newNodeJob(d, src.Addr, 0)
+	j := testPipeline(t, d, src.Addr)
 	key := j.checkpointKey()
 	tgt.Do(t, "SET", "rmt:checkpoint:10.0.0.1:7000", replid+" 100 0")
 	tgt.Do(t, "SET", "rmt:checkpoint:10.0.0.2:7000", replid+" 500 2")
@@ -61,4 +62,24 @@ func TestAdoptCheckpoint(t *testing.T) {
 	if cp, err := j.adoptCheckpoint(context.Background(), key); err != nil || cp != nil {
 		t.Fatalf("a second adoption found %+v, %v (its own key is not another's)", cp, err)
 	}
+}
+
+// testPipeline is the pipeline of d's source node name, made as Run makes it.
+func testPipeline(t *testing.T, d *Daemon, name string) *pipeline {
+	t.Helper()
+	sc, err := d.sourceConfig(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := source.Open(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range src.Nodes {
+		if n.Name() == name {
+			return newPipeline(d, n)
+		}
+	}
+	t.Fatalf("no source node %s", name)
+	return nil
 }

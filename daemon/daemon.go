@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/admin"
+	"github.com/rmt-project/rmt/source"
 	"github.com/rmt-project/rmt/target"
 )
 
@@ -41,10 +40,12 @@ type Daemon struct {
 
 	sourceTLS, targetTLS *tls.Config // nil: plain TCP
 
-	mu    sync.Mutex
-	nodes []*nodeJob // set once Run has bound the admin port, whose number the links announce
+	mu     sync.Mutex
+	nodes  []*pipeline    // set once Run has bound the admin port, whose number the links announce
+	source *source.Source // the source's nodes, once Run has opened it
 
-	target target.Target // makes every node job's writer (writer.go)
+	target target.Target // makes every node's writer (writer.go)
+	loads  loadGate      // common.threads snapshot loads at a time
 }
 
 type shutdownRequest struct {
@@ -57,15 +58,14 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	switch cfg.Source.Type {
-	case conf.TypeSingle, conf.TypeRDBFile, conf.TypeAOFFile, conf.TypeRedisCluster, conf.TypeTwemproxy:
-	default:
+	if !slices.Contains(source.Kinds(), cfg.Source.Type) {
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
 	}
 	if err := notYet(cfg); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1)}
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1),
+		loads: newLoadGate(cfg.Common.Threads)}
 	var err error
 	if d.sourceTLS, err = cfg.Source.TLS.ClientConfig(); err != nil {
 		return nil, fmt.Errorf("source.tls: %w", err)
@@ -119,28 +119,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("config: ignored", zap.String("what", w))
 	}
 
-	port := listenPort(d.admin.Addr())
-	srcs, err := d.sourceNodes(ctx) // sources.go: the masters of a cluster, the backends of a pool
+	sc, err := d.sourceConfig(listenPort(d.admin.Addr()))
 	if err != nil {
 		return err
 	}
-	nodes := make([]*nodeJob, 0, len(srcs))
-	for _, src := range srcs {
-		j := newNodeJob(d, src.addr, port)
-		j.src = src
-		nodes = append(nodes, j)
+	src, err := source.Open(ctx, sc) // a cluster's masters, a pool's backends, the files
+	if err != nil {
+		return err
+	}
+	nodes := d.shardOf(src.Nodes)
+	pipes := make([]*pipeline, 0, len(nodes))
+	for _, n := range nodes {
+		pipes = append(pipes, newPipeline(d, n))
 	}
 	d.mu.Lock()
-	d.nodes = nodes
+	d.nodes, d.source = pipes, src
 	d.mu.Unlock()
 
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go d.watchCluster(jobCtx, srcs, clusterWatchInterval) // sources.go: logs slot map changes
+	go src.Watch(jobCtx) // a cluster's slot map
 	var wg sync.WaitGroup
-	errs := make([]error, len(nodes))
+	errs := make([]error, len(pipes))
 	done := make(chan struct{})
-	for i, j := range nodes {
+	for i, j := range pipes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -180,7 +182,7 @@ func (d *Daemon) Shutdown(wait time.Duration, asap bool) {
 // drain waits until every node has applied what it had received when called, or wait has passed.
 func (d *Daemon) drain(wait time.Duration) {
 	deadline := time.Now().Add(wait)
-	nodes := d.nodeJobs()
+	nodes := d.pipelines()
 	goal := make([]int64, len(nodes))
 	for i, j := range nodes {
 		goal[i] = j.received()
@@ -202,10 +204,21 @@ func (d *Daemon) drain(wait time.Duration) {
 	d.log.Warn("shutdown: stopped waiting for queued data", zap.Duration("waited", wait))
 }
 
-func (d *Daemon) nodeJobs() []*nodeJob {
+func (d *Daemon) pipelines() []*pipeline {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.nodes
+}
+
+// notFollowed is the number of source masters that serve slots no node follows.
+func (d *Daemon) notFollowed() int {
+	d.mu.Lock()
+	src := d.source
+	d.mu.Unlock()
+	if src == nil {
+		return 0
+	}
+	return src.NotFollowed()
 }
 
 // MetricsAddr is the bound address of the metrics endpoint, "" when it is off or not started.
@@ -221,12 +234,6 @@ func (d *Daemon) MetricsAddr() string {
 // AdminAddr is the admin port's bound address (useful with listen 127.0.0.1:0).
 func (d *Daemon) AdminAddr() string {
 	return d.admin.Addr()
-}
-
-// nodeDir is where a source node keeps its RDB files, spool and checkpoint: dir/<host>_<port>.
-func nodeDir(root, server string) string {
-	r := strings.NewReplacer(":", "_", "/", "_", " ", "_")
-	return filepath.Join(root, r.Replace(server))
 }
 
 // listenPort is the admin port number, which the links announce with REPLCONF listening-port.
@@ -253,7 +260,6 @@ func notYet(cfg *conf.Config) error {
 		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
 		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
 		{cfg.Source.PreferReplica, "source.prefer_replica"},
-		{cfg.Common.Shard != "", "common.shard"},
 	} {
 		if c.set {
 			return fmt.Errorf("%s is not supported yet", c.what)

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"maps"
 	"time"
 
 	"github.com/rmt-project/rmt/daemon/status"
@@ -12,7 +11,7 @@ import (
 // path: links, writers and node jobs hand out copies.
 func (d *Daemon) Snapshot() *status.Snapshot {
 	now := time.Now()
-	nodes := d.nodeJobs()
+	nodes := d.pipelines()
 	s := &status.Snapshot{
 		Server:  status.CurrentServerInfo(d.opts.Version, d.opts.ConfigFile, listenPort(d.AdminAddr()), d.start),
 		Memory:  status.CurrentMemory(),
@@ -20,8 +19,8 @@ func (d *Daemon) Snapshot() *status.Snapshot {
 		Errors:  map[string]int64{},
 		Skipped: map[string]int64{},
 	}
-	if n := notFollowedMasters(nodes); n > 0 {
-		s.Errors[reasonMasterNotFollowed] = int64(n)
+	if n := d.notFollowed(); n > 0 {
+		s.Errors[status.ReasonMasterNotFollowed.String()] = int64(n)
 	}
 	allReceived, allParsed := true, true
 	minPhase := phaseDone
@@ -81,7 +80,7 @@ func (d *Daemon) Snapshot() *status.Snapshot {
 	return s
 }
 
-// nodeStatus is one node job's part of a Snapshot.
+// nodeStatus is one node's part of a Snapshot.
 type nodeStatus struct {
 	node       status.SourceNode
 	phase      phase
@@ -93,15 +92,14 @@ type nodeStatus struct {
 	skips      map[string]int64
 }
 
-func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
-	p := phase(j.phase.Load())
-	st := nodeStatus{phase: p, parsed: j.rdbLoads.Load() > 0, msgsRecv: j.recvCmds.Load()}
-	n := status.SourceNode{Addr: j.server, State: p.String()}
-	if link := j.getLink(); link != nil {
-		ls := link.Stats()
-		n.Addr = ls.Addr // after a failover, the master that replaced the one configured
-		n.State = p.String()
-		if p == phaseSync {
+func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
+	ph := phase(p.phase.Load())
+	st := nodeStatus{phase: ph, parsed: p.rdbLoads.Load() > 0, msgsRecv: p.recvCmds.Load()}
+	ns := p.node.Stats()
+	n := status.SourceNode{Addr: ns.Addr, State: ph.String()}
+	if ns.Live {
+		ls := ns.Link
+		if ph == phaseSync {
 			n.State = ls.State.String()
 		}
 		n.Replid = ls.Replid
@@ -113,40 +111,31 @@ func (j *nodeJob) status(now time.Time) (nodeStatus, *target.Stats) {
 		n.Reconnects = ls.Reconnects
 		n.LastError = ls.LastError
 		st.received = ls.FullSyncs > 0
-		st.inputBytes = ls.RDBBytes + j.recvBytes.Load()
-	} else if j.file {
-		n.RDBBytes = j.rdbDecoded.Load()
-		n.RDBTotal = j.rdbSize.Load()
+		st.inputBytes = ls.RDBBytes + p.recvBytes.Load()
+	} else {
+		n.RDBBytes = p.rdbDecoded.Load()
+		n.RDBTotal = p.rdbSize.Load()
 		st.received = true
-		st.inputBytes = n.RDBBytes
+		st.inputBytes = n.RDBBytes + p.recvBytes.Load()
 	}
 	var ts *target.Stats
-	if w := j.currentWriter(); w != nil {
+	if w := p.currentWriter(); w != nil {
 		s := w.Stats()
 		ts = &s
 		n.RDBKeysLoaded = int64(s.Restored + s.Rewritten)
-		if p == phaseOplog {
+		if ph == phaseOplog {
 			n.AppliedOffset = s.AppliedOffset
 		}
 	}
-	if p == phaseOplog && n.ReceivedOffset > n.AppliedOffset {
+	if ph == phaseOplog && n.ReceivedOffset > n.AppliedOffset {
 		n.LagBytes = n.ReceivedOffset - n.AppliedOffset
-		since := j.behindSince.Load()
-		if since == 0 {
-			j.behindSince.CompareAndSwap(0, now.UnixMilli())
-		} else {
-			n.LagMs = now.UnixMilli() - since
-		}
-	} else {
-		j.behindSince.Store(0)
 	}
-	j.mu.Lock()
+	n.LagMs = p.lag.lagMs(now)
+	errs, skips, lastErr := p.counters()
 	if n.LastError == "" {
-		n.LastError = j.lastErr
+		n.LastError = lastErr
 	}
-	st.errs = maps.Clone(j.errs)
-	st.skips = maps.Clone(j.skips)
-	j.mu.Unlock()
+	st.errs, st.skips = errs, skips
 	st.node = n
 	return st, ts
 }
@@ -195,18 +184,4 @@ func (tn *targetNodes) add(s *target.Stats) {
 			t.LastError = s.LastError
 		}
 	}
-}
-
-// reasonMasterNotFollowed counts the source cluster's masters that serve slots rmtd does not
-// migrate: they appeared (a failover, a node added and resharded) after it started.
-const reasonMasterNotFollowed = "source_master_not_followed"
-
-// notFollowedMasters is the count of a cluster source's view (every node job shares it).
-func notFollowedMasters(nodes []*nodeJob) int {
-	for _, j := range nodes {
-		if j.src != nil && j.src.view != nil {
-			return j.src.view.notFollowed()
-		}
-	}
-	return 0
 }

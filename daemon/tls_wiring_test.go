@@ -22,8 +22,11 @@ func TestTLSReachesEveryConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := newNodeJob(d, "127.0.0.1:1", 0)
-	if j.linkOpts.TLS == nil || j.linkOpts.TLS != d.sourceTLS {
+	sc, err := d.sourceConfig(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Link.TLS == nil || sc.Link.TLS != d.sourceTLS {
 		t.Error("the replica link does not get source.tls")
 	}
 	if o := d.targetConn(); o.TLS == nil || o.TLS != d.targetTLS {

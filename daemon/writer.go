@@ -27,7 +27,7 @@ func (d *Daemon) targetConfig() (target.Config, error) {
 		Hash:         cfg.Target.Hash,
 		HashTag:      cfg.Target.HashTag,
 		Distribution: cfg.Target.Distribution,
-		Nodes:        func() int { return len(d.nodeJobs()) },
+		Nodes:        func() int { return len(d.pipelines()) },
 		Logger:       d.log,
 	}, nil
 }

@@ -82,3 +82,20 @@ func TestCurrentServerInfoAndMemory(t *testing.T) {
 		t.Fatalf("RSS = %d with /proc available", m.RSS)
 	}
 }
+
+func TestReasonNames(t *testing.T) {
+	seen := map[string]Reason{}
+	for r := ReasonTargetConn; r <= ReasonFailover; r++ {
+		name := r.String()
+		if name == "unknown" || infoKey(name) != name {
+			t.Errorf("reason %d: name %q is not an INFO key", r, name)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("reasons %d and %d are both %q", other, r, name)
+		}
+		seen[name] = r
+	}
+	if Reason(0).String() != "unknown" {
+		t.Errorf("the zero Reason has a name")
+	}
+}

@@ -1,0 +1,154 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mediocregopher/radix/v4"
+	"go.uber.org/zap"
+
+	"github.com/rmt-project/rmt/internal/shard"
+)
+
+// Kinds of source, as the config's source.type names them.
+const (
+	KindSingle       = "single"
+	KindRedisCluster = "redis cluster"
+	KindTwemproxy    = "twemproxy"
+	KindRDBFile      = "rdb file"
+	KindAOFFile      = "aof file"
+)
+
+// Config is what every kind of source is built from; the daemon fills it from the job's config.
+type Config struct {
+	Kind    string
+	Servers []string // host:port of the masters (a cluster: seeds), or the files' paths
+	// Link is the template of every node's replica link: auth, TLS, timeout, listening port,
+	// spool limits, logger. Its Addr, Dir and Resume are set per node.
+	Link LinkOptions
+	// Dir is common.dir: each node keeps its spool and snapshots in Dir/<node>.
+	Dir string
+	// SourceSafe is common.source_safe: one snapshot produced at a time per source host.
+	SourceSafe bool
+	// Dialer reaches the source's servers for control commands (a cluster's CLUSTER NODES),
+	// with the same auth and TLS as the links.
+	Dialer radix.Dialer
+	// Backends are a twemproxy pool's servers, parsed from their lines, with the pool's Hash,
+	// HashTag and Distribution.
+	Backends                    []shard.Server
+	Hash, HashTag, Distribution string
+	Logger                      *zap.Logger
+}
+
+// Source is a configured source: its nodes, and what runs beside them (a cluster's slot-map
+// watch).
+type Source struct {
+	Nodes []Node
+	// watch runs until ctx ends; nil when the kind has nothing to watch.
+	watch func(ctx context.Context)
+	// unfollowed counts the masters serving slots that no node follows; nil: none can be.
+	unfollowed func() int
+}
+
+// Watch runs what the source needs beside its nodes (a cluster's slot map, read every few
+// seconds) until ctx ends.
+func (s *Source) Watch(ctx context.Context) {
+	if s.watch != nil {
+		s.watch(ctx)
+	}
+}
+
+// NotFollowed is the number of masters that serve slots and that no node follows (a master
+// added after the start): their keys are not migrated.
+func (s *Source) NotFollowed() int {
+	if s.unfollowed == nil {
+		return 0
+	}
+	return s.unfollowed()
+}
+
+// kinds is the registry: one constructor per kind of source.
+var kinds = map[string]func(ctx context.Context, c Config) (*Source, error){
+	KindSingle:       openSingle,
+	KindRDBFile:      openFiles(false),
+	KindAOFFile:      openFiles(true),
+	KindRedisCluster: openCluster,
+	KindTwemproxy:    openTwemproxy,
+}
+
+// Kinds lists the kinds of source this build can read, as source.type names them.
+func Kinds() []string {
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Open builds the source c describes. A cluster source asks its seeds for the masters, so this
+// may do I/O, and fails when no seed answers.
+func Open(ctx context.Context, c Config) (*Source, error) {
+	open := kinds[c.Kind]
+	if open == nil {
+		return nil, fmt.Errorf("source: type %q is not supported", c.Kind)
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Link.Logger == nil {
+		c.Link.Logger = c.Logger
+	}
+	return open(ctx, c)
+}
+
+// NodeDir is where a node keeps its spool and snapshots: dir/<name>, the name made a file name.
+func NodeDir(dir, name string) string {
+	return filepath.Join(dir, strings.NewReplacer(":", "_", "/", "_", " ", "_").Replace(name))
+}
+
+// linkOptions is the template with one node's address and directory.
+func (c Config) linkOptions(addr string) LinkOptions {
+	o := c.Link
+	o.Addr = addr
+	o.Dir = NodeDir(c.Dir, addr)
+	o.Resume = nil
+	return o
+}
+
+// hostTurns is the source_safe gate the nodes of this source share; nil when off.
+func (c Config) hostTurns() *hostTurns {
+	if !c.SourceSafe {
+		return nil
+	}
+	return newHostTurns()
+}
+
+// openSingle is `single`: one node per server, each a replica link. With several servers into
+// one target, a FLUSHALL of one of them must not wipe the others' keys.
+func openSingle(_ context.Context, c Config) (*Source, error) {
+	s := &Source{}
+	hosts := c.hostTurns()
+	var filter func(int) Filter
+	if len(c.Servers) > 1 {
+		filter = func(db int) Filter { return &streamFilter{db: db, several: true, log: c.Logger} }
+	}
+	for _, addr := range c.Servers {
+		s.Nodes = append(s.Nodes, newReplicaNode(addr, c.linkOptions(addr), hosts, filter))
+	}
+	return s, nil
+}
+
+// openFiles is `rdb file` and `aof file`: one node per file.
+func openFiles(isAOF bool) func(context.Context, Config) (*Source, error) {
+	return func(_ context.Context, c Config) (*Source, error) {
+		s := &Source{}
+		for _, p := range c.Servers {
+			s.Nodes = append(s.Nodes, newFileNode(p, isAOF))
+		}
+		return s, nil
+	}
+}
