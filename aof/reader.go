@@ -36,8 +36,9 @@ const (
 
 // Sizes of the big-command mode (see SetHold).
 const (
-	// DefaultHoldBytes is the hold limit of NewStreamReader: commands up to 4 MiB are held whole.
-	DefaultHoldBytes = 4 << 20
+	// DefaultHoldBytes is the hold limit of NewStreamReader: commands up to 2 MiB are held
+	// whole (a held command of tiny arguments takes up to about 4 times that with their bounds).
+	DefaultHoldBytes = 2 << 20
 	// HeadArgBytes is the largest argument a big command keeps in memory (in Args); together
 	// its leading arguments held take at most headBytes.
 	HeadArgBytes = 64 << 10
@@ -240,6 +241,7 @@ func (r *Reader) next(c *Command) error {
 			size += blen + 2
 			continue
 		}
+		r.grow(len(line))
 		r.raw = append(r.raw, line...)
 		b := len(r.raw)
 		if err := r.bulk(start, blen+2); err != nil {
@@ -251,6 +253,9 @@ func (r *Reader) next(c *Command) error {
 		}
 		if r.raw[len(r.raw)-2] != '\r' || r.raw[len(r.raw)-1] != '\n' {
 			return r.protoErr("bulk not followed by CRLF", start+int64(len(r.raw))-2, r.raw[len(r.raw)-2:])
+		}
+		if len(r.bounds)+2 > cap(r.bounds) {
+			r.bounds = append(make([]int, 0, max(2*cap(r.bounds), 64)), r.bounds...) // doubling: less garbage than append's 1.25
 		}
 		r.bounds = append(r.bounds, b, len(r.raw)-2)
 		size = int64(len(r.raw))
@@ -389,11 +394,7 @@ func (r *Reader) bulk(start, size int64) error {
 	for size > 0 {
 		step := min(size, int64(max(growStep, len(r.raw))))
 		have := len(r.raw)
-		if int64(cap(r.raw)-have) < step {
-			grown := make([]byte, have, int64(have)+max(step, int64(cap(r.raw))))
-			copy(grown, r.raw)
-			r.raw = grown
-		}
+		r.grow(int(step))
 		r.raw = r.raw[:have+int(step)]
 		n, err := io.ReadFull(r.br, r.raw[have:])
 		if err != nil {
@@ -406,6 +407,22 @@ func (r *Reader) bulk(start, size int64) error {
 		size -= step
 	}
 	return nil
+}
+
+// grow makes room for n more bytes in raw, doubling its capacity (but not past the hold limit,
+// which no held command exceeds).
+func (r *Reader) grow(n int) {
+	have := len(r.raw)
+	if cap(r.raw)-have >= n {
+		return
+	}
+	c := int64(have) + max(int64(n), int64(cap(r.raw)))
+	if r.hold > 0 {
+		c = max(min(c, r.hold), int64(have+n))
+	}
+	grown := make([]byte, have, c)
+	copy(grown, r.raw)
+	r.raw = grown
 }
 
 // truncated is the error of an input ending inside the command that began at start. extra is
