@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
@@ -39,6 +40,9 @@ type Link struct {
 	// replid is the replication id of the spool's stream; "" until a snapshot or a resume
 	// point gives one. Only the Run goroutine touches it (Stats reads st.Replid).
 	replid string
+	// copier knows where the stream stands at the spool's end (inside a command, perhaps), from
+	// one connection to the next. Only the Run goroutine touches it.
+	copier *aof.Copier
 
 	state    atomic.Int32
 	rdbBytes atomic.Int64
@@ -63,6 +67,7 @@ func NewLink(opts LinkOptions) *Link {
 		evWake: make(chan struct{}, 1),
 		addr:   opts.Addr,
 		kick:   make(chan struct{}, 1),
+		copier: aof.NewCopier(copierHold),
 	}
 	l.st.RDBTotal = -1
 	return l
@@ -186,7 +191,7 @@ func (l *Link) Run(ctx context.Context) error {
 	var fwd sync.WaitGroup
 	fwd.Go(func() { l.forwardEvents(ctx) })
 	defer fwd.Wait()
-	if err := l.applyResume(sp); err != nil {
+	if err := l.applyResume(ctx, sp); err != nil {
 		return fmt.Errorf("source: %s: resume: %w", l.opts.Addr, err)
 	}
 
@@ -229,9 +234,11 @@ func (l *Link) Run(ctx context.Context) error {
 }
 
 // applyResume decides, from the resume point and what the spool holds, where the first PSYNC
-// asks to start. The resume offset is the last byte the daemon has dealt with: the spool must
-// hold every byte after it.
-func (l *Link) applyResume(sp *aof.Spool) error {
+// asks to start. The resume offset is the last byte the daemon has dealt with (a command's
+// end): the spool must hold every byte after it. The spool may end inside a command (a
+// connection dropped in the middle of a big one, or rmtd was killed): the Copier finds where,
+// scanning the spool from the resume offset.
+func (l *Link) applyResume(ctx context.Context, sp *aof.Spool) error {
 	r := l.opts.Resume
 	if r == nil || r.Replid == "" {
 		return nil
@@ -247,14 +254,55 @@ func (l *Link) applyResume(sp *aof.Spool) error {
 		if err := sp.Reset(r.Offset); err != nil {
 			return err
 		}
+	default:
+		if err := l.rescan(ctx, sp, r.Offset); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			l.log.Warn("the spool after the resume offset is not a stream of commands: dropping it, to ask the master for it again",
+				zap.Int64("resume_offset", r.Offset), zap.Int64("spool_end", sp.End()), zap.Error(err))
+			if err := sp.Reset(r.Offset); err != nil {
+				return err
+			}
+			l.copier.Restart()
+		}
 	}
 	l.replid = r.Replid
 	l.update(func(s *LinkStats) { s.Replid = r.Replid })
 	return nil
 }
 
+// rescan puts the Copier where the spool's stream stands at its end, reading it from offset
+// from, a command's start.
+func (l *Link) rescan(ctx context.Context, sp *aof.Spool, from int64) error {
+	end := sp.Synced()
+	if end != sp.End() {
+		return fmt.Errorf("the spool holds %d bytes not fsynced", sp.End()-end)
+	}
+	sr, err := sp.NewReader(ctx, from)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	if err := l.copier.Scan(io.LimitReader(sr, end-from), from); err != nil {
+		return err
+	}
+	if p := l.copier.Pending(); p > 0 {
+		l.log.Info("the spool ends inside a command: the stream goes on there", zap.Int64("spool_end", end),
+			zap.Int64("command_start", end-p))
+	}
+	return nil
+}
+
 // session runs one connection to its end. streamed says whether it got as far as streaming.
 func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err error) {
+	if l.copier.Lost() {
+		// A disk that failed in the middle of an append: find again where the spool stands.
+		from := sp.End() - l.copier.Pending()
+		if err := l.rescan(ctx, sp, from); err != nil {
+			return false, fmt.Errorf("source: %s: the spool's end after a failed write (from offset %d): %w", l.Addr(), from, err)
+		}
+	}
 	addr := l.Addr()
 	l.setState(StateConnecting)
 	dialCtx, cancelDial := context.WithCancel(ctx)
@@ -309,7 +357,8 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 
 	l.setState(StateStreaming)
 	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.LastError = "" })
-	return true, l.stream(ctx, rc, sp, diskless)
+	_, err = l.stream(ctx, rc, sp, diskless)
+	return true, err
 }
 
 // fullSync receives the snapshot announced by +FULLRESYNC, then restarts the spool at its
@@ -338,6 +387,7 @@ func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless b
 	if err := sp.Reset(rep.Offset); err != nil {
 		return false, err
 	}
+	l.copier.Restart()
 	l.replid = rep.Replid
 	l.update(func(s *LinkStats) { s.RDBTotal = n; s.FullSyncs++; s.Replid = rep.Replid })
 	if err := removeOldRDBs(l.opts.Dir, path); err != nil {
