@@ -187,7 +187,7 @@ func TestFakeMasterBigCommandResume(t *testing.T) {
 	if got != stream+cmd("REPLCONF", "GETACK", "*") || fmt.Sprint(bigs) != "[false true true false false]" {
 		t.Fatalf("the spool differs from the stream after %d cuts (big: %v)", len(cuts), bigs)
 	}
-	if st := l.Stats(); st.PartialSyncs != int64(len(cuts)) || st.FullSyncs != 1 {
+	if st := l.Stats(); st.PartialSyncs != int64(len(cuts)) || st.FullSyncs != 1 || st.ProtocolErrors != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

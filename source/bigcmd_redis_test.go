@@ -210,7 +210,7 @@ func TestLinkRedisBigCommands(t *testing.T) {
 	}
 	m.must(t, "SET", "after", "1")
 	end := waitCaughtUp(t, l, m)
-	if st := l.Stats(); st.Reconnects != 0 || st.FullSyncs != 1 {
+	if st := l.Stats(); st.Reconnects != 0 || st.FullSyncs != 1 || st.ProtocolErrors != 0 {
 		t.Fatalf("the link restarted: %+v", st)
 	}
 

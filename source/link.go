@@ -175,6 +175,19 @@ func (l *Link) update(f func(s *LinkStats)) {
 	l.mu.Unlock()
 }
 
+// linkDown records that the link is not streaming (any more), and why.
+func (l *Link) linkDown(err error) {
+	l.update(func(s *LinkStats) {
+		if err != nil {
+			s.LastError = err.Error()
+			if errors.Is(err, errBadReply) || errors.Is(err, aof.ErrProtocol) {
+				s.ProtocolErrors++
+			}
+		}
+		s.MasterLinkUp = false
+	})
+}
+
 // Run keeps the link up until ctx is done: connect, handshake, PSYNC, snapshot, stream; on any
 // error it reports Disconnected, waits (exponential backoff) and starts again, asking for a
 // partial resync first. It returns nil when ctx is done, or an error if the spool cannot be
@@ -200,14 +213,16 @@ func (l *Link) Run(ctx context.Context) error {
 		if attempt > 0 {
 			l.update(func(s *LinkStats) { s.Reconnects++ })
 		}
-		streamed, err := l.session(ctx, sp)
+		progress, err := l.session(ctx, sp)
 		if ctx.Err() != nil {
 			break
 		}
-		if streamed && !errors.Is(err, aof.ErrSpoolFull) {
+		// Back off again from the start only after a connection that got something done: a
+		// master that sends the same bad bytes at every partial resync is not hammered.
+		if progress && !errors.Is(err, aof.ErrSpoolFull) {
 			backoff = l.opts.BackoffMin // a full spool stays full until the daemon trims it
 		}
-		l.update(func(s *LinkStats) { s.LastError = err.Error(); s.MasterLinkUp = false })
+		l.linkDown(err)
 		l.log.Error("replica link down; retrying", zap.Error(err), zap.Duration("backoff", backoff),
 			zap.String("replid", l.replid), zap.Int64("received", sp.Synced()))
 		l.emit(Disconnected{Err: err})
@@ -229,7 +244,7 @@ func (l *Link) Run(ctx context.Context) error {
 	if err := sp.Sync(); err != nil {
 		l.log.Error("syncing the spool at shutdown", zap.Error(err))
 	}
-	l.update(func(s *LinkStats) { s.MasterLinkUp = false })
+	l.linkDown(nil)
 	return nil
 }
 
@@ -241,6 +256,11 @@ func (l *Link) Run(ctx context.Context) error {
 func (l *Link) applyResume(ctx context.Context, sp *aof.Spool) error {
 	r := l.opts.Resume
 	if r == nil || r.Replid == "" {
+		return nil
+	}
+	if !validReplid(r.Replid) || r.Offset < 0 || r.Offset > maxOffset {
+		l.log.Warn("the resume point is not a replid and an offset: full sync",
+			zap.String("resume_replid", truncate(r.Replid, 64)), zap.Int64("resume_offset", r.Offset))
 		return nil
 	}
 	switch {
@@ -294,8 +314,9 @@ func (l *Link) rescan(ctx context.Context, sp *aof.Spool, from int64) error {
 	return nil
 }
 
-// session runs one connection to its end. streamed says whether it got as far as streaming.
-func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err error) {
+// session runs one connection to its end. progress says whether it got a snapshot or spooled
+// any byte of the stream.
+func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err error) {
 	if l.copier.Lost() {
 		// A disk that failed in the middle of an append: find again where the spool stands.
 		from := sp.End() - l.copier.Pending()
@@ -344,6 +365,7 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 		if diskless, err = l.fullSync(rc, sp, rep); err != nil {
 			return false, fmt.Errorf("source: full sync from %s (replid %s, offset %d): %w", addr, rep.Replid, rep.Offset, err)
 		}
+		progress = true
 	case psyncContinue:
 		if rep.Replid != "" && rep.Replid != replid {
 			l.log.Info("master changed its replication id", zap.String("old_replid", replid), zap.String("replid", rep.Replid),
@@ -357,8 +379,8 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 
 	l.setState(StateStreaming)
 	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.LastError = "" })
-	_, err = l.stream(ctx, rc, sp, diskless)
-	return true, err
+	streamed, err := l.stream(ctx, rc, sp, diskless)
+	return progress || streamed, err
 }
 
 // fullSync receives the snapshot announced by +FULLRESYNC, then restarts the spool at its

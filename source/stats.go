@@ -35,4 +35,8 @@ type LinkStats struct {
 	LastError      string
 	LastIOUnixMs   int64 // last time bytes came from the master
 	MasterLinkUp   bool
+	// ProtocolErrors counts replies and stream bytes from the master that broke the protocol
+	// (a malformed or oversized line, a replid, an offset or a length out of range, a bad
+	// command in the stream); each ended a connection, and LastError says which.
+	ProtocolErrors int64
 }
