@@ -43,7 +43,7 @@ func FuzzLinkMaster(f *testing.F) {
 		}
 		dir := t.TempDir()
 		l := NewLink(LinkOptions{Addr: "fuzz:1", Dir: dir, Timeout: 5 * time.Second, AckInterval: 5 * time.Millisecond,
-			BackoffMin: time.Millisecond, BackoffMax: time.Millisecond})
+			BackoffMin: time.Millisecond, BackoffMax: time.Millisecond, ResyncBackoffMin: time.Millisecond})
 		var mu sync.Mutex
 		conns := 0
 		var wg sync.WaitGroup

@@ -41,8 +41,16 @@ type Link struct {
 	// point gives one. Only the Run goroutine touches it (Stats reads st.Replid).
 	replid string
 	// copier knows where the stream stands at the spool's end (inside a command, perhaps), from
-	// one connection to the next. Only the Run goroutine touches it.
-	copier *aof.Copier
+	// one connection to the next. Only the Run goroutine touches it, and lastFullSync,
+	// lastResync and resyncDelay (the resync backoff).
+	copier       *aof.Copier
+	lastFullSync time.Time
+	lastResync   time.Time
+	resyncDelay  time.Duration
+
+	resyncMu      sync.Mutex
+	resyncPending bool
+	resyncReason  error
 
 	state    atomic.Int32
 	rdbBytes atomic.Int64
@@ -71,6 +79,93 @@ func NewLink(opts LinkOptions) *Link {
 	}
 	l.st.RDBTotal = -1
 	return l
+}
+
+// Resync drops the link's snapshot and spool and makes it ask the master for a full sync
+// (`PSYNC ? -1`): the daemon calls it when a snapshot fails to load (corrupt, cut short), since a
+// partial resync would only replay a stream on top of it. The current connection is closed at
+// once. The full sync waits for the resync backoff: at least ResyncBackoffMin after the previous
+// full sync, doubling with each Resync up to ResyncBackoffMax, so that a snapshot that keeps
+// failing does not make the master fork every few seconds. Resyncs before it starts make one.
+// The RDBStarted and FullSync events of the new snapshot follow; Stats counts Resyncs and keeps
+// the reason. Safe to call from any goroutine.
+func (l *Link) Resync(reason error) {
+	if reason == nil {
+		reason = errors.New("resync asked")
+	}
+	l.resyncMu.Lock()
+	l.resyncPending, l.resyncReason = true, reason
+	l.resyncMu.Unlock()
+	l.update(func(s *LinkStats) { s.LastResyncError = reason.Error() })
+	l.log.Warn("resync asked: dropping the snapshot and the spool for a new full sync", zap.Error(reason))
+	l.addrMu.Lock()
+	conn, cancelDial := l.conn, l.cancelDial
+	l.addrMu.Unlock()
+	if cancelDial != nil {
+		cancelDial()
+	}
+	if conn != nil {
+		conn.Close()
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// resyncAsked returns the reason of a pending Resync, nil if there is none.
+func (l *Link) resyncAsked() error {
+	l.resyncMu.Lock()
+	defer l.resyncMu.Unlock()
+	if !l.resyncPending {
+		return nil
+	}
+	return l.resyncReason
+}
+
+// resync carries out a pending Resync before the next connection: it waits for the resync
+// backoff, then drops the snapshots, the spool and the replid, so that the next PSYNC is
+// `PSYNC ? -1`.
+func (l *Link) resync(ctx context.Context, sp *aof.Spool) error {
+	reason := l.resyncAsked()
+	if reason == nil {
+		return nil
+	}
+	now := time.Now()
+	if l.lastResync.IsZero() || now.Sub(l.lastResync) > 2*l.opts.ResyncBackoffMax {
+		l.resyncDelay = l.opts.ResyncBackoffMin
+	} else {
+		l.resyncDelay = min(2*l.resyncDelay, l.opts.ResyncBackoffMax)
+	}
+	at := l.lastFullSync.Add(l.resyncDelay)
+	if wait := at.Sub(now); wait > 0 {
+		l.setState(StateBackoff)
+		l.update(func(s *LinkStats) { s.NextResyncUnixMs = at.UnixMilli() })
+		l.log.Info("resync: waiting for the resync backoff", zap.Duration("wait", wait), zap.Duration("backoff", l.resyncDelay))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	l.resyncMu.Lock()
+	reason, l.resyncPending, l.resyncReason = l.resyncReason, false, nil
+	l.resyncMu.Unlock()
+	l.lastResync = time.Now()
+	l.replid = ""
+	l.copier.Restart()
+	l.update(func(s *LinkStats) { s.Resyncs++; s.Replid = ""; s.NextResyncUnixMs = 0 })
+	if err := sp.Reset(sp.End()); err != nil {
+		return fmt.Errorf("source: %s: resync: %w", l.Addr(), err)
+	}
+	if err := removeOldRDBs(l.opts.Dir, ""); err != nil {
+		l.log.Warn("resync: removing the snapshots", zap.Error(err))
+	}
+	l.log.Warn("resync: snapshot and spool dropped; asking the master for a full sync", zap.Error(reason),
+		zap.Duration("backoff", l.resyncDelay))
+	return nil
 }
 
 // Follow makes the link replicate from addr from now on: the master's replica took over (a
@@ -213,7 +308,10 @@ func (l *Link) Run(ctx context.Context) error {
 		if attempt > 0 {
 			l.update(func(s *LinkStats) { s.Reconnects++ })
 		}
-		progress, err := l.session(ctx, sp)
+		progress, err := false, l.resync(ctx, sp)
+		if err == nil {
+			progress, err = l.session(ctx, sp)
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -221,6 +319,9 @@ func (l *Link) Run(ctx context.Context) error {
 		// master that sends the same bad bytes at every partial resync is not hammered.
 		if progress && !errors.Is(err, aof.ErrSpoolFull) {
 			backoff = l.opts.BackoffMin // a full spool stays full until the daemon trims it
+		}
+		if reason := l.resyncAsked(); reason != nil {
+			err = fmt.Errorf("source: %s: resync asked (%v): %w", l.Addr(), reason, err)
 		}
 		l.linkDown(err)
 		l.log.Error("replica link down; retrying", zap.Error(err), zap.Duration("backoff", backoff),
@@ -232,7 +333,7 @@ func (l *Link) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 		case <-t.C:
-		case <-l.kick: // Follow: the new address, now
+		case <-l.kick: // Follow: the new address, now; Resync: its own backoff
 			t.Stop()
 			backoff = l.opts.BackoffMin
 		}
@@ -357,6 +458,8 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err e
 	var diskless bool
 	switch rep.Kind {
 	case psyncFull:
+		l.lastFullSync = time.Now() // the master forks now
+		l.update(func(s *LinkStats) { s.LastFullSyncUnixMs = l.lastFullSync.UnixMilli() })
 		if replid != "" {
 			l.log.Warn("the master refused a partial resync (its backlog no longer holds the offset, or its replication ID changed): full sync",
 				zap.String("asked_replid", replid), zap.Int64("asked_offset", from+1), zap.String("replid", rep.Replid))

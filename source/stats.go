@@ -31,12 +31,20 @@ type LinkStats struct {
 	RDBTotal       int64 // its announced size; -1 while a diskless transfer runs
 	FullSyncs      int64
 	PartialSyncs   int64
-	Reconnects     int64
-	LastError      string
-	LastIOUnixMs   int64 // last time bytes came from the master
-	MasterLinkUp   bool
+	// LastFullSyncUnixMs is when the master last answered +FULLRESYNC (and forked for it).
+	LastFullSyncUnixMs int64
+	Reconnects         int64
+	LastError          string
+	LastIOUnixMs       int64 // last time bytes came from the master
+	MasterLinkUp       bool
 	// ProtocolErrors counts replies and stream bytes from the master that broke the protocol
 	// (a malformed or oversized line, a replid, an offset or a length out of range, a bad
 	// command in the stream); each ended a connection, and LastError says which.
 	ProtocolErrors int64
+	// Resyncs counts the full syncs started by Resync, LastResyncError the reason given to the
+	// last Resync, and NextResyncUnixMs when a pending one may start (the resync backoff), 0
+	// when none is pending.
+	Resyncs          int64
+	LastResyncError  string
+	NextResyncUnixMs int64
 }
