@@ -78,6 +78,7 @@ func NewLink(opts LinkOptions) *Link {
 		copier: aof.NewCopier(copierHold),
 	}
 	l.st.RDBTotal = -1
+	l.st.DownSinceUnixMs = time.Now().UnixMilli() // down until the first stream
 	return l
 }
 
@@ -272,12 +273,16 @@ func (l *Link) update(f func(s *LinkStats)) {
 
 // linkDown records that the link is not streaming (any more), and why.
 func (l *Link) linkDown(err error) {
+	now := time.Now().UnixMilli()
 	l.update(func(s *LinkStats) {
 		if err != nil {
 			s.LastError = err.Error()
 			if errors.Is(err, errBadReply) || errors.Is(err, aof.ErrProtocol) {
 				s.ProtocolErrors++
 			}
+		}
+		if s.MasterLinkUp || s.DownSinceUnixMs == 0 {
+			s.DownSinceUnixMs = now
 		}
 		s.MasterLinkUp = false
 	})
@@ -481,7 +486,7 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err e
 	}
 
 	l.setState(StateStreaming)
-	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.LastError = "" })
+	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.DownSinceUnixMs = 0; s.LastError = "" })
 	streamed, err := l.stream(ctx, rc, sp, diskless)
 	return progress || streamed, err
 }
