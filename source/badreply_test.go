@@ -119,7 +119,7 @@ func TestFakeMasterBadReplies(t *testing.T) {
 			if len(ev.Err.Error()) > 600 {
 				t.Fatalf("error of %d bytes: the line is not cut", len(ev.Err.Error()))
 			}
-			fc = fm.accept() // it retries
+			fm.accept() // it retries
 			st := l.Stats()
 			wantOff := int64(0)
 			if tt.step == "stream" {

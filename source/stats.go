@@ -36,9 +36,9 @@ type LinkStats struct {
 	PartialSyncs   int64
 	// LastFullSyncUnixMs is when the master last answered +FULLRESYNC (and forked for it).
 	LastFullSyncUnixMs int64
-	Reconnects     int64
-	LastError      string
-	LastIOUnixMs   int64 // last time bytes came from the master (PINGs and keep-alives too); 0: never
+	Reconnects         int64
+	LastError          string
+	LastIOUnixMs       int64 // last time bytes came from the master (PINGs and keep-alives too); 0: never
 	// MasterLinkUp says the link is streaming, as Redis's master_link_status:up: connected,
 	// the snapshot (if any) received. DownSinceUnixMs is when it last stopped being so (or
 	// when the link was made, before the first time); 0 while it is up.
