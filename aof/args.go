@@ -8,51 +8,54 @@ import (
 	"strconv"
 )
 
-// argBufBytes is the read buffer of an ArgReader over a big command's Rest: the most it holds.
+// argBufBytes is the read buffer of an ArgReader over a big command: the most it holds.
 const argBufBytes = 64 << 10
 
 // ArgReader reads the arguments of a command one after the other, each in pieces of the caller's
-// size: the ones held in memory (Args) from memory, the others (a big command's Rest) from an
-// io.ReaderAt over the reader's input, through a fixed 64 KiB buffer, so an argument of any size
-// and a command of any number of arguments pass in bounded memory. Whatever is read from the
-// ReaderAt is checked again (a `$<len>` header, the bytes, a CRLF, within Rest).
+// size: a command held whole from its Args, a big one from an io.ReaderAt over the reader's input
+// (all of it, from Start: so it depends on nothing the reader reuses, and may run after the
+// reader has moved on, in another goroutine), through a fixed 64 KiB buffer, so an argument of
+// any size and a command of any number of arguments pass in bounded memory. Whatever is read
+// from the ReaderAt is checked again (the `*<n>` and `$<len>` headers, the CRLFs, the lengths
+// within the command's N bytes).
 //
 //	a := c.Arguments(sr)     // sr: the SpoolReader (or File.ReaderAt) the command came from
 //	for {
 //		size, err := a.Next() // io.EOF after the last argument
 //		...
-//		io.CopyN(w, a, size)  // or a.Read in pieces, or a.Append(buf[:0]) for a small one
+//		io.CopyN(w, a, size)  // or a.Read in pieces, or a.Append(buf[:0], max) for a small one
 //	}
 //
-// An ArgReader is for one goroutine; the command and its reader's input must stay as they are
-// while it runs (for a spool: until the command is applied, so its segments are not trimmed).
+// An ArgReader is for one goroutine; the input must stay as it is while it runs (for a spool:
+// until the command is applied, so that its segments are not trimmed).
 type ArgReader struct {
-	c    *Command
-	ra   io.ReaderAt
-	i    int64  // index of the current argument; -1 before the first Next
-	left int64  // bytes of the current argument not read yet
-	mem  []byte // the unread bytes of the current argument when it is held in Args
-	rest bool   // the current argument is in Rest: its bytes come from br
-	br   *bufio.Reader
-	pos  int64 // input offset of br's next byte
-	end  int64 // Rest's end
-	err  error // sticky
+	c       Command
+	ra      io.ReaderAt
+	i       int64  // index of the current argument; -1 before the first Next
+	left    int64  // bytes of the current argument not read yet
+	mem     []byte // the unread bytes of the current argument of a held command
+	br      *bufio.Reader
+	started bool  // a big command's `*<n>` line is read
+	pos     int64 // input offset of br's next byte
+	end     int64 // the command's end
+	err     error // sticky
 }
 
 // Arguments returns an ArgReader of c's arguments; ra is the input c was read from, as an
-// io.ReaderAt taking the same offsets as c.Rest (nil will do for a command that is not big).
+// io.ReaderAt taking the same offsets as c.Start (nil will do for a command that is not big).
 func (c *Command) Arguments(ra io.ReaderAt) *ArgReader {
 	a := &ArgReader{}
 	a.Reset(c, ra)
 	return a
 }
 
-// Reset makes a read c's arguments from ra, keeping its buffer.
+// Reset makes a read c's arguments from ra, keeping its buffer. It keeps a copy of c: c may be
+// reused at once, but the Args of a command held whole must stay valid while a reads them.
 func (a *ArgReader) Reset(c *Command, ra io.ReaderAt) {
-	a.c, a.ra, a.i, a.left, a.mem, a.rest, a.err = c, ra, -1, 0, nil, false, nil
-	a.pos, a.end = c.Rest.Off, c.Rest.End()
+	a.c, a.ra, a.i, a.left, a.mem, a.started, a.err = *c, ra, -1, 0, nil, false, nil
+	a.pos, a.end = c.Start, c.Start+c.N
 	if c.Big() {
-		src := io.NewSectionReader(readerAtOrNil{ra}, c.Rest.Off, c.Rest.Len)
+		src := io.NewSectionReader(readerAtOrNil{ra}, c.Start, c.N)
 		if a.br == nil {
 			a.br = bufio.NewReaderSize(src, argBufBytes)
 		} else {
@@ -83,24 +86,37 @@ func (a *ArgReader) Next() (int64, error) {
 	if err := a.discard(); err != nil {
 		return 0, a.fail(err)
 	}
-	if a.i+1 >= a.count() {
-		if a.c.Big() && a.pos != a.end {
+	big := a.c.Big()
+	if big && !a.started {
+		if err := a.count(); err != nil {
+			return 0, a.fail(err)
+		}
+		a.started = true
+	}
+	if n := a.c.NArgs; !big {
+		n = max(n, int64(len(a.c.Args))) // NArgs may be unset in a command made by hand
+		if a.i+1 >= n {
+			a.err = io.EOF
+			return 0, io.EOF
+		}
+		a.i++
+		a.mem = a.c.Args[a.i]
+		a.left = int64(len(a.mem))
+		return a.left, nil
+	}
+	if a.i+1 >= a.c.NArgs {
+		if a.pos != a.end {
 			return 0, a.fail(a.protoErr("bytes after the last argument", a.pos, nil))
 		}
 		a.err = io.EOF
 		return 0, io.EOF
 	}
 	a.i++
-	if a.i < int64(len(a.c.Args)) {
-		a.mem, a.rest = a.c.Args[a.i], false
-		a.left = int64(len(a.mem))
-		return a.left, nil
-	}
-	size, err := a.header()
+	size, err := a.header('$')
 	if err != nil {
 		return 0, a.fail(err)
 	}
-	a.left, a.rest = size, true
+	a.left = size
 	if size == 0 {
 		if err := a.crlf(); err != nil {
 			return 0, a.fail(err)
@@ -109,16 +125,19 @@ func (a *ArgReader) Next() (int64, error) {
 	return size, nil
 }
 
-// count is the number of arguments: NArgs, or len(Args) for a command made by hand.
-func (a *ArgReader) count() int64 {
-	if a.c.Big() {
-		return a.c.NArgs
+// count reads a big command's `*<n>` line, which must say NArgs.
+func (a *ArgReader) count() error {
+	at := a.pos
+	n, err := a.header('*')
+	if err == nil && n != a.c.NArgs {
+		return a.protoErr("argument count "+strconv.FormatInt(n, 10)+", not the command's "+strconv.FormatInt(a.c.NArgs, 10), at, nil)
 	}
-	return max(a.c.NArgs, int64(len(a.c.Args)))
+	return err
 }
 
-// header reads the `$<len>\r\n` line of the next argument in Rest.
-func (a *ArgReader) header() (int64, error) {
+// header reads a `$<len>\r\n` line (or `*<n>`, want), and checks the length against the
+// command's end.
+func (a *ArgReader) header(want byte) (int64, error) {
 	at := a.pos
 	line, err := a.br.ReadSlice('\n')
 	a.pos += int64(len(line))
@@ -127,12 +146,12 @@ func (a *ArgReader) header() (int64, error) {
 		return 0, a.protoErr("header line too long", at, line)
 	case err != nil:
 		return 0, a.readErr(at, line, err)
-	case len(line) < 4 || line[0] != '$' || line[len(line)-2] != '\r':
-		return 0, a.protoErr("invalid bulk header", at, line)
+	case len(line) < 4 || line[0] != want || line[len(line)-2] != '\r':
+		return 0, a.protoErr("invalid header", at, line)
 	}
 	size, ok := parseInt(line[1 : len(line)-2])
-	if !ok || size < 0 || size > a.end-a.pos-2 {
-		return 0, a.protoErr("invalid bulk length", at, line)
+	if !ok || size < 0 || want == '$' && size > a.end-a.pos-2 {
+		return 0, a.protoErr("invalid length", at, line)
 	}
 	return size, nil
 }
@@ -149,7 +168,7 @@ func (a *ArgReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), a.left)]
-	if !a.rest {
+	if !a.c.Big() {
 		n := copy(p, a.mem)
 		a.mem = a.mem[n:]
 		a.left -= int64(n)
@@ -194,7 +213,7 @@ func (a *ArgReader) discard() error {
 	if a.left == 0 {
 		return nil
 	}
-	if !a.rest {
+	if !a.c.Big() {
 		a.mem, a.left = nil, 0
 		return nil
 	}

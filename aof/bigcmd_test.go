@@ -426,3 +426,36 @@ func TestBigReaderMemory(t *testing.T) {
 		t.Fatalf("the reader holds a buffer of %d bytes", cap(r.raw))
 	}
 }
+
+// TestArgReaderAfterNext: an ArgReader of a big command reads it from the input alone, so it
+// works after the reader has moved on and reused its buffers (a target writer in another
+// goroutine), and its Command may be reused at once.
+func TestArgReaderAfterNext(t *testing.T) {
+	in := AppendCommandString(nil, "HSET", "h", "f", strings.Repeat("v", 5000))
+	in = AppendCommandString(in, "SET", "other", strings.Repeat("w", 5000))
+	r := newBigReader(bytes.NewReader(in), 100, 0)
+	var c Command
+	if err := r.Next(&c); err != nil || !c.Big() || len(c.Args) != 3 {
+		t.Fatalf("big %v, %d held, err %v", c.Big(), len(c.Args), err)
+	}
+	a := c.Arguments(bytes.NewReader(in))
+	if err := r.Next(&c); err != nil || !c.Big() {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		if _, err := a.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		b, err := a.Append(nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]string{"HSET", "h", "f", strings.Repeat("v", 5000)}) {
+		t.Fatalf("arguments after Next: %.40q", got)
+	}
+}
