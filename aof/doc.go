@@ -21,6 +21,21 @@
 //		...
 //	}
 //
+// A command of any size passes in bounded memory. The replica link drains the socket through a
+// Copier, which writes a big command to the spool in pieces as it arrives (and resumes inside
+// one after a reconnect). The replayer reads the spool in big-command mode, where a command over
+// the hold limit (DefaultHoldBytes) comes without being held: its name and key in Args, the
+// rest a Section of the input, read in pieces from the SpoolReader (an io.ReaderAt by
+// replication offset):
+//
+//	r := aof.NewStreamReader(sr, applied)      // big-command mode, offsets from `applied`
+//	...
+//	if c.Big() {
+//		aof.WriteCommand(conn, &c, sr, buf) // the command whole, copied in pieces
+//		a := c.Arguments(sr)                // or argument by argument, to re-chunk it
+//	}
+//
 // AOF files (plain, with an RDB preamble, or a Redis 7 multi-part directory) go through
-// OpenFile: File.NextEntry gives the RDB part's entries, then File.Next the commands.
+// OpenFile: File.NextEntry gives the RDB part's entries, then File.Next the commands
+// (File.SetHold and File.ReaderAt for big ones).
 package aof

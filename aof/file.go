@@ -37,6 +37,7 @@ type File struct {
 
 	maxArgs int
 	maxBulk int64
+	hold    int64
 	err     error // sticky error of Next
 }
 
@@ -104,6 +105,26 @@ func (f *File) SetLimits(maxArgs int, maxBulk int64) {
 	}
 }
 
+// SetHold turns the command reader's big-command mode on (see Reader.SetHold): a command over
+// hold bytes comes out big, its Rest read from ReaderAt. A File in that mode should also take
+// the stream limits (SetLimits(StreamMaxArgs, StreamMaxBulk)) to pass whatever Redis wrote.
+func (f *File) SetHold(hold int64) {
+	f.hold = hold
+	if f.r != nil {
+		f.r.SetHold(hold)
+	}
+}
+
+// ReaderAt returns the part the last command came from, for the sections of a big command
+// (Command.Start and Command.Rest are offsets in that file). It stays valid until the next
+// call to Next, which may move to the next part; nil before the first command.
+func (f *File) ReaderAt() io.ReaderAt {
+	if f.f == nil {
+		return nil
+	}
+	return f.f
+}
+
 // Decoder returns the decoder of the RDB part, to set its limits or read its version, or nil
 // when the AOF has no RDB part. Read its entries with NextEntry.
 func (f *File) Decoder() *rdb.Decoder { return f.dec }
@@ -148,6 +169,7 @@ func (f *File) startCommands(off int64) error {
 	if f.r == nil {
 		f.r = NewReader(src)
 		f.r.SetLimits(f.maxArgs, f.maxBulk)
+		f.r.SetHold(f.hold)
 		f.r.annotations = true
 	} else {
 		f.r.Reset(src)

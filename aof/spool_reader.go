@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 )
 
 // SpoolReader reads a spool's stream from an offset on. It sees only fsynced bytes, blocks when
@@ -20,6 +21,11 @@ type SpoolReader struct {
 	f      *os.File
 	fstart int64 // start of the segment f holds
 	err    error
+
+	atMu     sync.Mutex // guards the fields of ReadAt, which may run beside Read
+	atF      *os.File
+	atStart  int64
+	atClosed bool
 }
 
 // NewReader returns a reader of the stream bytes after offset from (from+1 first). from must
@@ -133,15 +139,104 @@ func (r *SpoolReader) open(start int64) error {
 	return nil
 }
 
-// Close releases the reader's file. It does not affect the spool.
+// Close releases the reader's files. It does not affect the spool.
 func (r *SpoolReader) Close() error {
 	if r.err == nil {
 		r.err = fmt.Errorf("aof: spool %s: reader closed", r.s.dir)
 	}
+	var err error
 	if r.f != nil {
-		err := r.f.Close()
+		err = r.f.Close()
 		r.f = nil
-		return err
 	}
+	r.atMu.Lock()
+	if r.atF != nil {
+		err = errors.Join(err, r.atF.Close())
+		r.atF = nil
+	}
+	r.atClosed = true
+	r.atMu.Unlock()
+	return err
+}
+
+// ReadAt reads len(p) bytes of the stream the reader reads, wherever Read stands: the bytes after
+// replication offset off (off+1 .. off+len(p)), which is how a Reader with base from (see
+// NewStreamReader) gives Command.Start and Command.Rest. It reads across segment files, sees
+// only fsynced bytes (past them it returns what there is and io.EOF), and fails with
+// ErrTrimmed before the spool's start and ErrSpoolReset once the spool was reset under the
+// reader. It never blocks on the spool's writer. It is safe to call from any goroutine,
+// concurrently with Read and with other ReadAt calls (they are serialised).
+func (r *SpoolReader) ReadAt(p []byte, off int64) (int, error) {
+	r.atMu.Lock()
+	defer r.atMu.Unlock()
+	if r.atClosed {
+		return 0, fmt.Errorf("aof: spool %s: ReadAt on a closed reader", r.s.dir)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("aof: spool %s: ReadAt at negative offset %d", r.s.dir, off)
+	}
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		sg, avail, err := r.segmentAt(pos)
+		if err != nil {
+			return n, err
+		}
+		if avail <= 0 {
+			return n, io.EOF
+		}
+		if r.atF == nil || r.atStart != sg.start {
+			if err := r.openAt(sg.start, pos); err != nil {
+				return n, err
+			}
+		}
+		want := p[n : n+int(min(int64(len(p)-n), avail))]
+		k, err := r.atF.ReadAt(want, pos-sg.start)
+		n += k
+		if k < len(want) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, fmt.Errorf("aof: spool %s: segment %s: reading offset %d: %w", r.s.dir, segName(sg.start), pos+int64(k)+1, err)
+		}
+	}
+	return n, nil
+}
+
+// segmentAt finds the segment holding the byte after offset pos and how many fsynced bytes it
+// holds from there (0 at the synced end).
+func (r *SpoolReader) segmentAt(pos int64) (segment, int64, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case r.gen != s.gen:
+		return segment{}, 0, fmt.Errorf("aof: spool %s: ReadAt offset %d: %w", s.dir, pos, ErrSpoolReset)
+	case pos < s.start:
+		return segment{}, 0, fmt.Errorf("aof: spool %s: ReadAt offset %d, before the spool's start %d: %w", s.dir, pos, s.start, ErrTrimmed)
+	case pos >= s.synced:
+		return segment{}, 0, nil
+	}
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].start > pos }) - 1
+	if i < 0 {
+		return segment{}, 0, fmt.Errorf("aof: spool %s: no segment holds offset %d", s.dir, pos+1)
+	}
+	sg := s.segs[i]
+	return sg, min(s.synced, sg.start+sg.size) - pos, nil
+}
+
+func (r *SpoolReader) openAt(start, pos int64) error {
+	if r.atF != nil {
+		r.atF.Close()
+		r.atF = nil
+	}
+	f, err := os.Open(r.s.path(start))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("aof: spool %s: ReadAt offset %d: segment %s gone: %w", r.s.dir, pos, segName(start), ErrTrimmed)
+	}
+	if err != nil {
+		return fmt.Errorf("aof: spool %s: %w", r.s.dir, err)
+	}
+	r.atF, r.atStart = f, start
 	return nil
 }

@@ -3,7 +3,6 @@ package source
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -37,8 +36,8 @@ func newReplyError(step, line string) *ReplyError {
 	return &ReplyError{Step: step, Code: code, Msg: msg}
 }
 
-// errLineTooLong is returned when the master sends a line over maxLineLen.
-var errLineTooLong = errors.New("line too long")
+// errLineTooLong is returned when the master sends a line over maxLineLen; it wraps errBadReply.
+var errLineTooLong = fmt.Errorf("%w: line too long", errBadReply)
 
 // replConn is one connection to the master. Only the session goroutine reads it (through br);
 // writes come from it and from the ACK goroutine, serialised by wmu.
@@ -85,28 +84,40 @@ func (rc *replConn) writeCommand(args ...string) error {
 }
 
 // readLine reads one reply line and returns it without its line ending. Bare "\n" keep-alives,
-// which a master sends while it prepares a snapshot, are skipped.
+// which a master sends while it prepares a snapshot, are skipped. A line longer than maxLineLen
+// is an error as soon as that many bytes have come without a '\n'.
 func (rc *replConn) readLine() (string, error) {
 	for {
-		line, err := rc.br.ReadSlice('\n')
-		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				return "", fmt.Errorf("%w: %q (cut)", errLineTooLong, line[:min(len(line), 32)])
+		known := 0 // bytes buffered that hold no '\n'
+		for {
+			buf, _ := rc.br.Peek(rc.br.Buffered())
+			if i := bytes.IndexByte(buf[known:], '\n'); i >= 0 {
+				known += i + 1
+				break
 			}
-			return "", err
+			known = len(buf)
+			if known > maxLineLen {
+				return "", fmt.Errorf("%w (max %d): %q (cut)", errLineTooLong, maxLineLen, buf[:32])
+			}
+			if _, err := rc.br.Peek(known + 1); err != nil {
+				return "", err
+			}
 		}
-		if len(line) > maxLineLen {
-			return "", fmt.Errorf("%w: %q (cut)", errLineTooLong, line[:32])
+		raw, _ := rc.br.Peek(known)
+		if len(raw) > maxLineLen {
+			return "", fmt.Errorf("%w (max %d): %q (cut)", errLineTooLong, maxLineLen, raw[:32])
 		}
-		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
+		line := string(bytes.TrimSuffix(raw[:len(raw)-1], []byte{'\r'}))
+		rc.br.Discard(known) // buffered: cannot fail
 		if len(line) == 0 {
 			continue // keep-alive
 		}
-		return string(line), nil
+		return line, nil
 	}
 }
 
-// command sends args and reads the one-line reply. A `-` reply is a *ReplyError.
+// command sends args and reads the one-line reply, which must be a status (`+...`). A `-` reply
+// is a *ReplyError; anything else wraps errBadReply.
 func (rc *replConn) command(step string, args ...string) (string, error) {
 	if err := rc.writeCommand(args...); err != nil {
 		return "", fmt.Errorf("sending %s: %w", step, err)
@@ -115,8 +126,11 @@ func (rc *replConn) command(step string, args ...string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the reply to %s: %w", step, err)
 	}
-	if line[0] == '-' {
+	switch line[0] {
+	case '-':
 		return "", newReplyError(step, line)
+	case '+':
+		return line, nil
 	}
-	return line, nil
+	return "", badReply(step, "not a status reply", line)
 }

@@ -17,5 +17,17 @@
 //	}
 //
 // One goroutine reads the socket and nothing else does; it never waits on the consumer of the
-// spool or of Events. State leaves the link only through Stats, as a value copy.
+// spool or of Events. State leaves the link only through Stats, as a value copy (link up or
+// down and since when, the last byte's time, protocol errors, resyncs), taken without side
+// effects by any number of readers.
+//
+// Commands of any size pass: the drain (an aof.Copier) writes a big one to the spool in pieces
+// as it arrives and never holds it, so the spool may end inside a command; the next PSYNC
+// resumes at that byte and the drain goes on there. Every reply from the master is checked
+// (replid, offsets, lengths, marks, line lengths) before it is used. A snapshot that fails to
+// load is dropped with Resync, which asks for a new one after a capped backoff:
+//
+//	if err := load(ev.RDBPath); err != nil {
+//		l.Resync(err) // PSYNC ? -1, no sooner than the resync backoff; a FullSync follows
+//	}
 package source

@@ -10,6 +10,14 @@ import (
 // replidLen is the length of a replication id (CONFIG_RUN_ID_SIZE).
 const replidLen = 40
 
+// Bounds on what a master may announce. An offset leaves room for 2^62 more bytes of stream
+// before any sum of offsets could overflow (a master would need centuries at full speed to go
+// past it). An RDB holds a dataset Redis keeps in memory: 256 TiB is far beyond any machine.
+const (
+	maxOffset   = 1 << 62
+	maxRDBBytes = 1 << 48
+)
+
 // psyncKind is the master's answer to PSYNC.
 type psyncKind int
 
@@ -37,12 +45,15 @@ func parsePSYNCReply(line string) (psyncReply, error) {
 	switch word {
 	case "+FULLRESYNC":
 		id, off, ok := strings.Cut(rest, " ")
-		if !ok || !validReplid(id) {
-			break
+		if !ok {
+			return psyncReply{}, badReply("PSYNC", "+FULLRESYNC without a replid and an offset", line)
 		}
-		n, err := strconv.ParseInt(off, 10, 64)
-		if err != nil || n < 0 {
-			break
+		if !validReplid(id) {
+			return psyncReply{}, badReply("PSYNC", "+FULLRESYNC replid is not 40 hex digits", line)
+		}
+		n, ok := parseOffset(off, maxOffset)
+		if !ok {
+			return psyncReply{}, badReply("PSYNC", "+FULLRESYNC offset is not an integer in [0, 2^62]", line)
 		}
 		return psyncReply{Kind: psyncFull, Replid: id, Offset: n}, nil
 	case "+CONTINUE":
@@ -51,11 +62,35 @@ func parsePSYNCReply(line string) (psyncReply, error) {
 		}
 		id := strings.TrimRight(rest, " ")
 		if !validReplid(id) {
-			break
+			return psyncReply{}, badReply("PSYNC", "+CONTINUE replid is not 40 hex digits", line)
 		}
 		return psyncReply{Kind: psyncContinue, Replid: id}, nil
 	}
-	return psyncReply{}, fmt.Errorf("PSYNC: %w %q", errBadReply, truncate(line, 64))
+	return psyncReply{}, badReply("PSYNC", "not +FULLRESYNC nor +CONTINUE", line)
+}
+
+// badReply is the error of a malformed reply to step: what was wrong, and the line (cut).
+func badReply(step, what, line string) error {
+	return fmt.Errorf("%s: %w: %s: %q", step, errBadReply, what, truncate(line, 64))
+}
+
+// parseOffset parses a decimal integer in [0, limit]: digits only, no sign, no leading zero.
+func parseOffset(s string, limit int64) (int64, bool) {
+	if s == "" || len(s) > 19 || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0') // 19 digits cannot overflow before the check below
+	}
+	if v < 0 || v > limit {
+		return 0, false
+	}
+	return v, true
 }
 
 func validReplid(s string) bool {
@@ -90,18 +125,28 @@ func parseBulkHeader(line string) (bulkHeader, error) {
 		return bulkHeader{}, newReplyError("SYNC", line)
 	}
 	if mark, ok := strings.CutPrefix(line, "$EOF:"); ok {
-		if len(mark) != replidLen {
-			return bulkHeader{}, fmt.Errorf("RDB header: %w: EOF mark of %d bytes %q", errBadReply, len(mark), truncate(line, 64))
+		if len(mark) != replidLen || !printable(mark) {
+			return bulkHeader{}, badReply("RDB header", "the $EOF: mark is not 40 printable characters", line)
 		}
 		return bulkHeader{Size: -1, Mark: []byte(mark)}, nil
 	}
 	if n, ok := strings.CutPrefix(line, "$"); ok {
-		size, err := strconv.ParseInt(n, 10, 64)
-		if err == nil && size >= 0 {
+		if size, ok := parseOffset(n, maxRDBBytes); ok {
 			return bulkHeader{Size: size}, nil
 		}
+		return bulkHeader{}, badReply("RDB header", "the RDB length is not an integer in [0, 2^48]", line)
 	}
-	return bulkHeader{}, fmt.Errorf("RDB header: %w %q", errBadReply, truncate(line, 64))
+	return bulkHeader{}, badReply("RDB header", "not $<length> nor $EOF:<mark>", line)
+}
+
+// printable reports whether s is ASCII without controls or spaces (Redis's marks are hex).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // handshake runs AUTH, PING and the REPLCONFs on a fresh connection. PSYNC is sent by the caller.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
@@ -39,6 +40,17 @@ type Link struct {
 	// replid is the replication id of the spool's stream; "" until a snapshot or a resume
 	// point gives one. Only the Run goroutine touches it (Stats reads st.Replid).
 	replid string
+	// copier knows where the stream stands at the spool's end (inside a command, perhaps), from
+	// one connection to the next. Only the Run goroutine touches it, and lastFullSync,
+	// lastResync and resyncDelay (the resync backoff).
+	copier       *aof.Copier
+	lastFullSync time.Time
+	lastResync   time.Time
+	resyncDelay  time.Duration
+
+	resyncMu      sync.Mutex
+	resyncPending bool
+	resyncReason  error
 
 	state    atomic.Int32
 	rdbBytes atomic.Int64
@@ -63,9 +75,98 @@ func NewLink(opts LinkOptions) *Link {
 		evWake: make(chan struct{}, 1),
 		addr:   opts.Addr,
 		kick:   make(chan struct{}, 1),
+		copier: aof.NewCopier(copierHold),
 	}
 	l.st.RDBTotal = -1
+	l.st.DownSinceUnixMs = time.Now().UnixMilli() // down until the first stream
 	return l
+}
+
+// Resync drops the link's snapshot and spool and makes it ask the master for a full sync
+// (`PSYNC ? -1`): the daemon calls it when a snapshot fails to load (corrupt, cut short), since a
+// partial resync would only replay a stream on top of it. The current connection is closed at
+// once. The full sync waits for the resync backoff: at least ResyncBackoffMin after the previous
+// full sync, doubling with each Resync up to ResyncBackoffMax, so that a snapshot that keeps
+// failing does not make the master fork every few seconds. Resyncs before it starts make one.
+// The RDBStarted and FullSync events of the new snapshot follow; Stats counts Resyncs and keeps
+// the reason. Safe to call from any goroutine.
+func (l *Link) Resync(reason error) {
+	if reason == nil {
+		reason = errors.New("resync asked")
+	}
+	l.resyncMu.Lock()
+	l.resyncPending, l.resyncReason = true, reason
+	l.resyncMu.Unlock()
+	l.update(func(s *LinkStats) { s.LastResyncError = reason.Error() })
+	l.log.Warn("resync asked: dropping the snapshot and the spool for a new full sync", zap.Error(reason))
+	l.addrMu.Lock()
+	conn, cancelDial := l.conn, l.cancelDial
+	l.addrMu.Unlock()
+	if cancelDial != nil {
+		cancelDial()
+	}
+	if conn != nil {
+		conn.Close()
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// resyncAsked returns the reason of a pending Resync, nil if there is none.
+func (l *Link) resyncAsked() error {
+	l.resyncMu.Lock()
+	defer l.resyncMu.Unlock()
+	if !l.resyncPending {
+		return nil
+	}
+	return l.resyncReason
+}
+
+// resync carries out a pending Resync before the next connection: it waits for the resync
+// backoff, then drops the snapshots, the spool and the replid, so that the next PSYNC is
+// `PSYNC ? -1`.
+func (l *Link) resync(ctx context.Context, sp *aof.Spool) error {
+	reason := l.resyncAsked()
+	if reason == nil {
+		return nil
+	}
+	now := time.Now()
+	if l.lastResync.IsZero() || now.Sub(l.lastResync) > 2*l.opts.ResyncBackoffMax {
+		l.resyncDelay = l.opts.ResyncBackoffMin
+	} else {
+		l.resyncDelay = min(2*l.resyncDelay, l.opts.ResyncBackoffMax)
+	}
+	at := l.lastFullSync.Add(l.resyncDelay)
+	if wait := at.Sub(now); wait > 0 {
+		l.setState(StateBackoff)
+		l.update(func(s *LinkStats) { s.NextResyncUnixMs = at.UnixMilli() })
+		l.log.Info("resync: waiting for the resync backoff", zap.Duration("wait", wait), zap.Duration("backoff", l.resyncDelay))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	l.resyncMu.Lock()
+	reason, l.resyncPending, l.resyncReason = l.resyncReason, false, nil
+	l.resyncMu.Unlock()
+	l.lastResync = time.Now()
+	l.replid = ""
+	l.copier.Restart()
+	l.update(func(s *LinkStats) { s.Resyncs++; s.Replid = ""; s.NextResyncUnixMs = 0 })
+	if err := sp.Reset(sp.End()); err != nil {
+		return fmt.Errorf("source: %s: resync: %w", l.Addr(), err)
+	}
+	if err := removeOldRDBs(l.opts.Dir, ""); err != nil {
+		l.log.Warn("resync: removing the snapshots", zap.Error(err))
+	}
+	l.log.Warn("resync: snapshot and spool dropped; asking the master for a full sync", zap.Error(reason),
+		zap.Duration("backoff", l.resyncDelay))
+	return nil
 }
 
 // Follow makes the link replicate from addr from now on: the master's replica took over (a
@@ -170,6 +271,23 @@ func (l *Link) update(f func(s *LinkStats)) {
 	l.mu.Unlock()
 }
 
+// linkDown records that the link is not streaming (any more), and why.
+func (l *Link) linkDown(err error) {
+	now := time.Now().UnixMilli()
+	l.update(func(s *LinkStats) {
+		if err != nil {
+			s.LastError = err.Error()
+			if errors.Is(err, errBadReply) || errors.Is(err, aof.ErrProtocol) {
+				s.ProtocolErrors++
+			}
+		}
+		if s.MasterLinkUp || s.DownSinceUnixMs == 0 {
+			s.DownSinceUnixMs = now
+		}
+		s.MasterLinkUp = false
+	})
+}
+
 // Run keeps the link up until ctx is done: connect, handshake, PSYNC, snapshot, stream; on any
 // error it reports Disconnected, waits (exponential backoff) and starts again, asking for a
 // partial resync first. It returns nil when ctx is done, or an error if the spool cannot be
@@ -186,7 +304,7 @@ func (l *Link) Run(ctx context.Context) error {
 	var fwd sync.WaitGroup
 	fwd.Go(func() { l.forwardEvents(ctx) })
 	defer fwd.Wait()
-	if err := l.applyResume(sp); err != nil {
+	if err := l.applyResume(ctx, sp); err != nil {
 		return fmt.Errorf("source: %s: resume: %w", l.opts.Addr, err)
 	}
 
@@ -195,14 +313,22 @@ func (l *Link) Run(ctx context.Context) error {
 		if attempt > 0 {
 			l.update(func(s *LinkStats) { s.Reconnects++ })
 		}
-		streamed, err := l.session(ctx, sp)
+		progress, err := false, l.resync(ctx, sp)
+		if err == nil {
+			progress, err = l.session(ctx, sp)
+		}
 		if ctx.Err() != nil {
 			break
 		}
-		if streamed && !errors.Is(err, aof.ErrSpoolFull) {
+		// Back off again from the start only after a connection that got something done: a
+		// master that sends the same bad bytes at every partial resync is not hammered.
+		if progress && !errors.Is(err, aof.ErrSpoolFull) {
 			backoff = l.opts.BackoffMin // a full spool stays full until the daemon trims it
 		}
-		l.update(func(s *LinkStats) { s.LastError = err.Error(); s.MasterLinkUp = false })
+		if reason := l.resyncAsked(); reason != nil {
+			err = fmt.Errorf("source: %s: resync asked (%v): %w", l.Addr(), reason, err)
+		}
+		l.linkDown(err)
 		l.log.Error("replica link down; retrying", zap.Error(err), zap.Duration("backoff", backoff),
 			zap.String("replid", l.replid), zap.Int64("received", sp.Synced()))
 		l.emit(Disconnected{Err: err})
@@ -212,7 +338,7 @@ func (l *Link) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 		case <-t.C:
-		case <-l.kick: // Follow: the new address, now
+		case <-l.kick: // Follow: the new address, now; Resync: its own backoff
 			t.Stop()
 			backoff = l.opts.BackoffMin
 		}
@@ -224,16 +350,23 @@ func (l *Link) Run(ctx context.Context) error {
 	if err := sp.Sync(); err != nil {
 		l.log.Error("syncing the spool at shutdown", zap.Error(err))
 	}
-	l.update(func(s *LinkStats) { s.MasterLinkUp = false })
+	l.linkDown(nil)
 	return nil
 }
 
 // applyResume decides, from the resume point and what the spool holds, where the first PSYNC
-// asks to start. The resume offset is the last byte the daemon has dealt with: the spool must
-// hold every byte after it.
-func (l *Link) applyResume(sp *aof.Spool) error {
+// asks to start. The resume offset is the last byte the daemon has dealt with (a command's
+// end): the spool must hold every byte after it. The spool may end inside a command (a
+// connection dropped in the middle of a big one, or rmtd was killed): the Copier finds where,
+// scanning the spool from the resume offset.
+func (l *Link) applyResume(ctx context.Context, sp *aof.Spool) error {
 	r := l.opts.Resume
 	if r == nil || r.Replid == "" {
+		return nil
+	}
+	if !validReplid(r.Replid) || r.Offset < 0 || r.Offset > maxOffset {
+		l.log.Warn("the resume point is not a replid and an offset: full sync",
+			zap.String("resume_replid", truncate(r.Replid, 64)), zap.Int64("resume_offset", r.Offset))
 		return nil
 	}
 	switch {
@@ -247,14 +380,56 @@ func (l *Link) applyResume(sp *aof.Spool) error {
 		if err := sp.Reset(r.Offset); err != nil {
 			return err
 		}
+	default:
+		if err := l.rescan(ctx, sp, r.Offset); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			l.log.Warn("the spool after the resume offset is not a stream of commands: dropping it, to ask the master for it again",
+				zap.Int64("resume_offset", r.Offset), zap.Int64("spool_end", sp.End()), zap.Error(err))
+			if err := sp.Reset(r.Offset); err != nil {
+				return err
+			}
+			l.copier.Restart()
+		}
 	}
 	l.replid = r.Replid
 	l.update(func(s *LinkStats) { s.Replid = r.Replid })
 	return nil
 }
 
-// session runs one connection to its end. streamed says whether it got as far as streaming.
-func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err error) {
+// rescan puts the Copier where the spool's stream stands at its end, reading it from offset
+// from, a command's start.
+func (l *Link) rescan(ctx context.Context, sp *aof.Spool, from int64) error {
+	end := sp.Synced()
+	if end != sp.End() {
+		return fmt.Errorf("the spool holds %d bytes not fsynced", sp.End()-end)
+	}
+	sr, err := sp.NewReader(ctx, from)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	if err := l.copier.Scan(io.LimitReader(sr, end-from), from); err != nil {
+		return err
+	}
+	if p := l.copier.Pending(); p > 0 {
+		l.log.Info("the spool ends inside a command: the stream goes on there", zap.Int64("spool_end", end),
+			zap.Int64("command_start", end-p))
+	}
+	return nil
+}
+
+// session runs one connection to its end. progress says whether it got a snapshot or spooled
+// any byte of the stream.
+func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err error) {
+	if l.copier.Lost() {
+		// A disk that failed in the middle of an append: find again where the spool stands.
+		from := sp.End() - l.copier.Pending()
+		if err := l.rescan(ctx, sp, from); err != nil {
+			return false, fmt.Errorf("source: %s: the spool's end after a failed write (from offset %d): %w", l.Addr(), from, err)
+		}
+	}
 	addr := l.Addr()
 	l.setState(StateConnecting)
 	dialCtx, cancelDial := context.WithCancel(ctx)
@@ -288,6 +463,8 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 	var diskless bool
 	switch rep.Kind {
 	case psyncFull:
+		l.lastFullSync = time.Now() // the master forks now
+		l.update(func(s *LinkStats) { s.LastFullSyncUnixMs = l.lastFullSync.UnixMilli() })
 		if replid != "" {
 			l.log.Warn("the master refused a partial resync (its backlog no longer holds the offset, or its replication ID changed): full sync",
 				zap.String("asked_replid", replid), zap.Int64("asked_offset", from+1), zap.String("replid", rep.Replid))
@@ -296,6 +473,7 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 		if diskless, err = l.fullSync(rc, sp, rep); err != nil {
 			return false, fmt.Errorf("source: full sync from %s (replid %s, offset %d): %w", addr, rep.Replid, rep.Offset, err)
 		}
+		progress = true
 	case psyncContinue:
 		if rep.Replid != "" && rep.Replid != replid {
 			l.log.Info("master changed its replication id", zap.String("old_replid", replid), zap.String("replid", rep.Replid),
@@ -308,8 +486,9 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (streamed bool, err e
 	}
 
 	l.setState(StateStreaming)
-	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.LastError = "" })
-	return true, l.stream(ctx, rc, sp, diskless)
+	l.update(func(s *LinkStats) { s.MasterLinkUp = true; s.DownSinceUnixMs = 0; s.LastError = "" })
+	streamed, err := l.stream(ctx, rc, sp, diskless)
+	return progress || streamed, err
 }
 
 // fullSync receives the snapshot announced by +FULLRESYNC, then restarts the spool at its
@@ -338,6 +517,7 @@ func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless b
 	if err := sp.Reset(rep.Offset); err != nil {
 		return false, err
 	}
+	l.copier.Restart()
 	l.replid = rep.Replid
 	l.update(func(s *LinkStats) { s.RDBTotal = n; s.FullSyncs++; s.Replid = rep.Replid })
 	if err := removeOldRDBs(l.opts.Dir, path); err != nil {

@@ -14,6 +14,12 @@ const (
 	DefaultBackoffMax        = 5 * time.Second
 	DefaultSpoolSegmentBytes = 64 << 20
 	DefaultAckInterval       = time.Second
+	// A Resync's full sync waits at least DefaultResyncBackoffMin after the previous full sync,
+	// twice as long after each Resync that follows within twice DefaultResyncBackoffMax of the
+	// last one, up to DefaultResyncBackoffMax: a snapshot that keeps failing to load makes the
+	// master fork at most every few minutes.
+	DefaultResyncBackoffMin = time.Second
+	DefaultResyncBackoffMax = 5 * time.Minute
 )
 
 // ResumePoint is where a previous run stopped: the master's replication id and the offset of the
@@ -47,6 +53,9 @@ type LinkOptions struct {
 	BackoffMax        time.Duration // 0: DefaultBackoffMax
 	// AckInterval is the period of `REPLCONF ACK` (0: DefaultAckInterval).
 	AckInterval time.Duration
+	// The backoff between full syncs asked for by Resync (0: the defaults).
+	ResyncBackoffMin time.Duration
+	ResyncBackoffMax time.Duration
 }
 
 func (o *LinkOptions) setDefaults() {
@@ -64,6 +73,12 @@ func (o *LinkOptions) setDefaults() {
 	}
 	if o.AckInterval <= 0 {
 		o.AckInterval = DefaultAckInterval
+	}
+	if o.ResyncBackoffMin <= 0 {
+		o.ResyncBackoffMin = DefaultResyncBackoffMin
+	}
+	if o.ResyncBackoffMax < o.ResyncBackoffMin {
+		o.ResyncBackoffMax = max(DefaultResyncBackoffMax, o.ResyncBackoffMin)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()

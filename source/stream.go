@@ -15,15 +15,26 @@ import (
 // syncEveryBytes forces an fsync of the spool while the socket keeps data buffered.
 const syncEveryBytes = 4 << 20
 
+// copierHold is the largest command the drain gathers whole before spooling it (so that its
+// arguments can be looked at, and a full spool refuses it whole); a larger one goes to the
+// spool in pieces as it arrives.
+const copierHold = 64 << 10
+
 // stream drains the replication stream into the spool until the connection fails. It is the
 // only reader of the socket and waits on nothing but the socket and the disk: the spool is
-// fsynced whenever the read buffer runs dry (so batches grow with the load), every
-// syncEveryBytes, and after a REPLCONF GETACK. A separate goroutine does all the writing:
-// `REPLCONF ACK <fsynced offset>` at once, every AckInterval, and as soon as a GETACK is synced
-// (the offset then includes the GETACK), so a master slow to read never stalls the drain.
-func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless bool) error {
+// fsynced whenever the read buffer runs dry after a command (so batches grow with the load),
+// every syncEveryBytes (inside a big command too), and after a REPLCONF GETACK. A separate
+// goroutine does all the writing: `REPLCONF ACK <fsynced offset>` at once, every AckInterval,
+// and as soon as a GETACK is synced (the offset then includes the GETACK), so a master slow to
+// read never stalls the drain.
+//
+// The link's Copier checks every command's framing and never holds a big one: the spool may end
+// inside a command when the connection drops, and the Copier, which kept its place, goes on
+// there after the next PSYNC. It returns whether any byte was spooled.
+func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless bool) (bool, error) {
 	base := sp.End()
-	l.log.Info("streaming", zap.String("replid", l.replid), zap.Int64("offset", base), zap.Bool("after_diskless", diskless))
+	l.log.Info("streaming", zap.String("replid", l.replid), zap.Int64("offset", base), zap.Bool("after_diskless", diskless),
+		zap.Int64("inside_command", l.copier.Pending()))
 	ackCtx, cancel := context.WithCancel(ctx)
 	ackNow := make(chan struct{}, 1)
 	var wg sync.WaitGroup
@@ -31,16 +42,17 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 	defer wg.Wait()
 	defer cancel()
 
-	r := aof.NewReader(rc.br)
+	cp := l.copier
+	cp.Continue(rc.br, base)
 	var (
-		cmd      aof.Command
-		unsynced int64 // bytes read since the last Sync, batched or appended
-		b        = newBatch(l.opts.MaxSpoolBytes)
+		cmd aof.Command
+		b   = newBatch(l.opts.MaxSpoolBytes)
+		w   = &spoolWriter{sp: sp, b: b}
 	)
 	// Whatever ends the stream, what was read is appended and made durable, so that the next
 	// PSYNC (which asks for End()+1) and the daemon agree with the disk.
 	defer func() {
-		if unsynced == 0 {
+		if w.unsynced == 0 {
 			return
 		}
 		if err := b.flush(sp); err != nil {
@@ -51,24 +63,27 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 		}
 	}()
 	for {
-		if err := r.Next(&cmd); err != nil {
-			return fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.Addr(), l.replid, base, err)
+		if err := cp.Next(&cmd, w); err != nil {
+			return sp.End() > base, fmt.Errorf("source: stream from %s (replid %s) starting at offset %d: %w", l.Addr(), l.replid, base, err)
 		}
-		if err := b.add(sp, cmd.Raw); err != nil {
-			return fmt.Errorf("source: spooling the stream of %s: %w", l.Addr(), err)
+		getack := false
+		if cmd.Raw != nil { // gathered whole: spool it with the others
+			if err := b.add(sp, cmd.Raw); err != nil {
+				return sp.End() > base, fmt.Errorf("source: spooling the stream of %s: %w", l.Addr(), err)
+			}
+			w.unsynced += cmd.N
+			getack = isGetAck(cmd.Args)
 		}
-		unsynced += cmd.N
-		getack := isGetAck(cmd.Args)
-		if !getack && unsynced < syncEveryBytes && r.Buffered() > 0 {
+		if !getack && w.unsynced < syncEveryBytes && rc.br.Buffered() > 0 {
 			continue
 		}
 		if err := b.flush(sp); err != nil {
-			return fmt.Errorf("source: spooling the stream of %s: %w", l.Addr(), err)
+			return sp.End() > base, fmt.Errorf("source: spooling the stream of %s: %w", l.Addr(), err)
 		}
 		if err := sp.Sync(); err != nil {
-			return fmt.Errorf("source: syncing the spool of %s: %w", l.Addr(), err)
+			return sp.End() > base, fmt.Errorf("source: syncing the spool of %s: %w", l.Addr(), err)
 		}
-		unsynced = 0
+		w.unsynced = 0
 		if getack {
 			select {
 			case ackNow <- struct{}{}:
@@ -76,6 +91,31 @@ func (l *Link) stream(ctx context.Context, rc *replConn, sp *aof.Spool, diskless
 			}
 		}
 	}
+}
+
+// spoolWriter takes the pieces of a big command from the Copier: the whole commands gathered
+// before it go first, then each piece, appended whole or not at all (a full spool), and the
+// spool is fsynced every syncEveryBytes.
+type spoolWriter struct {
+	sp       *aof.Spool
+	b        *batch
+	unsynced int64 // bytes read since the last Sync, batched or appended
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if err := w.b.flush(w.sp); err != nil {
+		return 0, err
+	}
+	before := w.sp.End()
+	err := w.sp.Append(p)
+	n := int(w.sp.End() - before) // all of p, or none of it but on a failing disk
+	w.unsynced += int64(n)
+	if err == nil && w.unsynced >= syncEveryBytes {
+		if err = w.sp.Sync(); err == nil {
+			w.unsynced = 0
+		}
+	}
+	return n, err
 }
 
 // batchBytes is the most bytes of whole commands gathered before one Spool.Append: appending
