@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
 )
 
 // TestLinkRedisHealth: while the master only sends PINGs, the time of the last byte moves on;
@@ -28,7 +30,7 @@ func TestLinkRedisHealth(t *testing.T) {
 
 	// No writes: only the master's PINGs (every second here) arrive, and count.
 	first := st
-	waitFor(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, func() error {
 		s := l.Stats()
 		if s.LastIOUnixMs < first.LastIOUnixMs+1500 || s.ReceivedOffset <= first.ReceivedOffset {
 			return fmt.Errorf("last I/O %d ms after %d, offset %d after %d", s.LastIOUnixMs-first.LastIOUnixMs,
@@ -53,14 +55,14 @@ func TestLinkRedisHealth(t *testing.T) {
 
 	master.kill() // SIGKILL
 	var down LinkStats
-	waitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		if down = l.Stats(); down.MasterLinkUp || down.DownSinceUnixMs == 0 {
 			return fmt.Errorf("stats %+v", down)
 		}
 		return nil
 	})
 	d1 := down.DownFor(time.Now())
-	waitFor(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, func() error {
 		if d2 := l.Stats().DownFor(time.Now()); d2 <= d1+100*time.Millisecond {
 			return fmt.Errorf("down for %v, then %v", d1, d2)
 		}
