@@ -51,6 +51,13 @@ func (p *pipeline) migrate(ctx context.Context, snap source.SnapshotReady, repla
 			p.d.target.Abandon()
 			return err
 		}
+		if undecodable(err) && p.node.Resync(err) {
+			// The same bytes would fail again: a new snapshot comes, and replaces this task.
+			p.count(status.ReasonSnapshotResync)
+			p.log.Warn("the snapshot does not decode: asking the source for a new one", zap.Error(err))
+			<-ctx.Done()
+			return nil
+		}
 		if !bo.wait(ctx) {
 			return nil
 		}
@@ -214,4 +221,10 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 		zap.Uint64("expired_skipped", st.Expired),
 		zap.Duration("took", time.Duration(p.loadEnded.Load()-p.loadStarted.Load())*time.Millisecond))
 	return w, nil
+}
+
+// undecodable reports whether a snapshot failed to load for its own bytes (corrupt, a bad
+// checksum, cut short): reading it again would fail the same way.
+func undecodable(err error) bool {
+	return errors.Is(err, rdb.ErrCorrupt) || errors.Is(err, rdb.ErrChecksum) || errors.Is(err, io.ErrUnexpectedEOF)
 }

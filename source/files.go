@@ -26,6 +26,7 @@ func (n *fileNode) Finite() bool             { return true }
 func (n *fileNode) FollowsFailovers() bool   { return false }
 func (n *fileNode) Events() <-chan Event     { return n.events }
 func (n *fileNode) Filter(int) Filter        { return nil }
+func (n *fileNode) Resync(error) bool        { return false }
 func (n *fileNode) Trim(int64) error         { return nil }
 func (n *fileNode) Close() error             { return nil }
 func (n *fileNode) Stats() NodeStats         { return NodeStats{Name: n.path, Addr: n.path, Detail: "file"} }

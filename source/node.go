@@ -47,6 +47,10 @@ type Node interface {
 	Filter(db int) Filter
 	// Trim tells the node that its stream up to offset upTo is applied: it may free it.
 	Trim(upTo int64) error
+	// Resync drops the snapshot that failed to load (corrupt, cut short) and asks the source
+	// for a new one, with a growing wait between such requests; a new SnapshotReady follows.
+	// It reports false when the node cannot (a file: the same bytes would fail again).
+	Resync(reason error) bool
 	// Stats is the node's state, a value that shares nothing with it.
 	Stats() NodeStats
 	// Close releases what the node holds (its spool), once Run has returned.

@@ -163,6 +163,15 @@ func (n *replicaNode) Stream(ctx context.Context, from int64) (Commands, error) 
 	return &spoolCommands{Reader: aof.NewReader(r), sr: r}, nil
 }
 
+func (n *replicaNode) Resync(reason error) bool {
+	l := n.getLink()
+	if l == nil {
+		return false
+	}
+	l.Resync(reason)
+	return true
+}
+
 func (n *replicaNode) Trim(upTo int64) error {
 	if l := n.getLink(); l != nil {
 		if sp := l.Spool(); sp != nil {

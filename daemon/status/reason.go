@@ -21,6 +21,7 @@ const (
 	ReasonMasterNotFollowed                      // a source master serves slots no node follows
 	ReasonFiltered                               // common.filter left a key or command out
 	ReasonFailover                               // a source master's failover was followed
+	ReasonSnapshotResync                         // a snapshot did not decode: a new one was asked
 )
 
 var reasonNames = map[Reason]string{
@@ -37,6 +38,7 @@ var reasonNames = map[Reason]string{
 	ReasonMasterNotFollowed:    "source_master_not_followed",
 	ReasonFiltered:             "filtered",
 	ReasonFailover:             "source_failover_followed",
+	ReasonSnapshotResync:       "snapshot_resync",
 }
 
 func (r Reason) String() string {
