@@ -160,7 +160,11 @@ func (p *pipeline) run(ctx context.Context) error {
 					started = true
 				}
 			case source.Disconnected:
-				p.log.Warn("source link lost; reconnecting", zap.Error(ev.Err))
+				now := time.Now()
+				st := p.node.Stats()
+				p.log.Warn("source link lost; reconnecting", zap.Error(ev.Err),
+					zap.Int64("received", st.Link.ReceivedOffset), zap.Int64("applied", p.applied()),
+					zap.Int64("last_io_ms", st.Link.LastIOAge(now).Milliseconds()))
 			case source.FailedOver:
 				p.count(status.ReasonFailover)
 				p.log.Warn("the source master failed over; following it", zap.String("from", ev.From), zap.String("to", ev.To))

@@ -97,11 +97,20 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 	st := nodeStatus{phase: ph, parsed: p.rdbLoads.Load() > 0, msgsRecv: p.recvCmds.Load()}
 	ns := p.node.Stats()
 	n := status.SourceNode{Addr: ns.Addr, State: ph.String()}
+	n.Link = "none"
+	var downFor time.Duration
 	if ns.Live {
 		ls := ns.Link
 		if ph == phaseSync {
 			n.State = ls.State.String()
 		}
+		n.Link = "down"
+		if ls.MasterLinkUp {
+			n.Link = "up"
+		}
+		downFor = ls.DownFor(now)
+		n.LinkDownMs = downFor.Milliseconds()
+		n.LastIOMs = ls.LastIOAge(now).Milliseconds()
 		n.Replid = ls.Replid
 		n.ReceivedOffset = ls.ReceivedOffset
 		n.RDBBytes = ls.RDBBytes
@@ -130,7 +139,13 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 	if ph == phaseOplog && n.ReceivedOffset > n.AppliedOffset {
 		n.LagBytes = n.ReceivedOffset - n.AppliedOffset
 	}
-	n.LagMs = p.lag.lagMs(now)
+	if ph == phaseOplog {
+		behind := n.LagBytes > 0
+		n.LagMs = p.lag.lagMs(now, behind, downFor)
+		if behind && p.lag.stalled(now) {
+			n.State = "stalled"
+		}
+	}
 	errs, skips, lastErr := p.counters()
 	if n.LastError == "" {
 		n.LastError = lastErr

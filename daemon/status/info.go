@@ -180,7 +180,7 @@ func infoWriteStats(w *infoWriter, s *Snapshot) {
 // infoWriteSources writes one line per source master, in Redis's
 // "slave0:ip=...,port=...,state=..." style:
 //
-//	source0:ip=10.0.0.1,port=6379,name=,state=oplog,replid=...,received_offset=...,applied_offset=...,lag_bytes=...,lag_ms=...,rdb_bytes=...,rdb_total=...,rdb_keys_loaded=...,full_syncs=...,partial_syncs=...,reconnects=...,last_error=
+//	source0:ip=10.0.0.1,port=6379,name=,state=oplog,link=up,last_io_ms=...,link_down_ms=0,replid=...,received_offset=...,applied_offset=...,lag_bytes=...,lag_ms=...,rdb_bytes=...,rdb_total=...,rdb_keys_loaded=...,full_syncs=...,partial_syncs=...,reconnects=...,last_error=
 func infoWriteSources(w *infoWriter, s *Snapshot) {
 	for i := range s.Sources {
 		n := &s.Sources[i]
@@ -191,6 +191,9 @@ func infoWriteSources(w *infoWriter, s *Snapshot) {
 		l.str("port", port)
 		l.str("name", n.Name)
 		l.str("state", n.State)
+		l.str("link", n.Link)
+		l.int("last_io_ms", n.LastIOMs)
+		l.int("link_down_ms", n.LinkDownMs)
 		l.str("replid", n.Replid)
 		l.int("received_offset", n.ReceivedOffset)
 		l.int("applied_offset", n.AppliedOffset)

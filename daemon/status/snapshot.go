@@ -96,7 +96,14 @@ type StatsInfo struct {
 type SourceNode struct {
 	Name  string // twemproxy server name, "" if none
 	Addr  string // host:port
-	State string // e.g. "connecting", "sync", "rdb", "oplog"
+	State string // e.g. "connecting", "sync", "rdb", "oplog", "stalled"
+
+	// The replica link, as Redis's own replica INFO says it: "up" or "down" ("none" for a
+	// file), milliseconds since the last byte from the master, and since the link went down
+	// (0 while up).
+	Link       string
+	LastIOMs   int64
+	LinkDownMs int64
 
 	Replid         string
 	ReceivedOffset int64 // end of the spool on disk

@@ -34,14 +34,14 @@ func Fixed() *status.Snapshot {
 		},
 		Sources: []status.SourceNode{
 			{
-				Addr: "10.0.0.1:6379", State: "oplog",
+				Addr: "10.0.0.1:6379", State: "oplog", Link: "up", LastIOMs: 120,
 				Replid:         "8f9d4c3b2a1e0f9d8c7b6a5f4e3d2c1b0a9f8e7d",
 				ReceivedOffset: 1000500, AppliedOffset: 1000000, LagBytes: 500, LagMs: 12,
 				RDBBytes: 4096, RDBTotal: 4096, RDBKeysLoaded: 100,
 				FullSyncs: 1, PartialSyncs: 2, Reconnects: 3,
 			},
 			{
-				Name: "shard-b", Addr: "[::1]:6380", State: "rdb",
+				Name: "shard-b", Addr: "[::1]:6380", State: "rdb", Link: "down", LastIOMs: 5200, LinkDownMs: 5200,
 				Replid:   "0000000000000000000000000000000000000000",
 				RDBBytes: 2048, RDBTotal: -1, FullSyncs: 1,
 				LastError: "read tcp: i/o timeout,\r\nretry=3",
