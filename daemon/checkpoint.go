@@ -13,6 +13,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 	"go.uber.org/zap"
 
+	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/status"
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/target"
@@ -58,6 +59,11 @@ func (p *pipeline) resumePoint(ctx context.Context) (*target.Checkpoint, error) 
 		}
 		if err == nil {
 			if !ok {
+				if m, had := p.marker(); had && m.State == markerLoaded {
+					// An earlier run had loaded this node and kept its checkpoint there.
+					p.fail(status.ReasonTargetDataLost, fmt.Errorf("target: the checkpoint %s of a node loaded "+
+						"before (%d keys) is gone: the target lost data; full sync", key, m.Keys))
+				}
 				p.log.Info("no checkpoint on the target: full sync", zap.String("key", key))
 				return nil, nil
 			}
@@ -82,7 +88,7 @@ func (p *pipeline) adoptCheckpoint(ctx context.Context, key string) (*target.Che
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cfg := p.d.cfg
-	sd, err := redisctl.Dialer(cfg.Source)
+	sd, err := poolDialer(cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +108,7 @@ func (p *pipeline) adoptCheckpoint(ctx context.Context, key string) (*target.Che
 			history[id] = true
 		}
 	}
-	td, err := redisctl.Dialer(cfg.Target)
+	td, err := poolDialer(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -219,24 +225,40 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// flushForResync empties the target before a snapshot that replaces an earlier one, so that keys
-// the master deleted in between do not stay behind: only when this node is the job's only source
-// (another source's keys must never be wiped, design rule 6), and where the target's kind
-// empties itself (a single target). Otherwise the keys the master deleted meanwhile may remain;
-// that is counted.
-func (p *pipeline) flushForResync(ctx context.Context) error {
-	flushed := false
-	if len(p.d.pipelines()) == 1 {
-		var err error
-		if flushed, err = p.d.target.FlushAll(ctx); err != nil {
-			return err
-		}
-	}
-	if !flushed {
-		p.count(status.ReasonResyncStaleKeys)
+// removePrevious removes from the target what this node loaded before (a load cut short by a
+// crash, or one a new snapshot replaces), unless common.target_not_empty is merge (the target
+// may hold keys rmtd did not write, which it must not touch) or the node cannot tell its keys
+// from other nodes' (then keys deleted on the source meanwhile may stay: counted). The job's
+// only source node empties the target (FLUSHALL); one of several removes only the keys it owns
+// (its slots, its share of the ring), by SCAN (design rule 6).
+func (p *pipeline) removePrevious(ctx context.Context) error {
+	if _, had := p.marker(); !had && p.loadsStarted.Load() == 0 {
 		return nil
 	}
-	p.count(status.ReasonResyncFlushAll)
-	p.log.Warn("target flushed before loading the new snapshot (FLUSHALL)")
+	if p.d.cfg.Common.TargetNotEmpty == conf.TargetNotEmptyMerge {
+		p.count(status.ReasonResyncStaleKeys)
+		p.log.Warn("a new snapshot loads over an earlier one: with target_not_empty merge its keys are not removed " +
+			"first, so keys the source deleted meanwhile may stay")
+		return nil
+	}
+	owns, alone := p.node.Owns(), p.d.onlySourceNode()
+	if owns == nil && !alone {
+		p.count(status.ReasonResyncStaleKeys)
+		p.log.Warn("a new snapshot loads over an earlier one: this node's keys cannot be told from the other nodes', " +
+			"so keys the source deleted meanwhile may stay")
+		return nil
+	}
+	if alone {
+		owns = nil // every key of the target is this node's: FLUSHALL
+	}
+	n, err := p.d.target.DeleteKeys(ctx, owns, p.d.cfg.Common.CheckpointKey)
+	if err != nil {
+		return err
+	}
+	if alone {
+		p.count(status.ReasonResyncFlushAll)
+	}
+	p.count(status.ReasonOwnKeysRemoved)
+	p.log.Warn("removed what this node loaded before, ahead of a new snapshot", zap.Int64("keys", n), zap.Bool("flushall", alone))
 	return nil
 }

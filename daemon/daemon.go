@@ -44,8 +44,9 @@ type Daemon struct {
 	nodes  []*pipeline    // set once Run has bound the admin port, whose number the links announce
 	source *source.Source // the source's nodes, once Run has opened it
 
-	target target.Target // makes every node's writer (writer.go)
-	loads  loadGate      // common.threads snapshot loads at a time
+	target  target.Target // makes every node's writer (writer.go)
+	loads   loadGate      // common.threads snapshot loads at a time
+	resyncs *releaser     // RESYNC from the admin port releases held nodes
 }
 
 type shutdownRequest struct {
@@ -65,7 +66,7 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), shutdown: make(chan shutdownRequest, 1),
-		loads: newLoadGate(cfg.Common.Threads)}
+		loads: newLoadGate(cfg.Common.Threads), resyncs: newReleaser()}
 	var err error
 	if d.sourceTLS, err = cfg.Source.TLS.ClientConfig(); err != nil {
 		return nil, fmt.Errorf("source.tls: %w", err)
@@ -86,6 +87,7 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		MaxClients:  d.cfg.Common.MaxClients,
 		Snapshot:    d.Snapshot,
 		Shutdown:    d.Shutdown,
+		Resync:      d.Resync,
 		Logger:      d.log.Named("admin"),
 	})
 	return d, nil
@@ -135,6 +137,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.nodes, d.source = pipes, src
 	d.mu.Unlock()
+	if err := d.prepareTarget(ctx); err != nil { // common.target_not_empty
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -24,16 +24,10 @@ func (p *pipeline) migrate(ctx context.Context, snap source.SnapshotReady, repla
 	if replaces {
 		p.log.Warn("the master started a new full sync: its snapshot replaces what was loaded",
 			zap.String("replid", snap.Replid), zap.Int64("offset", snap.Offset))
-		for {
-			err := p.flushForResync(ctx)
-			if err == nil {
-				break
-			}
-			p.fail(status.ReasonTargetConn, err)
-			if !bo.wait(ctx) {
-				return nil
-			}
-		}
+	}
+	p.phase.Store(int32(phaseSync)) // a new snapshot: no stream is replayed until it is in
+	if !p.guard(ctx, snap) {
+		return nil // ctx ended while the node was held
 	}
 	var w target.Writer
 	for {
@@ -149,6 +143,13 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 	p.phase.Store(int32(phaseRDBLoading))
 	p.loadStarted.Store(time.Now().UnixMilli())
 	p.loadEnded.Store(0)
+	// What this node loaded before (in this run, or an earlier one cut short or replaced) goes
+	// first, so that keys deleted on the source since do not stay behind.
+	if err := p.removePrevious(ctx); err != nil {
+		return nil, err
+	}
+	p.loadsStarted.Add(1)
+	p.writeMarker(markerLoading, 0)
 	// A crash while the snapshot loads must lead to a new full sync, not to a resume from an
 	// older checkpoint over half of it.
 	if err := p.clearCheckpoint(ctx); err != nil {
@@ -217,6 +218,8 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 	p.rdbLoads.Add(1)
 	p.loadEnded.Store(time.Now().UnixMilli())
 	st := w.Stats()
+	p.lastLoaded.Store(int64(st.Restored + st.Rewritten))
+	p.writeMarker(markerLoaded, int64(st.Restored+st.Rewritten))
 	p.log.Info("RDB loaded", zap.String("file", snap.Name), zap.Uint64("keys", st.Restored+st.Rewritten),
 		zap.Uint64("expired_skipped", st.Expired),
 		zap.Duration("took", time.Duration(p.loadEnded.Load()-p.loadStarted.Load())*time.Millisecond))

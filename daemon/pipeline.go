@@ -68,6 +68,12 @@ type pipeline struct {
 	recvBytes   atomic.Int64 // bytes of them
 	lag         lagClock
 
+	loadsStarted atomic.Int64           // snapshot loads begun in this run
+	lastLoaded   atomic.Int64           // keys the last complete load sent
+	held         atomic.Pointer[string] // why the node waits for RESYNC; nil when it does not
+	lostOnce     atomic.Bool            // a target data loss is being recovered from
+	checking     atomic.Bool            // a target check is running
+
 	mu      sync.Mutex
 	writer  target.Writer
 	lastErr string
@@ -116,7 +122,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	started := false
 	tick := time.NewTicker(lagSampleEvery)
 	defer tick.Stop()
-	lastTrim := time.Now()
+	lastTrim, lastCheck := time.Now(), time.Now()
 	events := p.node.Events()
 	for {
 		select {
@@ -139,6 +145,10 @@ func (p *pipeline) run(ctx context.Context) error {
 				p.trim()
 				p.saveCheckpoint()
 			}
+			if now.Sub(lastCheck) >= targetCheckEvery {
+				lastCheck = now
+				p.checkTarget(ctx)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -150,6 +160,7 @@ func (p *pipeline) run(ctx context.Context) error {
 					p.count(status.ReasonPartialResyncRefused) // the link logged why
 				}
 				replaces := started
+				p.lostOnce.Store(false)
 				work.stop()
 				work = startTask(ctx, func(ctx context.Context) error { return p.migrate(ctx, ev, replaces) })
 				started = true

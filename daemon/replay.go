@@ -80,7 +80,13 @@ func (p *pipeline) replayLoop(ctx context.Context, w target.Writer, offset int64
 				return p.finiteFailed(err)
 			}
 			var rerr error
-			if from, db, rerr = w.Reconnect(ctx); rerr == nil {
+			from, db, rerr = w.Reconnect(ctx)
+			if errors.Is(rerr, target.ErrTargetLost) {
+				p.targetLost(rerr)
+				<-ctx.Done() // the node's new snapshot replaces this work
+				return nil
+			}
+			if rerr == nil {
 				p.log.Info("target reconnected; resending the stream", zap.Int64("from", from), zap.Int("db", db))
 				bo.reset()
 				break

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/mediocregopher/radix/v4"
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/source"
@@ -49,7 +50,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 	for _, s := range servers {
 		c.Servers = append(c.Servers, s.Addr)
 	}
-	if c.Dialer, err = redisctl.Dialer(p); err != nil {
+	if c.Dialer, err = poolDialer(p); err != nil {
 		return c, fmt.Errorf("source: %w", err)
 	}
 	return c, nil
@@ -97,4 +98,14 @@ func (g loadGate) wait(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// poolDialer is the control-plane dialer of a pool's servers: its AUTH, TLS and timeout.
+func poolDialer(p conf.Pool) (radix.Dialer, error) {
+	user, pass := p.Auth()
+	tc, err := p.TLS.ClientConfig()
+	if err != nil {
+		return radix.Dialer{}, err
+	}
+	return redisctl.NewDialer(user, pass, tc, p.Timeout), nil
 }

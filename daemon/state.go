@@ -150,6 +150,9 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 	if n.LastError == "" {
 		n.LastError = lastErr
 	}
+	if why := p.held.Load(); why != nil {
+		n.State, n.LastError = "held", *why
+	}
 	st.errs, st.skips = errs, skips
 	st.node = n
 	return st, ts

@@ -82,7 +82,7 @@ func openCluster(ctx context.Context, c Config) (*Source, error) {
 		n := newReplicaNode(ms.Addr, c.linkOptions(ms.Addr), hosts, func(db int) Filter {
 			return &streamFilter{own: own, several: several, db: db, log: own.log}
 		})
-		n.follows = true
+		n.follows, n.own = true, own
 		v.byAddr[ms.Addr] = &clusterMaster{node: n, own: own}
 		v.order = append(v.order, ms.Addr)
 		s.Nodes = append(s.Nodes, n)

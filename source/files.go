@@ -21,16 +21,17 @@ func newFileNode(path string, isAOF bool) *fileNode {
 	return &fileNode{path: path, isAOF: isAOF, events: make(chan Event, 1)}
 }
 
-func (n *fileNode) Name() string             { return n.path }
-func (n *fileNode) Finite() bool             { return true }
-func (n *fileNode) FollowsFailovers() bool   { return false }
-func (n *fileNode) Events() <-chan Event     { return n.events }
-func (n *fileNode) Filter(int) Filter        { return nil }
-func (n *fileNode) Resync(error) bool        { return false }
-func (n *fileNode) Trim(int64) error         { return nil }
-func (n *fileNode) Close() error             { return nil }
-func (n *fileNode) Stats() NodeStats         { return NodeStats{Name: n.path, Addr: n.path, Detail: "file"} }
-func (n *fileNode) open() (*aof.File, error) { return aof.OpenFile(n.path) }
+func (n *fileNode) Name() string                 { return n.path }
+func (n *fileNode) Finite() bool                 { return true }
+func (n *fileNode) FollowsFailovers() bool       { return false }
+func (n *fileNode) Events() <-chan Event         { return n.events }
+func (n *fileNode) Filter(int) Filter            { return nil }
+func (n *fileNode) Owns() func(int, []byte) bool { return nil }
+func (n *fileNode) Resync(error) bool            { return false }
+func (n *fileNode) Trim(int64) error             { return nil }
+func (n *fileNode) Close() error                 { return nil }
+func (n *fileNode) Stats() NodeStats             { return NodeStats{Name: n.path, Addr: n.path, Detail: "file"} }
+func (n *fileNode) open() (*aof.File, error)     { return aof.OpenFile(n.path) }
 
 // Run offers the file's snapshot, whole at once, and returns.
 func (n *fileNode) Run(ctx context.Context, _ *ResumePoint) error {

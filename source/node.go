@@ -45,6 +45,11 @@ type Node interface {
 	// Filter returns the rule of the node's own keys for a pass over its snapshot or a replay
 	// of its stream that starts in db; nil keeps every key and command.
 	Filter(db int) Filter
+	// Owns returns whether a key on the target is one this node sends (a cluster master's
+	// slots, a backend's share of the ring), to remove what it loaded before loading anew; nil
+	// when the node cannot tell its keys from other nodes' (several single servers, files, a
+	// random ring).
+	Owns() func(db int, key []byte) bool
 	// Trim tells the node that its stream up to offset upTo is applied: it may free it.
 	Trim(upTo int64) error
 	// Resync drops the snapshot that failed to load (corrupt, cut short) and asks the source

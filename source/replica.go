@@ -19,7 +19,8 @@ type replicaNode struct {
 	opts    LinkOptions // Resume is set by Run
 	hosts   *hostTurns  // common.source_safe; nil: no gate
 	filter  func(db int) Filter
-	follows bool // a cluster's master: failovers are followed
+	follows bool       // a cluster's master: failovers are followed
+	own     *ownership // the keys it owns, for Owns; nil: unknown
 	log     *zap.Logger
 	events  chan Event
 
@@ -47,6 +48,16 @@ func (n *replicaNode) Filter(db int) Filter {
 		return nil
 	}
 	return n.filter(db)
+}
+
+func (n *replicaNode) Owns() func(db int, key []byte) bool {
+	if n.own == nil || n.own.get() == nil {
+		return nil
+	}
+	return func(db int, key []byte) bool {
+		o := n.own.get()
+		return o != nil && o.owns(db, key)
+	}
 }
 
 func (n *replicaNode) getLink() *Link {

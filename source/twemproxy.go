@@ -28,9 +28,11 @@ func openTwemproxy(_ context.Context, c Config) (*Source, error) {
 		if deterministic {
 			own.set(ringOwner{ring: pool.Ring, index: i})
 		}
-		s.Nodes = append(s.Nodes, newReplicaNode(b.Addr, c.linkOptions(b.Addr), hosts, func(db int) Filter {
+		n := newReplicaNode(b.Addr, c.linkOptions(b.Addr), hosts, func(db int) Filter {
 			return &streamFilter{own: own, several: several, db: db, log: own.log}
-		}))
+		})
+		n.own = own
+		s.Nodes = append(s.Nodes, n)
 	}
 	return s, nil
 }

@@ -94,6 +94,9 @@ func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error
 		if err != nil {
 			return offset, db, err
 		}
+		if lost := s.lostCheckpoint(cp, ok); lost != nil {
+			return offset, db, lost
+		}
 		if ok && cp.Offset > offset && cp.Offset <= s.sentEnd {
 			s.log.Info("the target applied more than it answered before the connection broke: resending after its checkpoint",
 				zap.Int64("answered", offset), zap.Int64("checkpoint", cp.Offset), zap.Int("db", cp.DB))
@@ -323,6 +326,9 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 	if t.Kind != kindOplogTx {
 		s.applied, s.appliedDB = t.Offset, t.DB
 	}
+	if t.Kind == kindBatchExec {
+		s.ackedCP = Checkpoint{Offset: t.Offset, DB: t.DB}
+	}
 	if s.pending == 0 && s.hasSkip {
 		if s.skipEnd > s.applied {
 			s.applied, s.appliedDB = s.skipEnd, s.skipDB
@@ -371,4 +377,41 @@ func (s *Single) WaitOplog(ctx context.Context) error {
 // under reason; the applied offset moves past it like past a PING.
 func (s *Single) Skip(cmd *aof.Command, end int64, reason string) {
 	s.skip(reason, cmd, end)
+}
+
+// CheckTarget reads the checkpoint and compares it with the last one the target acknowledged.
+func (s *Single) CheckTarget(ctx context.Context) error {
+	s.mu.Lock()
+	acked := s.ackedCP
+	s.mu.Unlock()
+	if !s.batching() || acked.Offset == 0 {
+		return nil
+	}
+	cp, ok, err := ReadCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey)
+	if errors.Is(err, ErrBadCheckpoint) {
+		err, ok = nil, false
+	}
+	if err != nil {
+		return err
+	}
+	return s.lostCheckpoint(cp, ok)
+}
+
+// lostCheckpoint says whether the target's checkpoint (found: ok) shows it lost what it
+// acknowledged: gone, or behind the last acknowledged batch.
+func (s *Single) lostCheckpoint(cp Checkpoint, ok bool) error {
+	s.mu.Lock()
+	acked := s.ackedCP
+	s.mu.Unlock()
+	switch {
+	case acked.Offset == 0:
+		return nil
+	case !ok:
+		return fmt.Errorf("target %s: the checkpoint %s is gone (acknowledged at offset %d): %w",
+			s.opts.Conn.Addr, s.opts.CheckpointKey, acked.Offset, ErrTargetLost)
+	case cp.Offset < acked.Offset:
+		return fmt.Errorf("target %s: the checkpoint %s is at offset %d, behind the %d it acknowledged: %w",
+			s.opts.Conn.Addr, s.opts.CheckpointKey, cp.Offset, acked.Offset, ErrTargetLost)
+	}
+	return nil
 }

@@ -128,6 +128,13 @@ type Target interface {
 	// pool is not emptied; an rdb file has nothing to empty (each job writes a new one). The
 	// caller makes sure no other source node writes into the target (design rule 6).
 	FlushAll(ctx context.Context) (bool, error)
+	// Inventory counts what the target holds besides rmtd's own keys (those under the
+	// checkpoint prefix own), with a few of their names: before a job loads anything.
+	Inventory(ctx context.Context, own string) (Inventory, error)
+	// DeleteKeys removes from the target the keys owns reports as one source node's (every
+	// key when owns is nil), leaving rmtd's own, and returns how many: what a load of that
+	// node left before a new one replaces it.
+	DeleteKeys(ctx context.Context, owns func(db int, key []byte) bool, own string) (int64, error)
 	// Abandon records that one source node will never make its Writer (its job failed before
 	// it could), for a kind that waits for every node: an rdb file is then finished without
 	// being renamed into place. It does nothing for the others.
@@ -176,6 +183,10 @@ type Writer interface {
 	// Reconnect replaces broken connections and returns the position to resend the stream from:
 	// every command after offset (in db) must come again, in order.
 	Reconnect(ctx context.Context) (offset int64, db int, err error)
+	// CheckTarget reads, on a kind that keeps checkpoints, the checkpoint this writer last had
+	// acknowledged, and returns an error wrapping ErrTargetLost when it is gone or behind: the
+	// target lost data (it restarted empty, or from an older save). Other kinds return nil.
+	CheckTarget(ctx context.Context) error
 	// Applied returns the replication offset just after the last command of the stream whose
 	// reply came back (or that was skipped with everything before it answered), and the db in
 	// force there.

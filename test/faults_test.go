@@ -193,6 +193,34 @@ func TestMasterRestartDuringRDB(t *testing.T) {
 	src.Kill()
 	src.Restart(t)
 	proxy.SetRate(0)
+	// If the first snapshot got in whole, the new one, with 3% of its keys, would wipe the
+	// target: the node is held (common.resync_guard) and the target keeps what it has, until
+	// RESYNC. If it did not, the new one simply replaces it.
+	newReplid := src.Info(t, "replication")["master_replid"]
+	held := false
+	redistest.WaitFor(t, 60*time.Second, func() error {
+		m := r.Info(t)
+		l := parseNodeLine(m["source0"])
+		if held = l["state"] == "held"; held {
+			if !strings.Contains(l["last_error"], "RESYNC") {
+				return fmt.Errorf("held without saying how to go on: %v", l)
+			}
+			return nil
+		}
+		if m["phase"] == "oplog" && l["replid"] == newReplid {
+			return nil
+		}
+		return fmt.Errorf("neither held nor replaying the new master: phase %s, %v", m["phase"], l)
+	})
+	if held {
+		if n := dst.Do(t, "DBSIZE").(int64); n < 1000 {
+			t.Fatalf("the target lost keys while the node is held: %d left", n)
+		}
+		if n := adminDo(t, r.Admin, "RESYNC"); n != int64(1) {
+			t.Fatalf("RESYNC released %v nodes, want 1", n)
+		}
+	}
+	t.Logf("held for RESYNC: %v", held)
 	waitPhase(t, r, "oplog", 60*time.Second)
 	src.Do(t, "SET", "after-restart", "1")
 	waitCaughtUp(t, r, src, 30*time.Second)

@@ -118,6 +118,23 @@ func adminInfo(addr string) (map[string]string, error) {
 	return parseAdminInfo(s), nil
 }
 
+// adminDo runs one command on the admin port at addr and returns its reply.
+func adminDo(t testing.TB, addr string, cmd string, args ...string) any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := radix.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var v any
+	if err := c.Do(ctx, radix.Cmd(&v, cmd, args...)); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return v
+}
+
 // parseAdminInfo is parseInfo plus the inner key=value pairs of the sourceN/targetN lines,
 // as "source0.applied_offset".
 func parseAdminInfo(s string) map[string]string {

@@ -45,6 +45,10 @@ type Options struct {
 	// is then 0). It may block and may call Server.Close. Nil: SHUTDOWN
 	// answers an error.
 	Shutdown func(wait time.Duration, asap bool)
+	// Resync is RESYNC: release the source nodes held by the resync guard (whose new
+	// snapshot would have emptied the target); it returns how many were held. Nil: RESYNC
+	// answers an error.
+	Resync func() int
 	// Logger gets connection and command events; nil means zap.NewNop().
 	Logger *zap.Logger
 	// IdleTimeout closes a connection that is not trusted (not authenticated; without
@@ -539,6 +543,16 @@ func (a *Server) cmdShutdown(c redcon.Conn, args [][]byte, _ *session) {
 	a.opts.Shutdown(wait, asap)
 }
 
+// cmdResync is RESYNC: the held nodes load their new snapshot. It answers how many were held.
+func (a *Server) cmdResync(c redcon.Conn, _ [][]byte, _ *session) {
+	if a.opts.Resync == nil {
+		c.WriteError("ERR RESYNC is not available on this admin port")
+		return
+	}
+	a.log.Info("RESYNC requested", zap.String("client", c.RemoteAddr()))
+	c.WriteInt(a.opts.Resync())
+}
+
 func isDigits(s string) bool {
 	if s == "" {
 		return false
@@ -663,6 +677,8 @@ func (a *Server) commandTable() []*command {
 		{name: "ping", arity: -1, run: a.cmdPing, acl: fastConn, flags: []string{"fast"}},
 		{name: "quit", arity: -1, noAuth: true, run: a.cmdQuit, acl: fastConn,
 			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
+		{name: "resync", arity: 1, run: a.cmdResync, acl: []string{"@admin", "@slow", "@dangerous"},
+			flags: []string{"admin", "noscript", "loading", "stale"}},
 		{name: "shutdown", arity: -1, run: a.cmdShutdown, acl: []string{"@admin", "@slow", "@dangerous"},
 			flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"}},
 	}

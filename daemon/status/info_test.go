@@ -85,7 +85,7 @@ func TestCurrentServerInfoAndMemory(t *testing.T) {
 
 func TestReasonNames(t *testing.T) {
 	seen := map[string]Reason{}
-	for r := ReasonTargetConn; r <= ReasonSnapshotResync; r++ {
+	for r := ReasonTargetConn; r <= ReasonOwnKeysRemoved; r++ {
 		name := r.String()
 		if name == "unknown" || infoKey(name) != name {
 			t.Errorf("reason %d: name %q is not an INFO key", r, name)

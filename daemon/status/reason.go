@@ -22,6 +22,9 @@ const (
 	ReasonFiltered                               // common.filter left a key or command out
 	ReasonFailover                               // a source master's failover was followed
 	ReasonSnapshotResync                         // a snapshot did not decode: a new one was asked
+	ReasonTargetDataLost                         // the target lost what it acknowledged: a full sync follows
+	ReasonSourceHeld                             // a new snapshot would have emptied the target: held for RESYNC
+	ReasonOwnKeysRemoved                         // keys of a load cut short or replaced, removed before the next
 )
 
 var reasonNames = map[Reason]string{
@@ -39,6 +42,9 @@ var reasonNames = map[Reason]string{
 	ReasonFiltered:             "filtered",
 	ReasonFailover:             "source_failover_followed",
 	ReasonSnapshotResync:       "snapshot_resync",
+	ReasonTargetDataLost:       "target_data_lost",
+	ReasonSourceHeld:           "source_held",
+	ReasonOwnKeysRemoved:       "own_keys_removed",
 }
 
 func (r Reason) String() string {

@@ -45,7 +45,9 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 	if err := checkNodeSetPool(side, p); err != nil {
 		return nil, err
 	}
-	d, err := redisctl.Dialer(p)
+	user, pass := p.Auth()
+	tc, err := p.TLS.ClientConfig()
+	d := redisctl.NewDialer(user, pass, tc, p.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", side, err)
 	}

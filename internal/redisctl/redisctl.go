@@ -1,9 +1,9 @@
-// Package redisctl is the control-plane side of talking to Redis (radix): dialing a configured
-// pool's server with its AUTH, TLS and timeout, reading INFO fields, and paging through SCAN.
-// The data path (replica link, pipelined writer) does not use it; checks, discovery and
+// Package redisctl is the control-plane side of talking to Redis (radix): dialing a server with
+// its AUTH, TLS and timeout, reading INFO fields, and paging through SCAN. The data path
+// (replica link, pipelined writer) does not use it; checks, discovery, inventories and
 // checkpoint look-ups do.
 //
-//	d, err := redisctl.Dialer(cfg.Source)
+//	d := redisctl.NewDialer(user, pass, tlsConfig, timeout)
 //	c, err := d.Dial(ctx, "tcp", addr)
 //	next, keys, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, "0")
 package redisctl
@@ -17,31 +17,24 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
-
-	"github.com/rmt-project/rmt/conf"
 )
 
 // DefaultDialTimeout bounds a connection attempt when the pool sets no timeout.
 const DefaultDialTimeout = 10 * time.Second
 
-// Dialer builds the radix dialer for pool p: AUTH (password or ACL user), connect timeout,
-// TLS from the pool's files.
-func Dialer(p conf.Pool) (radix.Dialer, error) {
-	user, pass := p.Auth()
+// NewDialer is a radix dialer with AUTH (user "" for the default user), TLS (nil: plain TCP)
+// and a connect timeout (0: DefaultDialTimeout).
+func NewDialer(user, pass string, tc *tls.Config, timeout time.Duration) radix.Dialer {
 	d := radix.Dialer{AuthUser: user, AuthPass: pass}
-	nd := &net.Dialer{Timeout: p.Timeout}
+	nd := &net.Dialer{Timeout: timeout}
 	if nd.Timeout <= 0 {
 		nd.Timeout = DefaultDialTimeout
 	}
 	d.NetDialer = nd
-	tc, err := p.TLS.ClientConfig()
-	if err != nil {
-		return d, err
-	}
 	if tc != nil {
 		d.NetDialer = &tls.Dialer{NetDialer: nd, Config: tc}
 	}
-	return d, nil
+	return d
 }
 
 // InfoField finds "name:value" in an INFO reply.
