@@ -100,7 +100,7 @@ type Single struct {
 	// ackedCP is the checkpoint of the last batch whose EXEC came back (under mu): what the
 	// target must hold at least; 0 before the first.
 	ackedCP Checkpoint
-	oplogID    int64 // the oplog connection's CLIENT ID on the target; 0 unknown
+	oplogID int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
 	retryBig                                                         atomic.Bool // the retry list holds more than retryLimit bytes
