@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mediocregopher/radix/v4"
+	"github.com/mediocregopher/radix/v4/resp/resp3"
 
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/internal/redisfmt"
@@ -97,7 +98,14 @@ func deleteKeys(ctx context.Context, nodes []dataNode, owns func(db int, key []b
 				for _, keys := range dbs {
 					removed += keys
 				}
-				return c.Do(ctx, radix.Cmd(nil, "FLUSHALL"))
+				if err := c.Do(ctx, radix.Cmd(nil, "FLUSHALL")); err != nil {
+					return err
+				}
+				// Function libraries outlive FLUSHALL; a server before 7.0 has none (and refuses).
+				if err := c.Do(ctx, radix.Cmd(nil, "FUNCTION", "FLUSH")); err != nil && !isRadixReplyError(err) {
+					return err
+				}
+				return nil
 			}
 			for db, keys := range dbs {
 				if keys == 0 {
@@ -146,6 +154,13 @@ func (n dataNode) do(ctx context.Context, fn func(radix.Conn) error) error {
 	}
 	defer c.Close()
 	return fn(c)
+}
+
+// isRadixReplyError reports whether err is the server's error reply (the command refused), not
+// a broken connection.
+func isRadixReplyError(err error) bool {
+	var re resp3.SimpleError
+	return errors.As(err, &re)
 }
 
 // keyspace reads INFO keyspace: db → keys.

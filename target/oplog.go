@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,11 +15,40 @@ import (
 
 // StartOplog opens the ordered oplog connection, SELECTs db, and sets the applied position to
 // (offset, db): where the stream resumes. Apply calls it with (0, 0) if it was not called.
+//
+// With checkpoints, the position is stored at once: a crash before the first batch then
+// resumes from the snapshot's end instead of needing a new full sync.
 func (s *Single) StartOplog(ctx context.Context, offset int64, db int) error {
 	if s.oplog != nil {
 		return fmt.Errorf("target %s: oplog already started", s.opts.Conn.Addr)
 	}
-	return s.dialOplog(ctx, offset, db)
+	if err := s.dialOplog(ctx, offset, db); err != nil {
+		return err
+	}
+	if !s.batching() {
+		return nil
+	}
+	cp := Checkpoint{Offset: offset, DB: db}
+	if s.opts.Replid != nil {
+		cp.Replid = s.opts.Replid()
+	}
+	if cp.Replid == "" {
+		return nil // a file's stream, or a source without replication ID: nothing to resume
+	}
+	cmds := [][]string{{"SET", s.opts.CheckpointKey, cp.String()}}
+	if db != 0 {
+		cmds = [][]string{{"SELECT", "0"}, cmds[0], {"SELECT", strconv.Itoa(db)}}
+	}
+	for _, c := range cmds {
+		if _, err := s.oplog.Do(ctx, c...); err != nil {
+			return fmt.Errorf("target %s: storing the checkpoint: %w", s.opts.Conn.Addr, err)
+		}
+	}
+	s.mu.Lock()
+	s.ackedCP = cp
+	s.sentEnd = max(s.sentEnd, offset)
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
@@ -87,14 +117,15 @@ func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error
 		// A checkpoint past every batch sent is not this stream's (its replid is not compared:
 		// a followed failover changes it between two batches).
 		cp, ok, err := readCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey, s.oplogID)
-		if errors.Is(err, ErrBadCheckpoint) {
+		bad := errors.Is(err, ErrBadCheckpoint)
+		if bad {
 			s.log.Warn("checkpoint not usable: resending from the last answered command", zap.Error(err))
 			ok, err = false, nil
 		}
 		if err != nil {
 			return offset, db, err
 		}
-		if lost := s.lostCheckpoint(cp, ok); lost != nil {
+		if lost := s.lostCheckpoint(cp, ok); lost != nil && !bad {
 			return offset, db, lost
 		}
 		if ok && cp.Offset > offset && cp.Offset <= s.sentEnd {
@@ -389,7 +420,7 @@ func (s *Single) CheckTarget(ctx context.Context) error {
 	}
 	cp, ok, err := ReadCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey)
 	if errors.Is(err, ErrBadCheckpoint) {
-		err, ok = nil, false
+		return nil // there, but not one to compare: not a loss
 	}
 	if err != nil {
 		return err
