@@ -225,6 +225,16 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// loadedBefore reports whether keys of this node may be on the target already: a load began in
+// this run, or an earlier run's marker says so.
+func (p *pipeline) loadedBefore() bool {
+	if p.loadsStarted.Load() > 0 {
+		return true
+	}
+	_, had := p.marker()
+	return had
+}
+
 // removePrevious removes from the target what this node loaded before (a load cut short by a
 // crash, or one a new snapshot replaces), unless common.target_not_empty is merge (the target
 // may hold keys rmtd did not write, which it must not touch) or the node cannot tell its keys
@@ -232,7 +242,7 @@ func writeFileAtomic(path string, data []byte) error {
 // only source node empties the target (FLUSHALL); one of several removes only the keys it owns
 // (its slots, its share of the ring), by SCAN (design rule 6).
 func (p *pipeline) removePrevious(ctx context.Context) error {
-	if _, had := p.marker(); !had && p.loadsStarted.Load() == 0 {
+	if !p.loadedBefore() {
 		return nil
 	}
 	if p.d.cfg.Common.TargetNotEmpty == conf.TargetNotEmptyMerge {

@@ -26,6 +26,16 @@ func (p *pipeline) migrate(ctx context.Context, snap source.SnapshotReady, repla
 			zap.String("replid", snap.Replid), zap.Int64("offset", snap.Offset))
 	}
 	p.phase.Store(int32(phaseSync)) // a new snapshot: no stream is replayed until it is in
+	if p.loadedBefore() {
+		// It replaces keys of this node already on the target: nothing of them is removed
+		// before the snapshot is whole, so that a transfer that fails (a full disk, a cut)
+		// never leaves the target emptied.
+		select {
+		case <-snap.Whole:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	if !p.guard(ctx, snap) {
 		return nil // ctx ended while the node was held
 	}

@@ -352,15 +352,26 @@ func TestFakeMasterErrors(t *testing.T) {
 	if ev, ok := nextEvent(t, l).(Disconnected); !ok || !errors.Is(ev.Err, io.ErrUnexpectedEOF) {
 		t.Fatalf("event %#v (%v)", ev, ev.Err)
 	}
-	// The failed snapshot left the old replid and spool in force.
+	// The master would not continue the old stream: its spool was given up for the new
+	// snapshot's room, and with that snapshot failed there is nothing to resume: a full sync.
 	fc = fm.accept()
 	fc.expect("+OK\r\n", "AUTH", "s3cr3t-pw")
-	fc.handshake("PSYNC", testReplid, "51")
-	fc.write("+CONTINUE\r\n")
-	if ev, ok := nextEvent(t, l).(Continue); !ok || ev.Replid != testReplid || ev.Offset != 50 {
-		t.Fatalf("event %#v", ev)
+	fc.handshake("PSYNC", "?", "-1")
+	newID := strings.Repeat("e", 40)
+	fc.write("+FULLRESYNC " + newID + " 900\r\n$100\r\n" + string(make([]byte, 100)))
+	for {
+		ev := nextEvent(t, l)
+		if fs, ok := ev.(FullSync); ok {
+			if fs.Replid != newID || fs.Offset != 900 {
+				t.Fatalf("event %#v", fs)
+			}
+			break
+		}
+		if _, ok := ev.(RDBStarted); !ok {
+			t.Fatalf("event %#v", ev)
+		}
 	}
-	if st := l.Stats(); st.LastError != "" || st.Reconnects != 2 || st.FullSyncs != 0 || st.ReceivedOffset != 50 {
+	if st := l.Stats(); st.Reconnects != 2 || st.FullSyncs != 1 || st.ReceivedOffset != 900 || st.Replid != newID {
 		t.Fatalf("stats %+v", st)
 	}
 	var tmp []string

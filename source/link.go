@@ -42,6 +42,10 @@ type Link struct {
 	replid string
 	// copier knows where the stream stands at the spool's end (inside a command, perhaps), from
 	// one connection to the next. Only the Run goroutine touches it, and lastFullSync,
+	// fullSyncing: the session is receiving a snapshot; fullSyncFailures counts the full
+	// syncs that failed in a row (their backoff). Only the Run goroutine touches them.
+	fullSyncing      bool
+	fullSyncFailures int
 	// lastResync and resyncDelay (the resync backoff).
 	copier       *aof.Copier
 	lastFullSync time.Time
@@ -328,6 +332,13 @@ func (l *Link) Run(ctx context.Context) error {
 		if reason := l.resyncAsked(); reason != nil {
 			err = fmt.Errorf("source: %s: resync asked (%v): %w", l.Addr(), reason, err)
 		}
+		if l.fullSyncing {
+			// A full sync that failed (no room on disk, the connection cut): each retry makes
+			// the master fork for a new snapshot, so retries wait longer and longer.
+			l.fullSyncing = false
+			l.fullSyncFailures++
+			backoff = max(backoff, min(l.opts.FullSyncBackoffMin<<min(l.fullSyncFailures-1, 16), l.opts.FullSyncBackoffMax))
+		}
 		l.linkDown(err)
 		l.log.Error("replica link down; retrying", zap.Error(err), zap.Duration("backoff", backoff),
 			zap.String("replid", l.replid), zap.Int64("received", sp.Synced()))
@@ -507,6 +518,20 @@ func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless b
 	l.update(func(s *LinkStats) { s.RDBTotal = h.Size })
 	l.log.Info("receiving snapshot", zap.String("replid", rep.Replid), zap.Int64("offset", rep.Offset),
 		zap.Int64("size", h.Size), zap.Bool("diskless", h.Mark != nil))
+	// The master will not continue the old stream: its spool and snapshots are useless now, and
+	// their room is what the new snapshot needs. Until it is whole there is no stream to resume.
+	l.fullSyncing = true
+	l.replid = ""
+	if err := sp.Reset(rep.Offset); err != nil {
+		return false, err
+	}
+	l.copier.Restart()
+	if err := removeOldRDBs(l.opts.Dir, ""); err != nil {
+		l.log.Warn("removing older snapshots", zap.Error(err))
+	}
+	if err := checkRoom(l.opts.Dir, h.Size); err != nil {
+		return false, err
+	}
 	start := time.Now()
 	path, n, err := saveRDB(l.opts.Dir, rep.Replid, rep.Offset, rc.br, h, &l.rdbBytes, func(t *Transfer) {
 		l.emit(RDBStarted{Replid: rep.Replid, Offset: rep.Offset, Transfer: t})
@@ -514,15 +539,9 @@ func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless b
 	if err != nil {
 		return false, err
 	}
-	if err := sp.Reset(rep.Offset); err != nil {
-		return false, err
-	}
-	l.copier.Restart()
 	l.replid = rep.Replid
+	l.fullSyncing, l.fullSyncFailures = false, 0
 	l.update(func(s *LinkStats) { s.RDBTotal = n; s.FullSyncs++; s.Replid = rep.Replid })
-	if err := removeOldRDBs(l.opts.Dir, path); err != nil {
-		l.log.Warn("removing older snapshots", zap.Error(err))
-	}
 	l.log.Info("snapshot on disk", zap.String("path", path), zap.Int64("bytes", n), zap.Duration("took", time.Since(start)))
 	l.emit(FullSync{Replid: rep.Replid, Offset: rep.Offset, RDBPath: path, RDBSize: n})
 	return h.Mark != nil, nil

@@ -14,6 +14,9 @@ const (
 	DefaultBackoffMax        = 5 * time.Second
 	DefaultSpoolSegmentBytes = 64 << 20
 	DefaultAckInterval       = time.Second
+	// A failed full sync is retried after FullSyncBackoffMin, doubling up to FullSyncBackoffMax.
+	DefaultFullSyncBackoffMin = 2 * time.Second
+	DefaultFullSyncBackoffMax = 5 * time.Minute
 	// A Resync's full sync waits at least DefaultResyncBackoffMin after the previous full sync,
 	// twice as long after each Resync that follows within twice DefaultResyncBackoffMax of the
 	// last one, up to DefaultResyncBackoffMax: a snapshot that keeps failing to load makes the
@@ -53,6 +56,8 @@ type LinkOptions struct {
 	BackoffMax        time.Duration // 0: DefaultBackoffMax
 	// AckInterval is the period of `REPLCONF ACK` (0: DefaultAckInterval).
 	AckInterval time.Duration
+	// FullSyncBackoffMin and Max bound the wait after a full sync that failed (0: defaults).
+	FullSyncBackoffMin, FullSyncBackoffMax time.Duration
 	// The backoff between full syncs asked for by Resync (0: the defaults).
 	ResyncBackoffMin time.Duration
 	ResyncBackoffMax time.Duration
@@ -73,6 +78,12 @@ func (o *LinkOptions) setDefaults() {
 	}
 	if o.AckInterval <= 0 {
 		o.AckInterval = DefaultAckInterval
+	}
+	if o.FullSyncBackoffMin <= 0 {
+		o.FullSyncBackoffMin = DefaultFullSyncBackoffMin
+	}
+	if o.FullSyncBackoffMax < o.FullSyncBackoffMin {
+		o.FullSyncBackoffMax = max(DefaultFullSyncBackoffMax, o.FullSyncBackoffMin)
 	}
 	if o.ResyncBackoffMin <= 0 {
 		o.ResyncBackoffMin = DefaultResyncBackoffMin

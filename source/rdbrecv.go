@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 )
 
 const (
@@ -203,4 +204,25 @@ func ourRDBName(name string) bool {
 	}
 	_, err := strconv.ParseInt(off, 10, 64)
 	return err == nil
+}
+
+// roomMargin is the free space kept beyond a snapshot's size, for the stream spooled beside it.
+const roomMargin = 16 << 20
+
+// checkRoom fails, naming the figures, when dir's filesystem cannot hold a snapshot of size
+// bytes (-1: unknown, a diskless transfer, which fails later if it does not fit).
+func checkRoom(dir string, size int64) error {
+	if size < 0 {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return nil // cannot tell: the writes will say
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if free < size+roomMargin {
+		return fmt.Errorf("not enough disk space in %s for the snapshot: %d MB announced (+%d MB for the stream), %d MB free",
+			dir, size>>20, roomMargin>>20, free>>20)
+	}
+	return nil
 }

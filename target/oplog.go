@@ -41,11 +41,15 @@ func (s *Single) StartOplog(ctx context.Context, offset int64, db int) error {
 	}
 	for _, c := range cmds {
 		if _, err := s.oplog.Do(ctx, c...); err != nil {
+			s.oplog.Close() // StartOplog is called again once the target answers
+			s.mu.Lock()
+			s.oplog = nil
+			s.mu.Unlock()
 			return fmt.Errorf("target %s: storing the checkpoint: %w", s.opts.Conn.Addr, err)
 		}
 	}
 	s.mu.Lock()
-	s.ackedCP = cp
+	s.ackedCP, s.acked = cp, true
 	s.sentEnd = max(s.sentEnd, offset)
 	s.mu.Unlock()
 	return nil
@@ -358,7 +362,7 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 		s.applied, s.appliedDB = t.Offset, t.DB
 	}
 	if t.Kind == kindBatchExec {
-		s.ackedCP = Checkpoint{Offset: t.Offset, DB: t.DB}
+		s.ackedCP, s.acked = Checkpoint{Offset: t.Offset, DB: t.DB}, true
 	}
 	if s.pending == 0 && s.hasSkip {
 		if s.skipEnd > s.applied {
@@ -413,9 +417,9 @@ func (s *Single) Skip(cmd *aof.Command, end int64, reason string) {
 // CheckTarget reads the checkpoint and compares it with the last one the target acknowledged.
 func (s *Single) CheckTarget(ctx context.Context) error {
 	s.mu.Lock()
-	acked := s.ackedCP
+	acked := s.acked
 	s.mu.Unlock()
-	if !s.batching() || acked.Offset == 0 {
+	if !s.batching() || !acked {
 		return nil
 	}
 	cp, ok, err := ReadCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey)
@@ -432,10 +436,10 @@ func (s *Single) CheckTarget(ctx context.Context) error {
 // acknowledged: gone, or behind the last acknowledged batch.
 func (s *Single) lostCheckpoint(cp Checkpoint, ok bool) error {
 	s.mu.Lock()
-	acked := s.ackedCP
+	acked, any := s.ackedCP, s.acked
 	s.mu.Unlock()
 	switch {
-	case acked.Offset == 0:
+	case !any:
 		return nil
 	case !ok:
 		return fmt.Errorf("target %s: the checkpoint %s is gone (acknowledged at offset %d): %w",

@@ -97,9 +97,10 @@ type Single struct {
 	batchBytes int64
 	batchEnd   int64 // offset after the last command the open batch covers
 	sentEnd    int64 // the furthest batchEnd a sent EXEC stores
-	// ackedCP is the checkpoint of the last batch whose EXEC came back (under mu): what the
-	// target must hold at least; 0 before the first.
+	// ackedCP is the checkpoint the target last acknowledged (the stream's start, or the last
+	// batch whose EXEC came back), under mu: what it must hold at least; acked says there is one.
 	ackedCP Checkpoint
+	acked   bool
 	oplogID int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
