@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -89,11 +90,11 @@ func newLoadGate(threads int) loadGate {
 }
 
 // wait blocks until fewer than common.threads loads run, and returns the function that ends this
-// one's turn.
+// one's turn (any number of times: only the first call ends it).
 func (g loadGate) wait(ctx context.Context) (func(), error) {
 	select {
 	case g <- struct{}{}:
-		return func() { <-g }, nil
+		return sync.OnceFunc(func() { <-g }), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
