@@ -42,7 +42,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 		// spool at its limit could never make room.
 		c.Link.SpoolSegmentBytes = min(max(m/8, 64<<10), source.DefaultSpoolSegmentBytes)
 	}
-	servers, err := parsedServers(p)
+	servers, err := redisctl.Servers(p)
 	if err != nil {
 		return c, fmt.Errorf("source.%w", err)
 	}

@@ -1,8 +1,10 @@
-// Package redisctl is the control-plane side of talking to Redis (radix): dialing a configured
-// pool's server with its AUTH, TLS and timeout, reading INFO fields, and paging through SCAN.
+// Package redisctl is the control-plane side of talking to Redis (radix): a configured pool's
+// servers, dialing them with the pool's AUTH, TLS and timeout, reading INFO fields, and paging
+// through SCAN.
 // The data path (replica link, pipelined writer) does not use it; checks, discovery and
 // checkpoint look-ups do.
 //
+//	servers, err := redisctl.Servers(cfg.Source) // addresses (and a pool's weights and names)
 //	d, err := redisctl.Dialer(cfg.Source)
 //	c, err := d.Dial(ctx, "tcp", addr)
 //	next, keys, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, "0")
@@ -19,10 +21,26 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/shard"
 )
 
 // DefaultDialTimeout bounds a connection attempt when the pool sets no timeout.
 const DefaultDialTimeout = 10 * time.Second
+
+// Servers parses pool p's servers as conf does (conf.ParseServer: a twemproxy pool's
+// "host:port:weight [name]" lines, host:port for the other network pools, paths for files), in
+// the form internal/shard and internal/topology take. An error names the entry, "servers[1]: ...".
+func Servers(p conf.Pool) ([]shard.Server, error) {
+	out := make([]shard.Server, len(p.Servers))
+	for i, line := range p.Servers {
+		s, err := conf.ParseServer(p.Type, line)
+		if err != nil {
+			return nil, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		out[i] = shard.Server{Addr: s.Addr, Weight: s.Weight, Name: s.Name}
+	}
+	return out, nil
+}
 
 // Dialer builds the radix dialer for pool p: AUTH (password or ACL user), connect timeout,
 // TLS from the pool's files.
