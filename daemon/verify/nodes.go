@@ -92,7 +92,7 @@ func checkNodeSetPool(side string, p conf.Pool) error {
 			return fmt.Errorf("%s: type %q wants at least one server", side, p.Type)
 		}
 	case conf.TypeTwemproxy:
-		if _, err := twemproxyRing(side, p); err != nil {
+		if _, err := twemproxyPool(side, p); err != nil {
 			return err
 		}
 	case "":
