@@ -56,6 +56,9 @@ func TestOpenNodes(t *testing.T) {
 				if (own != nil && own.get() != nil) != tc.owners {
 					t.Errorf("%s: ownership %v, want owners %v", n.Name(), own, tc.owners)
 				}
+				if ro, ok := ringOf(own); ok && ro.ring.Distribution() != tc.dist {
+					t.Errorf("%s: ring of distribution %s, want %s", n.Name(), ro.ring.Distribution(), tc.dist)
+				}
 				several := false
 				if f := n.Filter(0); f != nil {
 					several = f.(*streamFilter).several
@@ -103,4 +106,13 @@ func TestOpenRefused(t *testing.T) {
 	if k := Kinds(); strings.Join(k, ",") != "aof file,rdb file,redis cluster,single,twemproxy" {
 		t.Errorf("kinds %q", k)
 	}
+}
+
+// ringOf is the ring owner behind o, if it has one.
+func ringOf(o *ownership) (ringOwner, bool) {
+	if o == nil {
+		return ringOwner{}, false
+	}
+	ro, ok := o.get().(ringOwner)
+	return ro, ok
 }
