@@ -188,6 +188,14 @@ func TestClusterNode(t *testing.T) {
 		}
 		d.stop()
 	}
+
+	// A slot map with a slot no master serves is refused (as its master's view has it at once).
+	last := cl.Nodes[len(cl.Nodes)-1]
+	last.Do(t, "CLUSTER", "DELSLOTS", topology.SlotCount-1)
+	_, err := Open(ctx, Config{Kind: KindRedisCluster, Servers: []string{last.Addr}, Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "slot 16383 is not served") {
+		t.Errorf("a map without slot 16383: %v", err)
+	}
 }
 
 // keyHomed returns a key with prefix that pool places on backend i.
