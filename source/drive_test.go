@@ -31,7 +31,7 @@ type drive struct {
 	cancel context.CancelFunc
 	runErr chan error
 	events chan Event    // the node's events, pumped so that the node never waits for the test
-	closed chan struct{} // closed once the node's Events channel is
+	closed chan struct{} // closed once the node's Events channel is (and events after it)
 
 	mu      sync.Mutex
 	skipped map[Reason]int // by the Filter, snapshot keys and stream commands alike
@@ -52,10 +52,11 @@ func startDrive(t *testing.T, node Node, fake *fakeTarget) *drive {
 		events: make(chan Event, 1024), closed: make(chan struct{}), skipped: map[Reason]int{}}
 	go func() { d.runErr <- node.Run(ctx, nil) }()
 	go func() {
-		defer close(d.closed)
 		for ev := range node.Events() {
 			d.events <- ev
 		}
+		close(d.events)
+		close(d.closed)
 	}()
 	t.Cleanup(func() {
 		d.endReplay()
@@ -72,15 +73,16 @@ func (d *drive) snapshot(timeout time.Duration) SnapshotReady {
 	deadline := time.After(timeout)
 	for {
 		select {
-		case ev := <-d.events:
+		case ev, ok := <-d.events:
+			if !ok {
+				d.t.Fatalf("%s: events closed before a snapshot", d.node.Name())
+			}
 			switch ev := ev.(type) {
 			case SnapshotReady:
 				return ev
 			case Disconnected:
 				d.t.Logf("%s: disconnected: %v", d.node.Name(), ev.Err)
 			}
-		case <-d.closed:
-			d.t.Fatalf("%s: events closed before a snapshot", d.node.Name())
 		case <-deadline:
 			d.t.Fatalf("%s: no snapshot after %v (stats %+v)", d.node.Name(), timeout, d.node.Stats())
 		}
