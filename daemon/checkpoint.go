@@ -15,6 +15,7 @@ import (
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/status"
+	"github.com/rmt-project/rmt/internal/confpool"
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/target"
 )
@@ -88,7 +89,7 @@ func (p *pipeline) adoptCheckpoint(ctx context.Context, key string) (*target.Che
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cfg := p.d.cfg
-	sd, err := poolDialer(cfg.Source)
+	sd, err := confpool.Dialer(cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func (p *pipeline) adoptCheckpoint(ctx context.Context, key string) (*target.Che
 			history[id] = true
 		}
 	}
-	td, err := poolDialer(cfg.Target)
+	td, err := confpool.Dialer(cfg.Target)
 	if err != nil {
 		return nil, err
 	}

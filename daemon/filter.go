@@ -46,6 +46,3 @@ func (f *keyFilter) keepCommand(cmd *aof.Command) bool {
 	}
 	return false
 }
-
-// reasonFiltered counts keys and commands left out by common.filter.
-const reasonFiltered = "filtered"

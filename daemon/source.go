@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"go.uber.org/zap"
 
-	"github.com/mediocregopher/radix/v4"
 	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/internal/redisctl"
+	"github.com/rmt-project/rmt/internal/confpool"
 	"github.com/rmt-project/rmt/source"
 )
 
@@ -42,7 +42,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 		// spool at its limit could never make room.
 		c.Link.SpoolSegmentBytes = min(max(m/8, 64<<10), source.DefaultSpoolSegmentBytes)
 	}
-	servers, err := parsedServers(p)
+	servers, err := confpool.Servers(p)
 	if err != nil {
 		return c, fmt.Errorf("source.%w", err)
 	}
@@ -50,7 +50,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 	for _, s := range servers {
 		c.Servers = append(c.Servers, s.Addr)
 	}
-	if c.Dialer, err = poolDialer(p); err != nil {
+	if c.Dialer, err = confpool.Dialer(p); err != nil {
 		return c, fmt.Errorf("source: %w", err)
 	}
 	return c, nil
@@ -90,22 +90,12 @@ func newLoadGate(threads int) loadGate {
 }
 
 // wait blocks until fewer than common.threads loads run, and returns the function that ends this
-// one's turn.
+// one's turn (any number of times: only the first call ends it).
 func (g loadGate) wait(ctx context.Context) (func(), error) {
 	select {
 	case g <- struct{}{}:
-		return func() { <-g }, nil
+		return sync.OnceFunc(func() { <-g }), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// poolDialer is the control-plane dialer of a pool's servers: its AUTH, TLS and timeout.
-func poolDialer(p conf.Pool) (radix.Dialer, error) {
-	user, pass := p.Auth()
-	tc, err := p.TLS.ClientConfig()
-	if err != nil {
-		return radix.Dialer{}, err
-	}
-	return redisctl.NewDialer(user, pass, tc, p.Timeout), nil
 }

@@ -3,8 +3,7 @@ package daemon
 import (
 	"fmt"
 
-	"github.com/rmt-project/rmt/conf"
-	"github.com/rmt-project/rmt/internal/shard"
+	"github.com/rmt-project/rmt/internal/confpool"
 	"github.com/rmt-project/rmt/target"
 )
 
@@ -15,7 +14,7 @@ import (
 // targetConfig is the target.Config of the job.
 func (d *Daemon) targetConfig() (target.Config, error) {
 	cfg := d.cfg
-	servers, err := parsedServers(cfg.Target)
+	servers, err := confpool.Servers(cfg.Target)
 	if err != nil {
 		return target.Config{}, fmt.Errorf("target.%w", err)
 	}
@@ -37,18 +36,4 @@ func (d *Daemon) targetConn() target.Options {
 	user, pass := d.cfg.Target.Auth()
 	return target.Options{Username: user, Password: pass, Timeout: d.cfg.Target.Timeout, TLS: d.targetTLS,
 		Logger: d.log.Named("target")}
-}
-
-// parsedServers are a pool's servers as conf parses them (for twemproxy, its "host:port:weight
-// [name]" lines), in the form internal/shard and target take.
-func parsedServers(p conf.Pool) ([]shard.Server, error) {
-	out := make([]shard.Server, len(p.Servers))
-	for i, line := range p.Servers {
-		s, err := conf.ParseServer(p.Type, line)
-		if err != nil {
-			return nil, fmt.Errorf("servers[%d]: %w", i, err)
-		}
-		out[i] = shard.Server{Addr: s.Addr, Weight: s.Weight, Name: s.Name}
-	}
-	return out, nil
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/internal/redistest"
+	"github.com/rmt-project/rmt/internal/shard"
+	"github.com/rmt-project/rmt/internal/topology"
 )
 
 // cjStartCluster starts a cluster of n masters (redistest.StartCluster: the slots split evenly
@@ -181,6 +184,16 @@ func TestCheckSingleToCluster(t *testing.T) {
 	}
 }
 
+// parseClusterSlots is what discoverCluster makes of a CLUSTER SLOTS reply asked of seedHost:
+// the master address of every slot and the masters, in order of first appearance.
+func parseClusterSlots(reply []interface{}, seedHost string) (table, masters []string, err error) {
+	m, err := topology.ParseSlots(reply, topology.Options{DefaultHost: seedHost})
+	if err != nil {
+		return nil, nil, err
+	}
+	return routes(m)
+}
+
 func TestParseClusterSlots(t *testing.T) {
 	full := []interface{}{
 		[]interface{}{int64(0), int64(8191), []interface{}{[]byte("10.0.0.1"), int64(7000), []byte("id1")}},
@@ -204,4 +217,58 @@ func TestParseClusterSlots(t *testing.T) {
 			t.Errorf("case %d accepted", i)
 		}
 	}
+}
+
+// TestClusterSlotMapFallback: a seed that refuses CLUSTER SLOTS (here by ACL) is asked for
+// CLUSTER SHARDS, then CLUSTER NODES; the masters and the routing are the same whichever answers.
+func TestClusterSlotMapFallback(t *testing.T) {
+	ctx := context.Background()
+	cl := redistest.StartCluster(t, 3)
+	seed := cl.Nodes[1]
+	pool := conf.Pool{Type: conf.TypeRedisCluster, Servers: []string{seed.Addr}, Timeout: 10 * time.Second}
+	sorted := slices.Sorted(slices.Values(cl.Addrs))
+	want := strings.Join(sorted, ",")
+	for _, tc := range []struct {
+		name   string
+		refuse []string
+		err    string
+	}{
+		{"CLUSTER SLOTS", nil, ""},
+		{"CLUSTER SHARDS", []string{"slots"}, ""},
+		{"CLUSTER NODES", []string{"slots", "shards"}, ""},
+		{"none", []string{"slots", "shards", "nodes"}, "the slot map is refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed.Do(t, "ACL", "SETUSER", "default", "+@all")
+			for _, sub := range tc.refuse {
+				seed.Do(t, "ACL", "SETUSER", "default", "-cluster|"+sub)
+			}
+			s, err := openNodeSet(ctx, "source", pool, 1)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "CLUSTER NODES") {
+					t.Fatalf("err %v, want one containing %q and naming every query", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var addrs []string
+			for _, n := range s.nodes {
+				addrs = append(addrs, n.addr)
+			}
+			slices.Sort(addrs)
+			if got := strings.Join(addrs, ","); got != want {
+				t.Fatalf("masters %s, want %s", got, want)
+			}
+			for i := range 300 {
+				k := "key:" + strconv.Itoa(i)
+				if got, want := s.nodeFor(k).addr, cl.NodeForSlot(shard.Slot([]byte(k))).Addr; got != want {
+					t.Fatalf("key %s routed to %s, its slot is on %s", k, got, want)
+				}
+			}
+		})
+	}
+	seed.Do(t, "ACL", "SETUSER", "default", "+@all")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -551,7 +552,7 @@ func (c *keyComparer) compareStreamEntries(ctx context.Context) (string, error) 
 			if es[i].ID != et[i].ID {
 				return fmt.Sprintf("entry %s on the source, %s on the target", es[i].ID, et[i].ID), nil
 			}
-			if !streamSameFields(es[i].Fields, et[i].Fields) {
+			if !slices.Equal(es[i].Fields, et[i].Fields) {
 				return "entry " + es[i].ID.String() + ": fields differ", nil
 			}
 		}
@@ -563,18 +564,6 @@ func (c *keyComparer) compareStreamEntries(ctx context.Context) (string, error) 
 		}
 		start = es[len(es)-1].ID.Next().String()
 	}
-}
-
-func streamSameFields(a, b [][2]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func streamSortByName(ms []map[string]interface{}) {

@@ -12,6 +12,7 @@ import (
 	"github.com/mediocregopher/radix/v4"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/confpool"
 	"github.com/rmt-project/rmt/internal/redisctl"
 )
 
@@ -45,9 +46,7 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 	if err := checkNodeSetPool(side, p); err != nil {
 		return nil, err
 	}
-	user, pass := p.Auth()
-	tc, err := p.TLS.ClientConfig()
-	d := redisctl.NewDialer(user, pass, tc, p.Timeout)
+	d, err := confpool.Dialer(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", side, err)
 	}
@@ -94,7 +93,7 @@ func checkNodeSetPool(side string, p conf.Pool) error {
 			return fmt.Errorf("%s: type %q wants at least one server", side, p.Type)
 		}
 	case conf.TypeTwemproxy:
-		if _, err := twemproxyRing(side, p); err != nil {
+		if _, err := twemproxyPool(side, p); err != nil {
 			return err
 		}
 	case "":

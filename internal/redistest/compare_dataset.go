@@ -3,6 +3,7 @@ package redistest
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -348,7 +349,7 @@ func (d *differ) entries(where string, a, b []StreamEntry) {
 			d.add("%s: entry %d: id %s vs %s (entries %d, %d)", where, i, a[i].ID, b[i].ID, len(a), len(b))
 			return
 		}
-		if !equalStrings(a[i].Fields, b[i].Fields) {
+		if !slices.Equal(a[i].Fields, b[i].Fields) {
 			d.add("%s: entry %s: fields %s vs %s", where, a[i].ID, escapeList(a[i].Fields), escapeList(b[i].Fields))
 			return
 		}
@@ -377,7 +378,7 @@ func groupDiff(a, b *StreamGroup, detailed bool) string {
 		if a.EntriesRead != b.EntriesRead && a.EntriesRead != "nil" && b.EntriesRead != "nil" {
 			out = append(out, fmt.Sprintf("entries-read %s vs %s", a.EntriesRead, b.EntriesRead))
 		}
-		if !equalConsumers(a.Consumers, b.Consumers) {
+		if !slices.Equal(a.Consumers, b.Consumers) {
 			out = append(out, fmt.Sprintf("consumers %s vs %s", fmtConsumers(a.Consumers), fmtConsumers(b.Consumers)))
 		}
 		if s := pelDiff(a.PEL, b.PEL); s != "" {
@@ -400,36 +401,12 @@ func pelDiff(a, b []StreamPending) string {
 	return ""
 }
 
-func equalConsumers(a, b []StreamConsumer) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func fmtConsumers(cs []StreamConsumer) string {
 	parts := make([]string, len(cs))
 	for i, c := range cs {
 		parts[i] = fmt.Sprintf("%s:%d", Escape(c.Name), c.Pending)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func fmtExpire(ms int64) string {

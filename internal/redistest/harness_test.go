@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -245,10 +246,10 @@ func TestWriterSeed(t *testing.T) {
 		return out
 	}
 	a, b, c := seq(1), seq(1), seq(2)
-	if !equalStrings(a, b) {
+	if !slices.Equal(a, b) {
 		t.Error("seed 1 gave two different sequences")
 	}
-	if equalStrings(a, c) {
+	if slices.Equal(a, c) {
 		t.Error("seeds 1 and 2 gave the same sequence")
 	}
 }

@@ -9,6 +9,7 @@ import (
 // dials as host:port, every slot range is within the slots and no slot has two masters.
 func FuzzParseNodes(f *testing.F) {
 	f.Add(nodes7)
+	f.Add(nodesThreeMasters)
 	f.Add("292f :30003@31003 myself,master - 0 0 3 connected 10923-16383\n")
 	f.Add("a 127.0.0.1:1@2 master - 0 0 1 connected 0-16384\n")
 	f.Add("a ::1:7000@17000,host,shard-id=x master,noaddr - 0 0 1 connected [5->-b] [6-<-c] 7\n")
@@ -34,6 +35,11 @@ func FuzzParseNodes(f *testing.F) {
 					}
 					seen.Add(s)
 				}
+			}
+		}
+		for _, ms := range m.Serving() {
+			if keys := ms.SlotSet(true); keys.Empty() || !ms.Usable() {
+				t.Fatalf("serving master %q: slots %s, usable %v", ms.Addr, keys.String(), ms.Usable())
 			}
 		}
 		if got := len(m.Table()); got != SlotCount {

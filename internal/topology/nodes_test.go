@@ -113,6 +113,7 @@ func TestParseNodesHostile(t *testing.T) {
 		{"move without id", "a 127.0.0.1:1@2 master - 0 0 1 connected [5->-]\n", "slot field"},
 		{"move unclosed", "a 127.0.0.1:1@2 master - 0 0 1 connected [5->-b\n", "slot field"},
 		{"move past the end", "a 127.0.0.1:1@2 master - 0 0 1 connected [16384-<-b]\n", "slot field"},
+		{"move of no slot", "a 127.0.0.1:1@2 master - 0 0 1 connected 0-16383 [x-<-y]\n", "slot field"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseNodes([]byte(tt.text), Options{})
@@ -171,9 +172,62 @@ func TestSlotSet(t *testing.T) {
 	if s.String() != "0-5460,6000" || s.Len() != 5462 || s.FirstMissing() != 5461 || !s.Has(6000) || s.Has(6001) {
 		t.Fatalf("set %s, len %d, first missing %d", s.String(), s.Len(), s.FirstMissing())
 	}
+	if s.Has(-1) || s.Has(SlotCount) {
+		t.Fatal("a slot out of range is in the set")
+	}
+	var edges SlotSet
+	edges.AddRange(0, 3)
+	edges.Add(5)
+	edges.AddRange(SlotCount-4, SlotCount-1)
+	if got := edges.String(); got != "0-3,5,16380-16383" || !edges.Has(SlotCount-1) || edges.Has(4) {
+		t.Fatalf("set %s", got)
+	}
 	var all SlotSet
 	all.AddRange(-5, SlotCount+5)
 	if all.FirstMissing() != -1 || all.Len() != SlotCount || !s.SubsetOf(&all) || all.SubsetOf(&s) {
 		t.Fatalf("full set: %d slots", all.Len())
+	}
+}
+
+// nodesThreeMasters is CLUSTER NODES with a replica listed before its master, a master that
+// announces a hostname and imports a slot, one that never learned its own IP, a failed master
+// and a healthy one without slots (from the daemon's cluster tests of before internal/topology).
+const nodesThreeMasters = `07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
+67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 127.0.0.1:30003@31003,host3 master - 0 1426238318243 3 connected 10923-16383 [100-<-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1]
+e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca :30001@31001 myself,master - 0 0 1 connected 0-5460 [200->-292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f]
+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:30009@31009 master,fail - 0 0 9 disconnected
+bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 127.0.0.1:30010@31010 master - 0 0 10 connected
+`
+
+// TestParseNodesServing: the masters a cluster source links to, in the reply's order, each with
+// the slots whose keys its stream carries; failed and slotless masters are left out.
+func TestParseNodesServing(t *testing.T) {
+	m, err := ParseNodes([]byte(nodesThreeMasters), Options{DefaultHost: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ms := range m.Serving() {
+		keys := ms.SlotSet(true)
+		got = append(got, ms.Addr+":"+keys.String())
+	}
+	want := "127.0.0.1:30002:5461-10922 127.0.0.1:30003:100,10923-16383 10.0.0.1:30001:0-5460"
+	if s := strings.Join(got, " "); s != want {
+		t.Fatalf("serving\n got %s\nwant %s", s, want)
+	}
+	if id := m.Serving()[0].ID; id != "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1" {
+		t.Errorf("id %q", id)
+	}
+	if r := m.Serving()[2].Replicas; len(r) != 1 || r[0].Addr != "127.0.0.1:30004" {
+		t.Errorf("replica listed before its master: %+v", r)
+	}
+	if m.Unserved() != -1 {
+		t.Errorf("unserved %d", m.Unserved())
+	}
+	// A slot no master serves is not a parse error: Unserved names it.
+	m, err = ParseNodes([]byte("x 127.0.0.1:1@2 master - 0 0 1 connected 0-16382\n"), Options{})
+	if err != nil || m.Unserved() != 16383 {
+		t.Fatalf("slot 16383 unserved: %d, %v", m.Unserved(), err)
 	}
 }
