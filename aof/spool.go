@@ -289,6 +289,39 @@ func (s *Spool) rotate() error {
 	return s.newSegment(end)
 }
 
+// Rewind drops what was appended after the last fsync, after a write or fsync that failed (the
+// disk full): End() is Synced() again, so the next PSYNC asks for the first byte not on disk,
+// and nothing counts as received that is not there. Readers never saw those bytes (they read
+// fsynced bytes only).
+func (s *Spool) Rewind() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	end, synced := s.end, s.synced
+	s.mu.Unlock()
+	if end == synced || s.f == nil {
+		return nil
+	}
+	s.mu.Lock()
+	last := &s.segs[len(s.segs)-1]
+	if synced < last.start {
+		s.mu.Unlock()
+		return fmt.Errorf("aof: spool %s: rewind to %d: before the segment at %d", s.dir, synced, last.start)
+	}
+	last.size = synced - last.start
+	s.end = synced
+	size := last.size
+	s.mu.Unlock()
+	s.w.Reset(s.f) // the buffered bytes, and the write error the buffer keeps, go
+	if err := s.f.Truncate(size); err != nil {
+		return fmt.Errorf("aof: spool %s: rewind to %d: %w", s.dir, synced, err)
+	}
+	return nil
+}
+
 // Sync writes the buffered bytes and fsyncs them; then Synced() == End() and blocked readers
 // wake up.
 func (s *Spool) Sync() error {
@@ -331,13 +364,24 @@ func (s *Spool) wakeLocked() {
 	s.notify = make(chan struct{})
 }
 
-// Trim deletes the segments whose bytes all lie at or before offset upTo, never the one being
-// appended to. Start() moves to the first segment kept.
+// Trim deletes the segments whose bytes all lie at or before offset upTo. The one being
+// appended to goes too when everything it holds is fsynced and applied: a new, empty one takes
+// its place (a spool that filled its disk, with the target caught up, must give the room back).
+// Start() moves to the first segment kept.
 func (s *Spool) Trim(upTo int64) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.checkOpen(); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	last := s.segs[len(s.segs)-1]
+	whole := s.f != nil && last.size > 0 && s.end == s.synced && upTo >= s.end
+	s.mu.Unlock()
+	if whole {
+		if err := s.rotate(); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	var drop []segment
@@ -347,6 +391,7 @@ func (s *Spool) Trim(upTo int64) error {
 	}
 	if len(drop) > 0 {
 		s.start = s.segs[0].start
+		s.wakeLocked() // a reader waiting at the end of a dropped segment lets go of it
 	}
 	s.mu.Unlock()
 	for _, sg := range drop {

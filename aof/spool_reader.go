@@ -79,7 +79,14 @@ func (r *SpoolReader) read(p []byte) (int, error) {
 		if avail <= 0 {
 			closed := s.closed
 			wake, done := s.notify, s.closeCh
+			// A segment trimmed while the reader waits at its end must not stay open: on a
+			// full disk its room is what the spool needs back.
+			trimmed := r.f != nil && r.fstart < s.start
 			s.mu.Unlock()
+			if trimmed {
+				r.f.Close()
+				r.f = nil
+			}
 			if closed {
 				return 0, fmt.Errorf("aof: spool %s: reading after offset %d: %w", s.dir, r.pos, ErrSpoolClosed)
 			}

@@ -264,7 +264,7 @@ func TestSpoolTrim(t *testing.T) {
 		{99, 0, 5},    // segment 0 ends at 100: kept
 		{100, 100, 4}, // now it goes
 		{250, 200, 3},
-		{10_000, 400, 1}, // never the segment being written
+		{10_000, 450, 1}, // the segment being written too, all applied: a new empty one
 	}
 	for _, tt := range tests {
 		if err := s.Trim(tt.upTo); err != nil {
@@ -496,5 +496,95 @@ func BenchmarkSpoolReplay(b *testing.B) {
 			}
 		}
 		sr.Close()
+	}
+}
+
+// TestSpoolRewind: bytes appended and not fsynced (a write or fsync that failed) are dropped by
+// Rewind, from the file too, so that End is Synced and the next append goes on from there.
+func TestSpoolRewind(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, SpoolOptions{})
+	data := stream(5, 300)
+	if err := s.Append(data[:200]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(data[200:]); err != nil { // buffered, never synced
+		t.Fatal(err)
+	}
+	if err := s.Rewind(); err != nil {
+		t.Fatal(err)
+	}
+	if s.End() != 200 || s.Synced() != 200 || s.Size() != 200 {
+		t.Fatalf("after Rewind: end %d synced %d size %d", s.End(), s.Synced(), s.Size())
+	}
+	if err := s.Append(data[200:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, s, 0, 300); !bytes.Equal(got, data) {
+		t.Fatalf("bytes differ after a rewind and the resend")
+	}
+}
+
+// TestSpoolTrimReleasesWaitingReader: a reader waiting at the end of a segment that Trim drops
+// closes it, so that its room on the disk comes back (a full disk needs it).
+func TestSpoolTrimReleasesWaitingReader(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, SpoolOptions{})
+	data := stream(7, 500)
+	if err := s.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := s.NewReader(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 500)); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	go func() { _, err := r.Read(make([]byte, 10)); blocked <- err }()
+	first := filepath.Join(dir, segName(0))
+	openOn := func() bool {
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, first) {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !openOn() && time.Now().Before(deadline) { // the reader has the segment open
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Trim(500); err != nil {
+		t.Fatal(err)
+	}
+	for openOn() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if openOn() {
+		t.Fatal("the trimmed segment is still open by the waiting reader")
+	}
+	if err := s.Append(data[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-blocked; err != nil {
+		t.Fatalf("the waiting reader goes on in the next segment: %v", err)
 	}
 }

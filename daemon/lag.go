@@ -28,7 +28,7 @@ type lagClock struct {
 // stalled (true) or stopped being so (false), and whether that changed.
 func (c *lagClock) sample(now time.Time, received, applied int64) (stalled, changed bool) {
 	ms := now.UnixMilli()
-	if c.lastApplied.Swap(applied) != applied || applied >= received {
+	if c.lastApplied.Swap(applied) != applied || applied >= received || c.progressAt.Load() == 0 {
 		c.progressAt.Store(ms)
 	}
 	if applied < received {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rmt-project/rmt/aof"
@@ -344,6 +345,15 @@ func (l *Link) Run(ctx context.Context) error {
 			zap.String("replid", l.replid), zap.Int64("received", sp.Synced()))
 		l.emit(Disconnected{Err: err})
 		l.setState(StateBackoff)
+		if spoolFull(err) {
+			if rerr := sp.Rewind(); rerr != nil { // what did not reach the disk is asked for again
+				l.log.Error("rewinding the spool after a failed write", zap.Error(rerr))
+			}
+			// A full spool (max_spool_bytes, or a full disk) stays full until the target applies
+			// what it holds: reconnecting before would only fill it again, and once the master's
+			// backlog is overrun, make it fork for a snapshot the paused target cannot take.
+			l.waitForRoom(ctx, sp)
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -435,7 +445,11 @@ func (l *Link) rescan(ctx context.Context, sp *aof.Spool, from int64) error {
 // any byte of the stream.
 func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err error) {
 	if l.copier.Lost() {
-		// A disk that failed in the middle of an append: find again where the spool stands.
+		// A disk that failed in the middle of an append: what did not reach it is asked for
+		// again, and the spool's end found again.
+		if err := sp.Rewind(); err != nil {
+			return false, fmt.Errorf("source: %s: %w", l.Addr(), err)
+		}
 		from := sp.End() - l.copier.Pending()
 		if err := l.rescan(ctx, sp, from); err != nil {
 			return false, fmt.Errorf("source: %s: the spool's end after a failed write (from offset %d): %w", l.Addr(), from, err)
@@ -622,3 +636,36 @@ func (l *Link) forwardEvents(ctx context.Context) {
 }
 
 func zapErr(err error) zap.Field { return zap.Error(err) }
+
+// spoolFull reports whether err says the spool can take no more: its max_spool_bytes, or the
+// disk under it full.
+func spoolFull(err error) bool {
+	return errors.Is(err, aof.ErrSpoolFull) || errors.Is(err, syscall.ENOSPC)
+}
+
+// waitForRoom waits until the daemon has applied (and trimmed) half of what the spool holds, or
+// ctx ends. A spool holding nothing has nothing to wait for (the disk is full of something
+// else): the usual backoff applies.
+func (l *Link) waitForRoom(ctx context.Context, sp *aof.Spool) {
+	held := sp.Size()
+	if held == 0 {
+		return
+	}
+	l.log.Warn("spool full: waiting for the target to apply what it holds before reading more from the master",
+		zap.Int64("spool_bytes", held))
+	t := time.NewTicker(spoolRoomPoll)
+	defer t.Stop()
+	for sp.Size() > held/2 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+			return
+		case <-t.C:
+		}
+	}
+	l.log.Info("spool has room again: reconnecting", zap.Int64("spool_bytes", sp.Size()))
+}
+
+// spoolRoomPoll is how often a full spool is looked at for room.
+const spoolRoomPoll = 500 * time.Millisecond
