@@ -179,6 +179,23 @@ func (s *Sentinels) Role(ctx context.Context, addr string) (string, error) {
 	return role, nil
 }
 
+// Info returns a data node's INFO section.
+func (s *Sentinels) Info(ctx context.Context, addr, section string) (string, error) {
+	c, err := dialResp(ctx, s.cfg.DataDial, addr, s.cfg.DataUsername, s.cfg.DataPassword, s.cfg.Timeout)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	v, err := c.do("INFO", section)
+	if err != nil {
+		return "", fmt.Errorf("%s: INFO %s: %w", addr, section, err)
+	}
+	text, _ := v.(string)
+	return text, nil
+}
+
 // promote puts the Sentinel that answered first in the list.
 func (s *Sentinels) promote(sa string) {
 	s.mu.Lock()

@@ -1,0 +1,120 @@
+package test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redistest"
+)
+
+// sentinelSourceConfig is a job from a Sentinel-managed master into dst.
+func sentinelSourceConfig(t *testing.T, g *redistest.SentinelGroup, dst string) *conf.Config {
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeSentinel
+	cfg.Source.Servers = g.SentinelAddrs()
+	cfg.Source.MasterName = g.Name
+	cfg.Target.Servers = []string{dst}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = filepath.Join(t.TempDir(), "data")
+	return cfg
+}
+
+// infoInt reads an integer field of a server's INFO section.
+func infoInt(t *testing.T, r *redistest.Redis, section, field string) int64 {
+	t.Helper()
+	v := r.Info(t, section)[field]
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("%s INFO %s %s: %q", r.Addr, section, field, v)
+	}
+	return n
+}
+
+// waitSentinelsSeeRmtd waits until every Sentinel lists rmtd (its admin port) as a replica of
+// the group's master, with priority 0.
+func waitSentinelsSeeRmtd(t *testing.T, g *redistest.SentinelGroup, r *Rmtd) {
+	t.Helper()
+	_, port := splitAddr(r.Admin)
+	redistest.WaitFor(t, 30*time.Second, func() error {
+		for _, s := range g.Sentinels {
+			reps, _ := s.Do(t, "SENTINEL", "REPLICAS", g.Name).([]interface{})
+			found := false
+			for _, rep := range reps {
+				f := fields(rep)
+				if f["port"] == port {
+					if f["slave-priority"] != "0" || f["flags"] != "slave" || f["master-link-status"] != "ok" {
+						return fmt.Errorf("sentinel %s sees rmtd as %v", s.Addr, f)
+					}
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("sentinel %s does not list rmtd (port %s) among %d replicas", s.Addr, port, len(reps))
+			}
+		}
+		return nil
+	})
+}
+
+func fields(v interface{}) map[string]string {
+	m := map[string]string{}
+	arr, _ := v.([]interface{})
+	for i := 0; i+1 < len(arr); i += 2 {
+		k, _ := arr[i].(string)
+		val, _ := arr[i+1].(string)
+		m[k] = val
+	}
+	return m
+}
+
+func splitAddr(addr string) (string, string) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i], addr[i+1:]
+		}
+	}
+	return addr, ""
+}
+
+// TestSentinelSourceFailover: a Sentinel-managed master (1 replica, 3 Sentinels, quorum 2)
+// under live writes is killed in the stream phase; rmtd follows the promoted replica with a
+// partial resync (its sync_partial_ok counts it, its sync_full does not), and the writes made
+// before and after the failover are all on the target.
+func TestSentinelSourceFailover(t *testing.T) {
+	g := redistest.StartSentinelGroup(t, 1, 3, redistest.SentinelOptions{})
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, g.Master.Addr, redistest.WriterOptions{DBs: []int{0, 3}, Rate: 2000, Seed: 11,
+		Reconnect: true, Resolve: g.Resolve()})
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 1000) })
+	r := StartRmtd(t, sentinelSourceConfig(t, g, dst.Addr))
+	waitPhase(t, r, "oplog", 60*time.Second)
+	waitSentinelsSeeRmtd(t, g, r)
+	replica := g.Replicas[0]
+	fullBefore, partialBefore := infoInt(t, replica, "stats", "sync_full"), infoInt(t, replica, "stats", "sync_partial_ok")
+	opsAtKill := w.Ops()
+	redistest.KillMasterQuiet(t, g.Master, 10*time.Second)
+	now := g.WaitFailover(t, g.Master, 30*time.Second)
+	if now != replica {
+		t.Fatalf("new master %s, want %s", now.Addr, replica.Addr)
+	}
+	redistest.WaitFor(t, 30*time.Second, func() error { return atLeast(w.Ops(), opsAtKill+3000) })
+	stats := w.Stop()
+	t.Logf("writer: %s", stats)
+	waitCaughtUp(t, r, now, 60*time.Second)
+	if got := infoInt(t, now, "stats", "sync_partial_ok"); got != partialBefore+1 {
+		t.Errorf("new master's sync_partial_ok %d, want %d (rmtd's partial resync)", got, partialBefore+1)
+	}
+	if got := infoInt(t, now, "stats", "sync_full"); got != fullBefore {
+		t.Errorf("new master's sync_full %d, want %d: rmtd took a second snapshot", got, fullBefore)
+	}
+	compareDumps(t, now.Dump(t), withoutCheckpoints(dst.Dump(t)), 1000)
+	m := r.Info(t)
+	if m["source0.port"] != strconv.Itoa(now.Port) || m["source0.full_syncs"] != "1" {
+		t.Errorf("INFO source0 %q: want port %d and 1 full sync", m["source0"], now.Port)
+	}
+}
