@@ -10,7 +10,6 @@ import (
 
 	"github.com/mediocregopher/radix/v4"
 	"go.uber.org/zap"
-
 )
 
 // ErrNotMoved is wrapped by MasterMoved's errors when no node of the source is a replica of

@@ -41,7 +41,7 @@ func (c Config) sentinelTopology() (*topology.Sentinels, error) {
 	return topology.NewSentinels(topology.SentinelConfig{
 		MasterName: c.MasterName, Sentinels: c.Servers,
 		Username: c.SentinelUser, Password: c.SentinelPass,
-		Dial:     tlsDial(timeout, c.Link.TLS),
+		Dial:         tlsDial(timeout, c.Link.TLS),
 		DataUsername: c.Link.Username, DataPassword: c.Link.Password,
 		Timeout: timeout,
 	})
