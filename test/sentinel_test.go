@@ -118,3 +118,65 @@ func TestSentinelSourceFailover(t *testing.T) {
 		t.Errorf("INFO source0 %q: want port %d and 1 full sync", m["source0"], now.Port)
 	}
 }
+
+// switchDelay kills g's master (quietly: no write is lost) and returns the time from the kill
+// to the first +switch-master any of its Sentinels logged.
+func switchDelay(t *testing.T, g *redistest.SentinelGroup) time.Duration {
+	t.Helper()
+	killed := redistest.KillMasterQuiet(t, g.Master, 10*time.Second)
+	g.WaitFailover(t, g.Master, 40*time.Second)
+	var first time.Time
+	redistest.WaitFor(t, 10*time.Second, func() error {
+		for _, s := range g.Sentinels {
+			for _, at := range s.SwitchMasterTimes(t) {
+				if first.IsZero() || at.Before(first) {
+					first = at
+				}
+			}
+		}
+		if first.IsZero() {
+			return fmt.Errorf("no +switch-master in the Sentinels' logs")
+		}
+		return nil
+	})
+	return first.Sub(killed)
+}
+
+// TestSentinelFailoverNotSlowed: the same failover (master, 1 replica, 3 Sentinels, quorum 2,
+// down-after 2 s, failover-timeout 10 s) with and without rmtd replicating the master (a
+// `single` source: any kind of source may have Sentinels watching it). rmtd takes the
+// Sentinel's SLAVEOF at once, so +switch-master comes no later than one INFO period (1 s during
+// a failover) after the time without rmtd, far from the failover timeout that a replica which
+// ignored SLAVEOF would cost; and the Sentinels keep their connections to rmtd's admin port.
+func TestSentinelFailoverNotSlowed(t *testing.T) {
+	so := redistest.SentinelOptions{DownAfter: 2 * time.Second, FailoverTimeout: 10 * time.Second}
+	alone := redistest.StartSentinelGroup(t, 1, 3, so)
+	without := switchDelay(t, alone)
+
+	g := redistest.StartSentinelGroup(t, 1, 3, so)
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, g.Master.Addr, redistest.WriterOptions{Rate: 1000, Seed: 5, Reconnect: true, Resolve: g.Resolve()})
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Servers = []string{g.Master.Addr}
+	cfg.Target.Servers = []string{dst.Addr}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = filepath.Join(t.TempDir(), "data")
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	waitSentinelsSeeRmtd(t, g, r)
+	conns := atoi(t, r.Info(t)["total_connections_received"])
+	with := switchDelay(t, g)
+	t.Logf("+switch-master after the kill: %v without rmtd, %v with rmtd", without.Round(time.Millisecond), with.Round(time.Millisecond))
+	if with > without+1500*time.Millisecond || with >= so.FailoverTimeout {
+		t.Errorf("the failover took %v with rmtd, %v without", with, without)
+	}
+	if n := atoi(t, r.Info(t)["total_connections_received"]) - conns; n > 3 {
+		t.Errorf("%d new connections to the admin port during the failover: the Sentinels reconnect", n)
+	}
+	now := g.Current(t)
+	redistest.WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), 1000) })
+	w.Stop()
+	waitCaughtUp(t, r, now, 60*time.Second)
+	compareDumps(t, now.Dump(t), withoutCheckpoints(dst.Dump(t)), 100)
+}
