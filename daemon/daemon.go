@@ -310,7 +310,6 @@ func notYet(cfg *conf.Config) error {
 		set  bool
 		what string
 	}{
-		{cfg.Target.Type == conf.TypeSentinel, "target type sentinel"},
 		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
 		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
 		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +180,38 @@ func TestSentinelFailoverNotSlowed(t *testing.T) {
 	w.Stop()
 	waitCaughtUp(t, r, now, 60*time.Second)
 	compareDumps(t, now.Dump(t), withoutCheckpoints(dst.Dump(t)), 100)
+}
+
+// TestClusterToSentinelTargetFailover: a 3-master cluster under live writes into a
+// Sentinel-managed target whose master is killed (not quietly: its replica may be behind) in
+// the stream phase. The writers move to the promoted replica and resend from the checkpoint it
+// holds: it ends equal to the source.
+func TestClusterToSentinelTargetFailover(t *testing.T) {
+	src := redistest.StartCluster(t, 3)
+	g := redistest.StartSentinelGroup(t, 1, 3, redistest.SentinelOptions{})
+	owner := func(key string) *redistest.Redis { return src.NodeForKey(t, key) }
+	for i := range 2000 {
+		mustWrite(t, owner, i, "before")
+	}
+	cfg := topologyConfig(t)
+	cfg.Common.CheckpointKey = conf.DefaultCheckpointKey // exactly once into the target's master
+	cfg.Source.Type, cfg.Source.Servers = conf.TypeRedisCluster, src.Addrs[:1]
+	cfg.Target.Type, cfg.Target.Servers, cfg.Target.MasterName = conf.TypeSentinel, g.SentinelAddrs(), g.Name
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 3000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	g.Master.Kill()
+	now := g.WaitFailover(t, g.Master, 30*time.Second)
+	more := liveWrites(t, owner, 2000) // writes made after the failover, beside the first writer's
+	more()
+	t.Logf("%d live writes", stop())
+	waitSourcesCaughtUp(t, r, src.Nodes, 60*time.Second)
+	compareDumps(t, src.Dump(t), withoutCheckpoints(now.Dump(t)), 2000)
+	m := r.Info(t)
+	if m["target0.port"] != strconv.Itoa(now.Port) || m["target1"] != "" {
+		t.Errorf("INFO targets %q %q: want only the new master %s", m["target0"], m["target1"], now.Addr)
+	}
+	if !strings.Contains(r.LogBuf.String(), "resent from the checkpoint the new master holds") {
+		t.Error("the move to the new master is not logged")
+	}
 }
