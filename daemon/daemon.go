@@ -313,7 +313,6 @@ func notYet(cfg *conf.Config) error {
 		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
 		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
 		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
-		{cfg.Source.PreferReplica, "source.prefer_replica"},
 	} {
 		if c.set {
 			return fmt.Errorf("%s is not supported yet", c.what)

@@ -97,6 +97,9 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 	st := nodeStatus{phase: ph, parsed: p.rdbLoads.Load() > 0, msgsRecv: p.recvCmds.Load()}
 	ns := p.node.Stats()
 	n := status.SourceNode{Addr: ns.Addr, State: ph.String()}
+	if ns.Name != ns.Addr {
+		n.Name = ns.Name // what the node stands for (a Sentinel's master name, a cluster master) when its link is elsewhere
+	}
 	if ns.Live {
 		ls := ns.Link
 		if ph == phaseSync {

@@ -139,11 +139,7 @@ func (ss *sentinelSource) watch(ctx context.Context) {
 func (ss *sentinelSource) relink(ctx context.Context) {
 	to := ss.master
 	if ss.prefer {
-		cur := ss.node.opts.Addr
-		if l := ss.node.getLink(); l != nil {
-			cur = l.Addr()
-		}
-		to = ss.pickReplica(ctx, ss.master, cur)
+		to = ss.pickReplica(ctx, ss.master, ss.node.linkAddr())
 	}
 	ss.node.followIfMoved(to)
 }
@@ -187,19 +183,10 @@ func isRedis(ctx context.Context, sn *topology.Sentinels, addr string) bool {
 	return err == nil && strings.Contains("\n"+info, "\nredis_version:")
 }
 
-// followIfMoved makes the link replicate from addr, unless it already does.
+// followIfMoved makes the link replicate from addr, unless it already does; it reports
+// whether it moved.
 func (n *replicaNode) followIfMoved(addr string) bool {
-	cur := n.opts.Addr
-	n.mu.Lock()
-	if n.movedTo != "" {
-		cur = n.movedTo
-	}
-	l := n.link
-	n.mu.Unlock()
-	if l != nil {
-		cur = l.Addr()
-	}
-	if cur == addr {
+	if n.linkAddr() == addr {
 		return false
 	}
 	n.follow(addr)

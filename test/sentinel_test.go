@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,5 +214,52 @@ func TestClusterToSentinelTargetFailover(t *testing.T) {
 	}
 	if !strings.Contains(r.LogBuf.String(), "resent from the checkpoint the new master holds") {
 		t.Error("the move to the new master is not logged")
+	}
+}
+
+// TestClusterPreferReplica: with source.prefer_replica, rmtd links to the replica of each of 3
+// masters: the masters count no full sync for rmtd (they fork for nobody), the replicas one
+// each, and the target ends equal to the cluster under live writes. INFO shows the replica each
+// link uses (ip, port) and the master it stands for (name).
+func TestClusterPreferReplica(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	reps := cl.AddReplicas(t)
+	dst := redistest.StartRedis(t)
+	owner := func(key string) *redistest.Redis { return cl.NodeForKey(t, key) }
+	for i := range 1500 {
+		mustWrite(t, owner, i, "before")
+	}
+	full := func(nodes []*redistest.Redis) []int64 {
+		var out []int64
+		for _, n := range nodes {
+			out = append(out, infoInt(t, n, "stats", "sync_full"))
+		}
+		return out
+	}
+	masterFull, replicaFull := full(cl.Nodes), full(reps)
+	cfg := topologyConfig(t)
+	cfg.Source.Type, cfg.Source.Servers, cfg.Source.PreferReplica = conf.TypeRedisCluster, cl.Addrs[:1], true
+	cfg.Target.Servers = []string{dst.Addr}
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 3000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	t.Logf("%d live writes", stop())
+	waitSourcesCaughtUp(t, r, reps, 60*time.Second)
+	compareDumps(t, cl.Dump(t), dst.Dump(t), 1500)
+	if got := full(cl.Nodes); !slices.Equal(got, masterFull) {
+		t.Errorf("masters' sync_full %v, was %v: rmtd made a master fork", got, masterFull)
+	}
+	for i, got := range full(reps) {
+		if got != replicaFull[i]+1 {
+			t.Errorf("replica %s sync_full %d, want %d (rmtd's snapshot)", reps[i].Addr, got, replicaFull[i]+1)
+		}
+	}
+	m := r.Info(t)
+	for i := range 3 {
+		p := "source" + strconv.Itoa(i)
+		if !slices.ContainsFunc(reps, func(rep *redistest.Redis) bool { return strconv.Itoa(rep.Port) == m[p+".port"] }) ||
+			!slices.Contains(cl.Addrs, m[p+".name"]) {
+			t.Errorf("INFO %s: %q: want a replica's port and its master as name", p, m[p])
+		}
 	}
 }
