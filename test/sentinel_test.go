@@ -315,3 +315,54 @@ func TestSentinelClusterDRPair(t *testing.T) {
 		t.Fatalf("redis_check sentinel → cluster: %+v, %v", res, err)
 	}
 }
+
+// TestSentinelPreferReplica: with prefer_replica a sentinel source links to a replica (the
+// master forks for nobody), follows the replica's own master change when the master fails
+// over, and never takes a second snapshot.
+func TestSentinelPreferReplica(t *testing.T) {
+	g := redistest.StartSentinelGroup(t, 2, 3, redistest.SentinelOptions{})
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, g.Master.Addr, redistest.WriterOptions{Rate: 2000, Seed: 31, Reconnect: true, Resolve: g.Resolve()})
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 1000) })
+	masterFull := infoInt(t, g.Master, "stats", "sync_full")
+	cfg := sentinelSourceConfig(t, g, dst.Addr)
+	cfg.Source.PreferReplica = true
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	m := r.Info(t)
+	var via *redistest.Redis
+	for _, rep := range g.Replicas {
+		if m["source0.port"] == strconv.Itoa(rep.Port) {
+			via = rep
+		}
+	}
+	if via == nil || m["source0.name"] != g.Name {
+		t.Fatalf("INFO source0 %q: want a replica's port and name %s", m["source0"], g.Name)
+	}
+	if got := infoInt(t, g.Master, "stats", "sync_full"); got != masterFull {
+		t.Errorf("master's sync_full %d, was %d: it forked for rmtd", got, masterFull)
+	}
+	if got := infoInt(t, via, "stats", "sync_full"); got != 1 {
+		t.Errorf("replica %s sync_full %d, want 1 (rmtd's snapshot)", via.Addr, got)
+	}
+	opsAtKill := w.Ops()
+	redistest.KillMasterQuiet(t, g.Master, 10*time.Second)
+	now := g.WaitFailover(t, g.Master, 30*time.Second)
+	redistest.WaitFor(t, 30*time.Second, func() error { return atLeast(w.Ops(), opsAtKill+3000) })
+	w.Stop()
+	redistest.WaitFor(t, 60*time.Second, func() error {
+		repl := now.Info(t, "replication")
+		m, err := adminInfo(r.Admin)
+		if err != nil {
+			return err
+		}
+		if m["source0.replid"] != repl["master_replid"] || m["source0.applied_offset"] != repl["master_repl_offset"] {
+			return fmt.Errorf("new master %s at %s %s, rmtd %s", now.Addr, repl["master_replid"], repl["master_repl_offset"], m["source0"])
+		}
+		return nil
+	})
+	compareDumps(t, now.Dump(t), withoutCheckpoints(dst.Dump(t)), 1000)
+	if m := r.Info(t); m["source0.full_syncs"] != "1" {
+		t.Errorf("INFO source0 %q: want 1 full sync", m["source0"])
+	}
+}
