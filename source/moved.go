@@ -22,7 +22,9 @@ var ErrNotMoved = errors.New("no source node replicates the history of that mast
 // master itself) follows it, with a partial resync of the same replid and offset; addr must
 // say it is a master. It waits, within ctx, for the link to stream from addr, so that the
 // Sentinel's next INFO sees it up. It returns the node's name. A node whose link is already on
-// addr is left as it is. Nodes that are not replica links (files) never move.
+// addr is left as it is. Nodes that are not replica links (files) never move. The only node of
+// a source, before its first snapshot is whole (it has no history yet) and with its link
+// down, follows too: its master failed during the transfer.
 func (s *Source) MasterMoved(ctx context.Context, addr string) (string, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return "", fmt.Errorf("source: master moved to %q: %w", addr, err)
@@ -54,6 +56,15 @@ func (s *Source) MasterMoved(ctx context.Context, addr string) (string, error) {
 				return "", fmt.Errorf("source: master moved to %s: nodes %s and %s both replicate its history", addr, match.name, n.name)
 			}
 			match = n
+		}
+	}
+	if match == nil && len(nodes) == 1 {
+		// The only node, whose first snapshot is not whole yet (no replid to compare): its
+		// master failed during the transfer, and the snapshot must come from the new one.
+		if l := nodes[0].getLink(); l != nil {
+			if st := l.Stats(); st.Replid == "" && !st.MasterLinkUp {
+				match = nodes[0]
+			}
 		}
 	}
 	if match == nil {

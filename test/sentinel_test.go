@@ -366,3 +366,36 @@ func TestSentinelPreferReplica(t *testing.T) {
 		t.Errorf("INFO source0 %q: want 1 full sync", m["source0"])
 	}
 }
+
+// TestSentinelFailoverDuringSnapshot: the master fails over while rmtd's first snapshot is
+// still being produced (rdb-key-save-delay makes it slow): rmtd takes its snapshot from the new
+// master, and the target ends equal to it.
+func TestSentinelFailoverDuringSnapshot(t *testing.T) {
+	g := redistest.StartSentinelGroup(t, 1, 3, redistest.SentinelOptions{})
+	for i := range 4000 {
+		g.Master.Do(t, "SET", "k:"+strconv.Itoa(i), i)
+	}
+	redistest.WaitReplicaSynced(t, g.Master, g.Replicas[0], 10*time.Second)
+	g.Master.Do(t, "CONFIG", "SET", "rdb-key-save-delay", "5000") // 5 ms a key: 20 s for the snapshot
+	dst := redistest.StartRedis(t)
+	r := StartRmtd(t, sentinelSourceConfig(t, g, dst.Addr))
+	_, port := splitAddr(r.Admin)
+	redistest.WaitFor(t, 20*time.Second, func() error {
+		if line := replicaLine(g.Master.Info(t, "replication"), port); !strings.Contains(line, "state=wait_bgsave") &&
+			!strings.Contains(line, "state=send_bulk") {
+			return fmt.Errorf("rmtd's snapshot is not in progress: %q", line)
+		}
+		return nil
+	})
+	g.Master.Kill()
+	now := g.WaitFailover(t, g.Master, 30*time.Second)
+	w := redistest.StartWriter(t, now.Addr, redistest.WriterOptions{Rate: 2000, Seed: 41})
+	waitPhase(t, r, "oplog", 60*time.Second)
+	redistest.WaitFor(t, 20*time.Second, func() error { return atLeast(w.Ops(), 2000) })
+	w.Stop()
+	waitCaughtUp(t, r, now, 60*time.Second)
+	compareDumps(t, now.Dump(t), withoutCheckpoints(dst.Dump(t)), 4000)
+	if got := infoInt(t, now, "stats", "sync_full"); got != 1 {
+		t.Errorf("new master's sync_full %d, want 1 (rmtd's snapshot)", got)
+	}
+}
