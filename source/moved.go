@@ -71,12 +71,15 @@ func (s *Source) MasterMoved(ctx context.Context, addr string) (string, error) {
 		return "", fmt.Errorf("source: master moved to %s (replids %s, %s): %w", addr, ids[0], ids[1], ErrNotMoved)
 	}
 	match.log.Warn("told that the master moved (SLAVEOF on the admin port): following it", zap.String("to", addr))
-	match.followIfMoved(addr)
 	l := match.getLink()
+	before := l.Stats()
+	match.followIfMoved(addr)
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if st := l.Stats(); st.Addr == addr && st.MasterLinkUp {
+		// Up again after a new sync: the old session's state does not count.
+		if st := l.Stats(); st.Addr == addr && st.MasterLinkUp &&
+			st.PartialSyncs+st.FullSyncs > before.PartialSyncs+before.FullSyncs {
 			return match.name, nil
 		}
 		select {

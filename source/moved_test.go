@@ -65,10 +65,13 @@ func TestMasterMoved(t *testing.T) {
 	replica.Do(t, "REPLICAOF", "NO", "ONE") // promoted: its replid2 is the master's replid
 	mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer mcancel()
-	if name, err := s.MasterMoved(mctx, replica.Addr); err != nil || name != master.Addr {
-		t.Fatalf("moved to the promoted replica: %q, %v", name, err)
+	if name, err := s.MasterMoved(mctx, replica.Addr); err != nil || name != master.Addr || mctx.Err() != nil {
+		t.Fatalf("moved to the promoted replica: %q, %v (waited for the link: %v)", name, err, mctx.Err())
 	}
-	redistest.WaitFor(t, 10*time.Second, streaming(replica.Addr))
+	// MasterMoved returned once the link streamed from there again.
+	if err := streaming(replica.Addr)(); err != nil {
+		t.Fatal(err)
+	}
 	p, _ := strconv.Atoi(partial)
 	if got := replica.Info(t, "stats")["sync_partial_ok"]; got != strconv.Itoa(p+1) {
 		t.Errorf("promoted replica's sync_partial_ok %s, want %d", got, p+1)
