@@ -404,3 +404,49 @@ func TestSentinelFailoverDuringSnapshot(t *testing.T) {
 		t.Errorf("new master's sync_full %d, want 1 (rmtd's snapshot)", got)
 	}
 }
+
+// TestClusterPreferReplicaFailover: with prefer_replica, a master's replica that rmtd links to
+// is promoted (CLUSTER FAILOVER) between two rounds of live writes (a write during the switch
+// would get MOVED): the link stays on it, now the master, with a partial resync, and the target
+// ends equal to the cluster.
+func TestClusterPreferReplicaFailover(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	reps := cl.AddReplicas(t)
+	dst := redistest.StartRedis(t)
+	owner := func(key string) *redistest.Redis {
+		slot := int(reps[1].Do(t, "CLUSTER", "KEYSLOT", key).(int64))
+		if n := cl.NodeForSlot(slot); n != cl.Nodes[0] || reps[0].Info(t, "replication")["role"] != "master" {
+			return n
+		}
+		return reps[0]
+	}
+	cfg := topologyConfig(t)
+	cfg.Source.Type, cfg.Source.Servers, cfg.Source.PreferReplica = conf.TypeRedisCluster, cl.Addrs[:1], true
+	cfg.Target.Servers = []string{dst.Addr}
+	r := StartRmtd(t, cfg)
+	stop := liveWrites(t, owner, 2000)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	stop()
+	reps[0].Do(t, "CLUSTER", "FAILOVER")
+	redistest.WaitFor(t, 20*time.Second, func() error {
+		if role := reps[0].Info(t, "replication")["role"]; role != "master" {
+			return fmt.Errorf("%s is still %s", reps[0].Addr, role)
+		}
+		return nil
+	})
+	more := liveWrites(t, owner, 2000)
+	more()
+	waitSourcesCaughtUp(t, r, reps, 60*time.Second)
+	masters := []*redistest.Redis{reps[0], cl.Nodes[1], cl.Nodes[2]}
+	var parts []*redistest.Dataset
+	for _, n := range masters {
+		parts = append(parts, n.Dump(t))
+	}
+	compareDumps(t, redistest.MergeDatasets(t, "cluster", parts...), dst.Dump(t), 1000)
+	m := r.Info(t)
+	for i := range 3 {
+		if p := "source" + strconv.Itoa(i); m[p+".full_syncs"] != "1" {
+			t.Errorf("INFO %s: %q: want 1 full sync", p, m[p])
+		}
+	}
+}
