@@ -3,9 +3,7 @@ package source
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -41,31 +39,10 @@ func (c Config) sentinelTopology() (*topology.Sentinels, error) {
 	return topology.NewSentinels(topology.SentinelConfig{
 		MasterName: c.MasterName, Sentinels: c.Servers,
 		Username: c.SentinelUser, Password: c.SentinelPass,
-		Dial:         tlsDial(timeout, c.Link.TLS),
+		Dial:         topology.TLSDial(timeout, c.Link.TLS),
 		DataUsername: c.Link.Username, DataPassword: c.Link.Password,
 		Timeout: timeout,
 	})
-}
-
-// tlsDial dials TCP, then TLS with cfg when it is set.
-func tlsDial(timeout time.Duration, cfg *tls.Config) topology.Dial {
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: timeout}
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil || cfg == nil {
-			return c, err
-		}
-		tc := cfg.Clone()
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(addr)
-		}
-		conn := tls.Client(c, tc)
-		if err := conn.HandshakeContext(ctx); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("TLS handshake: %w", err)
-		}
-		return conn, nil
-	}
 }
 
 // sentinelSource is what the watch of a sentinel source holds.

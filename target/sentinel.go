@@ -2,12 +2,10 @@ package target
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +54,7 @@ func newSentinelTarget(c Config) (Target, error) {
 	sn, err := topology.NewSentinels(topology.SentinelConfig{
 		MasterName: c.MasterName, Sentinels: addrs,
 		Username: c.SentinelUser, Password: c.SentinelPass,
-		Dial:         sentinelDial(timeout, c.Conn.TLS),
+		Dial:         topology.TLSDial(timeout, c.Conn.TLS),
 		DataUsername: c.Conn.Username, DataPassword: c.Conn.Password,
 		Timeout: timeout,
 	})
@@ -64,27 +62,6 @@ func newSentinelTarget(c Config) (Target, error) {
 		return nil, fmt.Errorf("target sentinel: %w", err)
 	}
 	return &sentinelTarget{cfg: c, sn: sn, log: c.Logger.Named("sentinel-target").With(zap.String("master_name", c.MasterName))}, nil
-}
-
-// sentinelDial dials TCP, then TLS with cfg when it is set.
-func sentinelDial(timeout time.Duration, cfg *tls.Config) topology.Dial {
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: timeout}
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil || cfg == nil {
-			return c, err
-		}
-		tc := cfg.Clone()
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(addr)
-		}
-		conn := tls.Client(c, tc)
-		if err := conn.HandshakeContext(ctx); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("TLS handshake: %w", err)
-		}
-		return conn, nil
-	}
 }
 
 // master returns the connection settings of the master now.

@@ -2,9 +2,7 @@ package verify
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
@@ -25,21 +23,7 @@ func sentinelMaster(ctx context.Context, side string, p conf.Pool) (string, erro
 	if timeout <= 0 {
 		timeout = defaultSentinelTimeout
 	}
-	dial := topology.PlainDial(timeout)
-	if tc != nil {
-		plain := dial
-		dial = func(ctx context.Context, addr string) (net.Conn, error) {
-			c, err := plain(ctx, addr)
-			if err != nil {
-				return nil, err
-			}
-			cfg := tc.Clone()
-			if cfg.ServerName == "" {
-				cfg.ServerName, _, _ = net.SplitHostPort(addr)
-			}
-			return tlsClient(ctx, c, cfg)
-		}
-	}
+	dial := topology.TLSDial(timeout, tc)
 	sn, err := topology.NewSentinels(topology.SentinelConfig{MasterName: p.MasterName, Sentinels: p.Servers,
 		Username: suser, Password: spass, Dial: dial, DataUsername: user, DataPassword: pass, Timeout: timeout})
 	if err != nil {
@@ -54,12 +38,3 @@ func sentinelMaster(ctx context.Context, side string, p conf.Pool) (string, erro
 
 // defaultSentinelTimeout bounds each exchange with a Sentinel when the pool sets no timeout.
 const defaultSentinelTimeout = 10 * time.Second
-
-func tlsClient(ctx context.Context, c net.Conn, cfg *tls.Config) (net.Conn, error) {
-	tc := tls.Client(c, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return tc, nil
-}

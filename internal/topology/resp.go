@@ -3,6 +3,7 @@ package topology
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,10 +28,27 @@ const (
 type Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 // PlainDial dials TCP with a timeout.
-func PlainDial(timeout time.Duration) Dial {
+func PlainDial(timeout time.Duration) Dial { return TLSDial(timeout, nil) }
+
+// TLSDial dials TCP with a timeout, then TLS with cfg when it is not nil (the server name
+// is the address's host unless cfg names one).
+func TLSDial(timeout time.Duration, cfg *tls.Config) Dial {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
-		return d.DialContext(ctx, "tcp", addr)
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil || cfg == nil {
+			return c, err
+		}
+		tc := cfg.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		conn := tls.Client(c, tc)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		return conn, nil
 	}
 }
 
