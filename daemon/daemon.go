@@ -89,8 +89,64 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 		Shutdown:    d.Shutdown,
 		Resync:      d.Resync,
 		Logger:      d.log.Named("admin"),
+		// Sentinels that watch a source master see rmtd as its replica (admin/sentinel.go).
+		Replication:   d.replicaLinks,
+		MasterMoved:   d.masterMoved,
+		SentinelHosts: d.sentinelHosts,
 	})
 	return d, nil
+}
+
+// replicaLinks are the source's replica links, as the admin port shows them to Sentinels.
+func (d *Daemon) replicaLinks() []admin.Upstream {
+	var out []admin.Upstream
+	for _, p := range d.pipelines() {
+		st := p.node.Stats()
+		if !st.Live {
+			continue
+		}
+		l := st.Link
+		u := admin.Upstream{Name: st.Name, MasterAddr: st.Addr, LinkUp: l.MasterLinkUp, Syncing: l.State == source.StateRDBTransfer,
+			Offset: l.ReceivedOffset, Replid: l.Replid}
+		if l.DownSinceUnixMs > 0 {
+			u.DownSince = time.UnixMilli(l.DownSinceUnixMs)
+		}
+		if l.LastIOUnixMs > 0 {
+			u.LastIO = time.UnixMilli(l.LastIOUnixMs)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// masterMoved is a Sentinel's SLAVEOF on the admin port: the source node that replicated the
+// history addr serves follows it there (source.Source.MasterMoved).
+func (d *Daemon) masterMoved(ctx context.Context, addr string) error {
+	d.mu.Lock()
+	src := d.source
+	d.mu.Unlock()
+	if src == nil {
+		return errors.New("the source is not open yet")
+	}
+	_, err := src.MasterMoved(ctx, addr)
+	return err
+}
+
+// sentinelHosts are the hosts of the Sentinels the config names (a sentinel source's or
+// target's servers): their connections may send the admin port a Sentinel's commands.
+func (d *Daemon) sentinelHosts() []string {
+	var out []string
+	for _, p := range []conf.Pool{d.cfg.Source, d.cfg.Target} {
+		if p.Type != conf.TypeSentinel {
+			continue
+		}
+		for _, s := range p.Servers {
+			if h, _, err := net.SplitHostPort(s); err == nil {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 // Run serves the admin port and migrates until ctx is cancelled, SHUTDOWN arrives, or (file
@@ -262,12 +318,9 @@ func notYet(cfg *conf.Config) error {
 		set  bool
 		what string
 	}{
-		{cfg.Source.Type == conf.TypeSentinel, "source type sentinel"},
-		{cfg.Target.Type == conf.TypeSentinel, "target type sentinel"},
 		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
 		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
 		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
-		{cfg.Source.PreferReplica, "source.prefer_replica"},
 	} {
 		if c.set {
 			return fmt.Errorf("%s is not supported yet", c.what)

@@ -32,11 +32,14 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 			TLS:           d.sourceTLS,
 			Logger:        d.log.Named("link"),
 		},
-		Hash:         p.Hash,
-		HashTag:      p.HashTag,
-		Distribution: p.Distribution,
-		Logger:       d.log,
+		Hash:          p.Hash,
+		HashTag:       p.HashTag,
+		Distribution:  p.Distribution,
+		MasterName:    p.MasterName,
+		PreferReplica: p.PreferReplica,
+		Logger:        d.log,
 	}
+	c.SentinelUser, c.SentinelPass = sentinelAuth(p)
 	if m := cfg.Common.MaxSpoolBytes; m > 0 {
 		// Only whole segments are trimmed once applied: keep them small beside the limit, or a
 		// spool at its limit could never make room.
@@ -98,4 +101,10 @@ func (g loadGate) wait(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// sentinelAuth splits sentinel_auth into an ACL user name (may be empty) and a password, as
+// redis_auth is.
+func sentinelAuth(p conf.Pool) (user, password string) {
+	return conf.Pool{RedisAuth: p.SentinelAuth}.Auth()
 }

@@ -99,6 +99,9 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 	n := status.SourceNode{Addr: ns.Addr, State: ph.String()}
 	n.Link = "none"
 	var downFor time.Duration
+	if ns.Name != ns.Addr {
+		n.Name = ns.Name // what the node stands for (a Sentinel's master name, a cluster master) when its link is elsewhere
+	}
 	if ns.Live {
 		ls := ns.Link
 		if ph == phaseSync {

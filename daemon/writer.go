@@ -18,7 +18,11 @@ func (d *Daemon) targetConfig() (target.Config, error) {
 	if err != nil {
 		return target.Config{}, fmt.Errorf("target.%w", err)
 	}
+	sentUser, sentPass := sentinelAuth(cfg.Target)
 	return target.Config{
+		MasterName:   cfg.Target.MasterName,
+		SentinelUser: sentUser,
+		SentinelPass: sentPass,
 		Servers:      servers,
 		Conn:         d.targetConn(),
 		Conns:        threads(cfg.Common.Threads),

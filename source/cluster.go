@@ -44,9 +44,10 @@ type clusterMaster struct {
 
 // clusterView is a cluster source's slot map as rmtd last saw it, shared by its nodes.
 type clusterView struct {
-	dial  radix.Dialer
-	limit time.Duration // per slot-map read
-	log   *zap.Logger
+	dial   radix.Dialer
+	limit  time.Duration // per slot-map read
+	log    *zap.Logger
+	prefer bool // source.prefer_replica: links go to a replica of each master (prefer.go)
 
 	mu     sync.Mutex
 	byAddr map[string]*clusterMaster // by the master's current address
@@ -63,7 +64,8 @@ type clusterView struct {
 // openCluster discovers the masters from the seeds and makes a node of each.
 func openCluster(ctx context.Context, c Config) (*Source, error) {
 	v := &clusterView{dial: c.Dialer, limit: min(max(c.Link.Timeout, time.Second), 10*time.Second),
-		log: c.Logger.Named("cluster-source"), byAddr: map[string]*clusterMaster{}, checked: map[int]time.Time{}}
+		log: c.Logger.Named("cluster-source"), byAddr: map[string]*clusterMaster{}, checked: map[int]time.Time{},
+		prefer: c.PreferReplica}
 	m, err := v.discover(ctx, c.Servers)
 	if err != nil {
 		return nil, err
@@ -83,6 +85,11 @@ func openCluster(ctx context.Context, c Config) (*Source, error) {
 			return &streamFilter{own: own, several: several, db: db, log: own.log}
 		})
 		n.follows, n.own = true, own
+		if v.prefer {
+			n.opts.Addr = replicaLink(ms, "")
+			c.Logger.Info("prefer_replica: the master's node links to its replica", zap.String("master", ms.Addr),
+				zap.String("link", n.opts.Addr))
+		}
 		v.byAddr[ms.Addr] = &clusterMaster{node: n, own: own}
 		v.order = append(v.order, ms.Addr)
 		s.Nodes = append(s.Nodes, n)
@@ -221,6 +228,16 @@ func (v *clusterView) refreshLocked(ctx context.Context, first string) error {
 // applyLocked installs a new slot map on the known masters and logs what changed.
 func (v *clusterView) applyLocked(masters []topology.Master) {
 	v.followFailoversLocked(masters)
+	if v.prefer {
+		for _, ms := range masters {
+			if m, ok := v.byAddr[ms.Addr]; ok && m.node != nil {
+				if to := replicaLink(ms, m.node.linkAddr()); m.node.followIfMoved(to) {
+					v.log.Warn("prefer_replica: the link moves to another node of its master", zap.String("master", ms.Addr),
+						zap.String("link", to))
+				}
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, ms := range masters {
 		seen[ms.Addr] = true
@@ -302,6 +319,10 @@ func (v *clusterView) followFailoversLocked(masters []topology.Master) {
 			if a == from {
 				v.order[i] = ms.Addr
 			}
+		}
+		if v.prefer {
+			m.node.followIfMoved(replicaLink(ms, m.node.linkAddr()))
+			continue
 		}
 		m.node.follow(ms.Addr)
 	}

@@ -40,7 +40,13 @@ type Config struct {
 	// HashTag and Distribution.
 	Backends                    []shard.Server
 	Hash, HashTag, Distribution string
-	Logger                      *zap.Logger
+	// A sentinel source's master name, and the Sentinels' credentials (sentinel_auth); the
+	// Sentinels are Servers, reached with the links' TLS.
+	MasterName                 string
+	SentinelUser, SentinelPass string
+	// PreferReplica links a cluster's or a Sentinel master's node to one of its replicas.
+	PreferReplica bool
+	Logger        *zap.Logger
 }
 
 // Source is a configured source: its nodes, and what runs beside them (a cluster's slot-map
@@ -51,6 +57,8 @@ type Source struct {
 	watch func(ctx context.Context)
 	// unfollowed counts the masters serving slots that no node follows; nil: none can be.
 	unfollowed func() int
+	// cfg is the Config the source was opened with (MasterMoved dials with its Dialer).
+	cfg Config
 }
 
 // Watch runs what the source needs beside its nodes (a cluster's slot map, read every few
@@ -77,6 +85,7 @@ var kinds = map[string]func(ctx context.Context, c Config) (*Source, error){
 	KindAOFFile:      openFiles(true),
 	KindRedisCluster: openCluster,
 	KindTwemproxy:    openTwemproxy,
+	KindSentinel:     openSentinel,
 }
 
 // Kinds lists the kinds of source this build can read, as source.type names them.
@@ -102,7 +111,11 @@ func Open(ctx context.Context, c Config) (*Source, error) {
 	if c.Link.Logger == nil {
 		c.Link.Logger = c.Logger
 	}
-	return open(ctx, c)
+	s, err := open(ctx, c)
+	if s != nil {
+		s.cfg = c
+	}
+	return s, err
 }
 
 // NodeDir is where a node keeps its spool and snapshots: dir/<name>, the name made a file name.

@@ -103,7 +103,7 @@ func TestOpenRefused(t *testing.T) {
 			}
 		})
 	}
-	if k := Kinds(); strings.Join(k, ",") != "aof file,rdb file,redis cluster,single,twemproxy" {
+	if k := Kinds(); strings.Join(k, ",") != "aof file,rdb file,redis cluster,sentinel,single,twemproxy" {
 		t.Errorf("kinds %q", k)
 	}
 }

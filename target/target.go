@@ -30,6 +30,7 @@ var kinds = map[string]func(Config) (Target, error){
 	KindCluster:   newClusterTarget,
 	KindTwemproxy: newTwemproxyTarget,
 	KindRDBFile:   newRDBFileTarget,
+	KindSentinel:  newSentinelTarget,
 }
 
 // Kinds returns the kinds New knows, sorted.
@@ -84,6 +85,10 @@ type Config struct {
 	Logger *zap.Logger
 	// Now returns the current time, for skipping expired keys; nil means time.Now.
 	Now func() time.Time
+	// A sentinel target's master name, and the Sentinels' credentials (sentinel_auth); the
+	// Sentinels are Servers, reached with Conn's TLS.
+	MasterName                 string
+	SentinelUser, SentinelPass string
 }
 
 // WriterOptions describe the source node a Writer is for.

@@ -398,7 +398,7 @@ func TestNewRefuses(t *testing.T) {
 			t.Errorf("New(%q, %+v) made a target", tt.kind, tt.c)
 		}
 	}
-	if k := Kinds(); len(k) != 4 || k[0] != KindRDBFile {
+	if k := Kinds(); len(k) != 5 || k[0] != KindRDBFile {
 		t.Errorf("kinds %v", k)
 	}
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -58,6 +59,17 @@ type Options struct {
 	// LogInterval is how often refused connections and AUTH failures are logged, as one
 	// line per kind and client host with a count. 0: defaultLogInterval.
 	LogInterval time.Duration
+
+	// The Sentinel side (sentinel.go). Replication returns the job's replica links, for INFO
+	// replication and ROLE; nil: none. MasterMoved is SLAVEOF/REPLICAOF host port, "your
+	// master moved to addr": it moves the source node that replicated that master's history,
+	// returning within ctx; nil: SLAVEOF answers an error. SentinelHosts are the hosts of the
+	// configured Sentinels, whose connections may run the commands a Sentinel sends without
+	// AUTH; nil: none. RunID is INFO's run_id; "": a random one.
+	Replication   func() []Upstream
+	MasterMoved   func(ctx context.Context, addr string) error
+	SentinelHosts func() []string
+	RunID         string
 }
 
 // Server is the admin port: a RESP server (redcon, one goroutine per
@@ -78,6 +90,9 @@ type Server struct {
 
 	clientsMu sync.Mutex
 	clients   map[*guardConn]struct{} // open connections, for max_clients
+
+	runID  string // INFO's run_id, as a Sentinel reads it
+	pubsub pubsub // SUBSCRIBE and PUBLISH, for Sentinels' hellos
 
 	quit chan struct{} // closed by Close: ends AUTH delays and the event log
 
@@ -126,7 +141,11 @@ func New(opts Options) *Server {
 	if opts.LogInterval <= 0 {
 		opts.LogInterval = defaultLogInterval
 	}
-	a := &Server{opts: opts, log: log.Named("admin"), clients: map[*guardConn]struct{}{}, quit: make(chan struct{})}
+	a := &Server{opts: opts, log: log.Named("admin"), clients: map[*guardConn]struct{}{}, quit: make(chan struct{}),
+		runID: opts.RunID}
+	if a.runID == "" {
+		a.runID = newRunID()
+	}
 	a.events = newEventLog(a.log, opts.LogInterval)
 	a.cmds = make(map[string]*command)
 	for _, c := range a.commandTable() {
@@ -212,6 +231,13 @@ type session struct {
 	authed    bool
 	name      string // CLIENT SETNAME, copied out of redcon's buffer
 	authFails int    // failed AUTHs in a row, for their delay
+
+	// Sentinel side (sentinel.go, pubsub.go).
+	sentinel *sentinelSession // what a Sentinel's connection said of itself; nil: nothing
+	fromSent bool             // from a configured Sentinel's host: may run its commands without AUTH
+	multi    []queued         // an open MULTI's commands; nil: none open
+	multiErr bool             // a command was refused while queueing: EXEC aborts
+	detached bool             // a subscriber, served by its own goroutines (it leaves clients itself)
 }
 
 // Counters are the admin port's own counters, for INFO's Clients section.
@@ -270,6 +296,9 @@ func (a *Server) accept(c redcon.Conn) bool {
 }
 
 func (a *Server) closedConn(c redcon.Conn, err error) {
+	if sess, _ := c.Context().(*session); sess != nil && sess.detached {
+		return // a subscriber: serveSubscriber ends it
+	}
 	if g, _ := c.NetConn().(*guardConn); g != nil {
 		a.clientsMu.Lock()
 		delete(a.clients, g)
@@ -316,7 +345,7 @@ func (a *Server) handle(c redcon.Conn, cmd redcon.Command) {
 	}
 	if g, _ := c.NetConn().(*guardConn); g != nil {
 		defer func() {
-			if sess.authed {
+			if sess.authed || sess.fromSent {
 				g.trusted.Store(true)
 			}
 		}()
@@ -343,12 +372,16 @@ func (a *Server) handle(c redcon.Conn, cmd redcon.Command) {
 		c.WriteError("ERR wrong number of arguments for '" + ac.fullName() + "' command")
 		return
 	}
-	if !sess.authed && !ac.noAuth {
+	if !sess.authed && !ac.noAuth && !(ac.sentinel && a.sentinelTrusted(c, sess)) {
 		a.refused(c, "not authenticated", zap.String("cmd", ac.fullName()))
 		c.WriteError(errNoAuth)
 		return
 	}
 	if ac.run == nil { // a container without a subcommand: nothing to run
+		return
+	}
+	if sess.multi != nil && !ac.inMulti {
+		a.queue(c, ac, args, sess)
 		return
 	}
 	if ce := a.log.Check(zap.DebugLevel, "admin command"); ce != nil {
@@ -454,12 +487,12 @@ func (a *Server) cmdEcho(c redcon.Conn, args [][]byte, _ *session) {
 	c.WriteBulk(args[1])
 }
 
-func (a *Server) cmdInfo(c redcon.Conn, args [][]byte, _ *session) {
+func (a *Server) cmdInfo(c redcon.Conn, args [][]byte, sess *session) {
 	sections := make([]string, 0, len(args)-1)
 	for _, s := range args[1:] {
 		sections = append(sections, string(s))
 	}
-	c.WriteBulkString(status.RenderInfo(a.snapshot(), sections))
+	c.WriteBulkString(a.renderInfo(sess, sections))
 }
 
 func (a *Server) cmdAuth(c redcon.Conn, args [][]byte, sess *session) {
@@ -621,8 +654,11 @@ type command struct {
 	flags  []string // COMMAND's flags
 	acl    []string // COMMAND's ACL categories
 	noAuth bool     // allowed before AUTH
-	run    func(c redcon.Conn, args [][]byte, sess *session)
-	subs   map[string]*command // by lower-case name; nil if none
+	// sentinel: allowed before AUTH from a configured Sentinel's host (sentinel.go); inMulti:
+	// runs at once inside a MULTI (MULTI, EXEC, DISCARD) instead of being queued.
+	sentinel, inMulti bool
+	run               func(c redcon.Conn, args [][]byte, sess *session)
+	subs              map[string]*command // by lower-case name; nil if none
 }
 
 func (ac *command) fullName() string {
@@ -659,29 +695,31 @@ func (a *Server) commandTable() []*command {
 		ls       = []string{"loading", "stale"}
 		nls      = []string{"noscript", "loading", "stale"}
 	)
-	return []*command{
+	return append([]*command{
 		{name: "auth", arity: -2, noAuth: true, run: a.cmdAuth, acl: fastConn,
 			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
 		{name: "client", arity: -2, acl: []string{"@slow"}, subs: sub("client",
 			&command{name: "getname", arity: 2, run: a.cmdClientGetname, acl: slowConn, flags: nls},
+			&command{name: "kill", arity: -3, run: a.cmdClientKill, acl: []string{"@admin", "@slow", "@dangerous", "@connection"},
+				flags: []string{"admin", "noscript", "loading", "stale"}, sentinel: true},
 			&command{name: "setinfo", arity: 4, run: a.cmdClientSetinfo, acl: slowConn, flags: nls},
-			&command{name: "setname", arity: 3, run: a.cmdClientSetname, acl: slowConn, flags: nls},
+			&command{name: "setname", arity: 3, run: a.cmdClientSetname, acl: slowConn, flags: nls, sentinel: true},
 		)},
 		{name: "command", arity: -1, run: a.cmdCommand, acl: slowConn, flags: ls, subs: sub("command",
 			&command{name: "count", arity: 2, run: a.cmdCommandCount, acl: slowConn, flags: ls},
 			&command{name: "docs", arity: -2, run: a.cmdCommandDocs, acl: slowConn, flags: ls},
 			&command{name: "info", arity: -2, run: a.cmdCommandInfo, acl: slowConn, flags: ls},
 		)},
+		{name: "ping", arity: -1, run: a.cmdPing, acl: fastConn, flags: []string{"fast"}, sentinel: true},
 		{name: "echo", arity: 2, run: a.cmdEcho, acl: fastConn, flags: []string{"loading", "stale", "fast"}},
-		{name: "info", arity: -1, run: a.cmdInfo, acl: []string{"@slow", "@dangerous"}, flags: ls},
-		{name: "ping", arity: -1, run: a.cmdPing, acl: fastConn, flags: []string{"fast"}},
+		{name: "info", arity: -1, run: a.cmdInfo, acl: []string{"@slow", "@dangerous"}, flags: ls, sentinel: true},
 		{name: "quit", arity: -1, noAuth: true, run: a.cmdQuit, acl: fastConn,
 			flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
 		{name: "resync", arity: 1, run: a.cmdResync, acl: []string{"@admin", "@slow", "@dangerous"},
 			flags: []string{"admin", "noscript", "loading", "stale"}},
 		{name: "shutdown", arity: -1, run: a.cmdShutdown, acl: []string{"@admin", "@slow", "@dangerous"},
 			flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"}},
-	}
+	}, a.sentinelCommands()...)
 }
 
 // sortedCommands returns the top-level commands by name.

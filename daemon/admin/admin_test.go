@@ -235,7 +235,7 @@ func TestAdminCommandsRadix(t *testing.T) {
 				return fmt.Errorf("entries %v", arr)
 			}
 			subs, _ := client[9].([]any)
-			if len(subs) != 3 || adminStr(subs[2].([]any)[0]) != "client|setname" {
+			if len(subs) != 4 || adminStr(subs[3].([]any)[0]) != "client|setname" { // getname, kill, setinfo, setname
 				return fmt.Errorf("client subcommands %v", subs)
 			}
 			return nil

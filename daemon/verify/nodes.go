@@ -67,6 +67,14 @@ func openNodeSet(ctx context.Context, side string, p conf.Pool, poolSize int) (*
 		if err := s.openTwemproxy(p, newNode); err != nil {
 			return nil, err
 		}
+	case conf.TypeSentinel:
+		addr, err := sentinelMaster(ctx, side, p)
+		if err != nil {
+			return nil, err
+		}
+		n := newNode(addr)
+		s.nodes = []*cmdNode{n}
+		s.route = func(string) *cmdNode { return n }
 	default:
 		n := newNode(serverAddr(p.Servers[0]))
 		s.nodes = []*cmdNode{n}
@@ -96,11 +104,15 @@ func checkNodeSetPool(side string, p conf.Pool) error {
 		if _, err := twemproxyPool(side, p); err != nil {
 			return err
 		}
+	case conf.TypeSentinel:
+		if len(p.Servers) == 0 || p.MasterName == "" {
+			return fmt.Errorf("%s: type %q wants its Sentinels and master_name", side, p.Type)
+		}
 	case "":
 		return fmt.Errorf("%s: pool type is empty", side)
 	default:
-		return fmt.Errorf("%s: type %q is not supported by this job yet (only %q, %q and %q)", side, p.Type,
-			conf.TypeSingle, conf.TypeRedisCluster, conf.TypeTwemproxy)
+		return fmt.Errorf("%s: type %q is not supported by this job yet (only %q, %q, %q and %q)", side, p.Type,
+			conf.TypeSingle, conf.TypeRedisCluster, conf.TypeTwemproxy, conf.TypeSentinel)
 	}
 	return nil
 }

@@ -316,7 +316,7 @@ func (r *Redis) Client(t testing.TB) radix.Client {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := (radix.PoolConfig{Dialer: r.dialer(), Size: 2, PingInterval: -1}).New(ctx, "tcp", r.Addr)
+	c, err := (radix.PoolConfig{Dialer: r.dialer(), Size: 1, PingInterval: -1}).New(ctx, "tcp", r.Addr) // one: a server may take only one client (maxclients 1)
 	if err != nil {
 		t.Fatalf("redis %s: client: %v", r.Addr, err)
 	}

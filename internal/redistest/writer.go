@@ -32,6 +32,9 @@ type WriterOptions struct {
 	// over): an I/O error is counted in Reconnects instead of Errors, and the writer dials
 	// again every 50 ms until it gets through or is stopped.
 	Reconnect bool
+	// Resolve, with Reconnect, says where to dial again: a Sentinel group's master after a
+	// failover (SentinelGroup.Resolve). "" or nil: the address the writer started with.
+	Resolve func() string
 }
 
 // WriterStats counts what a writer did.
@@ -229,8 +232,14 @@ func (w *Writer) redial(ctx context.Context) radix.Conn {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		addr := w.addr
+		if w.opts.Resolve != nil {
+			if a := w.opts.Resolve(); a != "" {
+				addr = a
+			}
+		}
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := (radix.Dialer{AuthUser: w.opts.User, AuthPass: w.opts.Password}).Dial(dctx, "tcp", w.addr)
+		c, err := (radix.Dialer{AuthUser: w.opts.User, AuthPass: w.opts.Password}).Dial(dctx, "tcp", addr)
 		cancel()
 		if err == nil {
 			return c

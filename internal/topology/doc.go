@@ -23,7 +23,10 @@
 //	pool, err := topology.NewPool(servers, "fnv1a_64", "ketama", "{}")
 //	i := pool.Ring.Pick(key) // index into pool.Servers, where nutcracker puts key
 //
-// Everything here is a pure function of its input: no I/O. No input makes it panic, and work is
+// Sentinel discovery (sentinel.go) is the exception: NewSentinels asks a master's Sentinels where
+// it is, checks its ROLE, and watches for failovers, through the Dial functions it is given.
+//
+// Everything else here is a pure function of its input: no I/O. No input makes it panic, and work is
 // bounded by the input's size (a slot listed twice is an error, so no reply can make Table or
 // Unserved loop over more than the 16,384 slots once each).
 package topology
