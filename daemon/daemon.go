@@ -249,7 +249,6 @@ func listenPort(listen string) int {
 // notYet refuses the settings this build accepts in its config but cannot honour yet, rather
 // than run a job that would do less than the config says.
 func notYet(cfg *conf.Config) error {
-	def := conf.Default()
 	for _, c := range []struct {
 		set  bool
 		what string
@@ -257,8 +256,6 @@ func notYet(cfg *conf.Config) error {
 		{cfg.Source.Type == conf.TypeSentinel, "source type sentinel"},
 		{cfg.Target.Type == conf.TypeSentinel, "target type sentinel"},
 		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
-		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
-		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
 		{cfg.Source.PreferReplica, "source.prefer_replica"},
 	} {
 		if c.set {

@@ -30,6 +30,9 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 			MaxSpoolBytes: cfg.Common.MaxSpoolBytes,
 			TLS:           d.sourceTLS,
 			Logger:        d.log.Named("link"),
+			// Managed services may rename them for a customer.
+			PSyncCommand:    p.PSyncCommand,
+			ReplconfCommand: p.ReplconfCommand,
 		},
 		Hash:         p.Hash,
 		HashTag:      p.HashTag,

@@ -495,9 +495,12 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err e
 // offset. Until the snapshot is safely on disk the old replid and spool stay as they were, so a
 // failed transfer never leads to a partial resync without a snapshot.
 func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless bool, err error) {
-	line, err := rc.readLine()
-	if err != nil {
-		return false, fmt.Errorf("reading the RDB header: %w", err)
+	line := rep.Header
+	if line == "" {
+		var err error
+		if line, err = rc.readLine(); err != nil {
+			return false, fmt.Errorf("reading the RDB header: %w", err)
+		}
 	}
 	h, err := parseBulkHeader(line)
 	if err != nil {
