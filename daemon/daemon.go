@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,10 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	}
 	if !slices.Contains(source.Kinds(), cfg.Source.Type) {
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
+	}
+	if modes := source.Modes(cfg.Source.Type); !slices.Contains(modes, cfg.Source.Mode) {
+		return nil, fmt.Errorf("source type %q is not read in mode %q yet (only %s)", cfg.Source.Type, cfg.Source.Mode,
+			strings.Join(modes, ", "))
 	}
 	if err := notYet(cfg); err != nil {
 		return nil, err
@@ -255,7 +260,6 @@ func notYet(cfg *conf.Config) error {
 	}{
 		{cfg.Source.Type == conf.TypeSentinel, "source type sentinel"},
 		{cfg.Target.Type == conf.TypeSentinel, "target type sentinel"},
-		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
 		{cfg.Source.PreferReplica, "source.prefer_replica"},
 	} {
 		if c.set {

@@ -20,6 +20,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 	user, pass := p.Auth()
 	c := source.Config{
 		Kind:       p.Type,
+		Mode:       p.Mode,
 		Dir:        cfg.Common.Dir,
 		SourceSafe: cfg.Common.SourceSafe && !conf.IsFile(p.Type),
 		Link: source.LinkOptions{

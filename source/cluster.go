@@ -38,8 +38,15 @@ const (
 
 // clusterMaster is one followed master: its node and its ownership.
 type clusterMaster struct {
-	node *replicaNode // nil for a master no node follows
+	node followingNode // nil for a master no node follows
 	own  *ownership
+}
+
+// followingNode is a node that can follow its master to another address (a failover): a
+// replica node, a scan node.
+type followingNode interface {
+	Node
+	follow(addr string)
 }
 
 // clusterView is a cluster source's slot map as rmtd last saw it, shared by its nodes.
@@ -60,8 +67,18 @@ type clusterView struct {
 	unfollowed atomic.Int64
 }
 
-// openCluster discovers the masters from the seeds and makes a node of each.
+// openCluster discovers the masters from the seeds and makes a replica node of each.
 func openCluster(ctx context.Context, c Config) (*Source, error) {
+	hosts := c.hostTurns()
+	return openClusterNodes(ctx, c, func(addr string, filter func(db int) Filter) followingNode {
+		n := newReplicaNode(addr, c.linkOptions(addr), hosts, filter)
+		n.follows = true
+		return n
+	})
+}
+
+// openClusterNodes discovers the masters from the seeds and makes a node of each with newNode.
+func openClusterNodes(ctx context.Context, c Config, newNode func(addr string, filter func(db int) Filter) followingNode) (*Source, error) {
 	v := &clusterView{dial: c.Dialer, limit: min(max(c.Link.Timeout, time.Second), 10*time.Second),
 		log: c.Logger.Named("cluster-source"), byAddr: map[string]*clusterMaster{}, checked: map[int]time.Time{}}
 	m, err := v.discover(ctx, c.Servers)
@@ -70,7 +87,6 @@ func openCluster(ctx context.Context, c Config) (*Source, error) {
 	}
 	masters := m.Serving()
 	sortByFirstSlot(masters)
-	hosts := c.hostTurns()
 	s := &Source{watch: v.watch, unfollowed: func() int { return int(v.unfollowed.Load()) }}
 	several := len(masters) > 1
 	var desc []string
@@ -79,10 +95,9 @@ func openCluster(ctx context.Context, c Config) (*Source, error) {
 		own.set(slotOwner(ms.SlotSet(true)))
 		addr := ms.Addr
 		own.stale = func(slot int) bool { return v.refreshForMiss(addr, slot) }
-		n := newReplicaNode(ms.Addr, c.linkOptions(ms.Addr), hosts, func(db int) Filter {
+		n := newNode(ms.Addr, func(db int) Filter {
 			return &streamFilter{own: own, several: several, db: db, log: own.log}
 		})
-		n.follows = true
 		v.byAddr[ms.Addr] = &clusterMaster{node: n, own: own}
 		v.order = append(v.order, ms.Addr)
 		s.Nodes = append(s.Nodes, n)

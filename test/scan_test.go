@@ -1,0 +1,55 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/internal/redistest"
+)
+
+// TestScanFixture: source.mode scan against a server that refuses PSYNC, SYNC, CONFIG and
+// COMMAND, loaded from the 7.0 fixture (every type, big and small encodings, expiries, dbs 0,
+// 1 and 15, binary keys, a function library), into a target that refuses CONFIG and COMMAND:
+// one pass, the target equals the source, and rmtd exits by itself with success. With a low
+// big_key_bytes the fixture's larger keys are read in pages (HSCAN, SSCAN, ZRANGE, LRANGE)
+// and its streams' DUMP replies kept on disk; with MEMORY refused too, sizes come from TYPE and
+// the length commands.
+func TestScanFixture(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bigKey int64
+		rename []string
+		logs   []string
+	}{
+		{name: "dump"},
+		{name: "pages", bigKey: 300, logs: []string{"big key read in pages", "DUMP reply over big_key_bytes"}},
+		{name: "pages_no_memory", bigKey: 300, rename: []string{`rename-command MEMORY ""`},
+			logs: []string{"big key read in pages", "MEMORY USAGE refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := redistest.StartRedis(t, redistest.WithRDB(redistest.Fixture(t, "redis-7.0.15.rdb")),
+				redistest.WithArgs(append(refusedOnSource(""), tc.rename...)...))
+			dst := redistest.StartRedis(t, redistest.WithArgs(refusedOnTarget...))
+			cfg := singleConfig(t, src, dst)
+			cfg.Source.Mode = conf.ModeScan
+			if tc.bigKey > 0 {
+				cfg.Common.BigKeyBytes = tc.bigKey
+			}
+			m, r, err := runToEnd(t, cfg, 60*time.Second)
+			if err != nil {
+				t.Fatalf("rmtd: %v", err)
+			}
+			compareDumps(t, src.Dump(t), withoutCheckpoints(dst.Dump(t)), 10)
+			if m["source0.state"] != "done" {
+				t.Errorf("source0: %s", m["source0"])
+			}
+			for _, want := range tc.logs {
+				if !strings.Contains(r.LogBuf.String(), want) {
+					t.Errorf("the log does not say %q", want)
+				}
+			}
+		})
+	}
+}
