@@ -862,6 +862,7 @@ func (fc *flushCheck) run(ctx context.Context) error {
 		}
 	}
 	fc.sizes, fc.r0, fc.epoch = sizes, r0, epoch
+	lv.n.st.flushChecks.Add(1)
 	return nil
 }
 

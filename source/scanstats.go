@@ -89,6 +89,7 @@ type scanCounters struct {
 	subDrops, rescans, flushes, overflows   atomic.Int64
 	streamRefreshes, streamsTracked         atomic.Int64
 	reconnects                              atomic.Int64
+	flushChecks                             atomic.Int64 // key count checks made (for tests)
 	lastIO                                  atomic.Int64
 	streaming                               atomic.Bool // the pass is loaded: changes are read
 
