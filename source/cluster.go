@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+	"github.com/mediocregopher/radix/v4/resp/resp3"
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/internal/shard"
@@ -147,10 +149,11 @@ func (v *clusterView) discover(ctx context.Context, seeds []string) (*topology.M
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("redis cluster source: no seed of %s answered CLUSTER NODES: %w", strings.Join(seeds, ","), lastErr)
+	return nil, fmt.Errorf("redis cluster source: no seed of %s gave its slot map: %w", strings.Join(seeds, ","), lastErr)
 }
 
-// nodesOf asks one node for CLUSTER NODES.
+// nodesOf asks one node for the slot map: CLUSTER NODES, or where a service refuses it,
+// CLUSTER SHARDS (7.0+), then CLUSTER SLOTS.
 func (v *clusterView) nodesOf(ctx context.Context, addr string) (*topology.Map, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.limit)
 	defer cancel()
@@ -159,16 +162,49 @@ func (v *clusterView) nodesOf(ctx context.Context, addr string) (*topology.Map, 
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	defer c.Close()
-	var text string
-	if err := c.Do(ctx, radix.Cmd(&text, "CLUSTER", "NODES")); err != nil {
-		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
-	}
+	return clusterMap(ctx, c, addr)
+}
+
+// clusterMap asks c, a connection to addr, for the slot map: CLUSTER NODES, CLUSTER SHARDS,
+// CLUSTER SLOTS, each tried when the one before is refused (an error reply).
+func clusterMap(ctx context.Context, c radix.Conn, addr string) (*topology.Map, error) {
 	host, _, _ := net.SplitHostPort(addr)
-	m, err := topology.ParseNodes([]byte(text), topology.Options{DefaultHost: host})
-	if err != nil {
+	o := topology.Options{DefaultHost: host}
+	var text string
+	err := c.Do(ctx, radix.Cmd(&text, "CLUSTER", "NODES"))
+	if err == nil {
+		m, err := topology.ParseNodes([]byte(text), o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+		}
+		return m, nil
+	}
+	var refused resp3.SimpleError
+	if !errors.As(err, &refused) {
 		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
 	}
-	return m, nil
+	errs := []error{fmt.Errorf("CLUSTER NODES: %w", err)}
+	for _, sub := range []string{"SHARDS", "SLOTS"} {
+		var reply []any
+		err := c.Do(ctx, radix.Cmd(&reply, "CLUSTER", sub))
+		if errors.As(err, &refused) {
+			errs = append(errs, fmt.Errorf("CLUSTER %s: %w", sub, err))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: CLUSTER %s: %w", addr, sub, err)
+		}
+		parse := topology.ParseShards
+		if sub == "SLOTS" {
+			parse = topology.ParseSlots
+		}
+		m, err := parse(reply, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: CLUSTER %s: %w", addr, sub, err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("%s: the slot map is refused: %w", addr, errors.Join(errs...))
 }
 
 // watch reads the slot map every clusterWatchInterval until ctx ends.

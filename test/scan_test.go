@@ -1,11 +1,13 @@
 package test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/daemon/verify"
 	"github.com/rmt-project/rmt/internal/redistest"
 )
 
@@ -50,6 +52,32 @@ func TestScanFixture(t *testing.T) {
 					t.Errorf("the log does not say %q", want)
 				}
 			}
+			if tc.name == "dump" {
+				checkScanSource(t, cfg, src, dst)
+			}
 		})
+	}
+}
+
+// checkScanSource: redis_check runs with a scan source (that refuses CONFIG and COMMAND): every
+// key checked OK, then a key changed on the target found.
+func checkScanSource(t *testing.T, cfg *conf.Config, src, dst *redistest.Redis) {
+	t.Helper()
+	ctx := context.Background()
+	ds := src.Dump(t)
+	keys := ds.Keys()
+	res, err := verify.RunCheck(ctx, cfg, verify.CheckOptions{Keys: keys, Rounds: 1})
+	if err != nil || res.Checked != keys || res.OK != keys {
+		t.Fatalf("redis_check of %d keys: %v, %+v", keys, err, res)
+	}
+	for k, v := range ds.DBs[0] {
+		if v.Type == "string" {
+			dst.Do(t, "SET", k, "changed on the target")
+			break
+		}
+	}
+	res, err = verify.RunCheck(ctx, cfg, verify.CheckOptions{Keys: keys, Rounds: 1})
+	if err != nil || res.ValueDiff != 1 || res.OK != keys-1 {
+		t.Fatalf("redis_check after a key changed on the target: %v, %+v", err, res)
 	}
 }

@@ -2,11 +2,15 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 
 	"github.com/mediocregopher/radix/v4"
+	"github.com/mediocregopher/radix/v4/resp/resp3"
+
+	"github.com/rmt-project/rmt/internal/topology"
 )
 
 // clusterSlots is the number of hash slots of a Redis Cluster.
@@ -19,17 +23,15 @@ func (s *nodeSet) discoverCluster(ctx context.Context, seeds []string, newNode f
 	for _, seed := range seeds {
 		addr := serverAddr(seed)
 		probe := newNode(addr)
-		var reply []interface{}
-		err := probe.do(ctx, 0, radix.Cmd(&reply, "CLUSTER", "SLOTS"))
+		table, masters, err := slotMap(ctx, probe, addr)
 		probe.close()
-		if err != nil {
-			lastErr = fmt.Errorf("%s: CLUSTER SLOTS: %w", probe, err)
+		var ae askError
+		if errors.As(err, &ae) {
+			lastErr = ae.err
 			continue
 		}
-		host, _, _ := net.SplitHostPort(addr)
-		table, masters, err := parseClusterSlots(reply, host)
 		if err != nil {
-			return fmt.Errorf("%s: CLUSTER SLOTS: %w", probe, err)
+			return err
 		}
 		byAddr := map[string]*cmdNode{}
 		for _, m := range masters {
@@ -45,6 +47,63 @@ func (s *nodeSet) discoverCluster(ctx context.Context, seeds []string, newNode f
 		return nil
 	}
 	return fmt.Errorf("%s: no seed answered: %w", s.side, lastErr)
+}
+
+// askError is a failure to get the slot map from one seed: the next may answer.
+type askError struct{ err error }
+
+func (e askError) Error() string { return e.err.Error() }
+
+// slotMap asks probe, the node at addr, for the slot map: CLUSTER SLOTS, or where a service
+// refuses it, CLUSTER SHARDS (7.0+), then CLUSTER NODES. An askError says no answer came; any
+// other error is one of the reply.
+func slotMap(ctx context.Context, probe *cmdNode, addr string) (table [clusterSlots]string, masters []string, err error) {
+	host, _, _ := net.SplitHostPort(addr)
+	var reply []interface{}
+	askErr := probe.do(ctx, 0, radix.Cmd(&reply, "CLUSTER", "SLOTS"))
+	if askErr == nil {
+		table, masters, err = parseClusterSlots(reply, host)
+		if err != nil {
+			err = fmt.Errorf("%s: CLUSTER SLOTS: %w", probe, err)
+		}
+		return table, masters, err
+	}
+	var refused resp3.SimpleError
+	if !errors.As(askErr, &refused) {
+		return table, nil, askError{fmt.Errorf("%s: CLUSTER SLOTS: %w", probe, askErr)}
+	}
+	askErr = fmt.Errorf("%s: CLUSTER SLOTS: %w", probe, askErr)
+	o := topology.Options{DefaultHost: host}
+	for _, sub := range []string{"SHARDS", "NODES"} {
+		var m *topology.Map
+		if sub == "NODES" {
+			var text string
+			if e := probe.do(ctx, 0, radix.Cmd(&text, "CLUSTER", sub)); e != nil {
+				askErr = errors.Join(askErr, fmt.Errorf("CLUSTER %s: %w", sub, e))
+				continue
+			}
+			m, err = topology.ParseNodes([]byte(text), o)
+		} else {
+			var r []any
+			if e := probe.do(ctx, 0, radix.Cmd(&r, "CLUSTER", sub)); e != nil {
+				askErr = errors.Join(askErr, fmt.Errorf("CLUSTER %s: %w", sub, e))
+				continue
+			}
+			m, err = topology.ParseShards(r, o)
+		}
+		if err != nil {
+			return table, nil, fmt.Errorf("%s: CLUSTER %s: %w", probe, sub, err)
+		}
+		if slot := m.Unserved(); slot >= 0 {
+			return table, nil, fmt.Errorf("%s: CLUSTER %s: slot %d is not served by any master", probe, sub, slot)
+		}
+		copy(table[:], m.Table())
+		for _, ms := range m.Serving() {
+			masters = append(masters, ms.Addr)
+		}
+		return table, masters, nil
+	}
+	return table, nil, askError{askErr}
 }
 
 // parseClusterSlots turns a CLUSTER SLOTS reply into the master address of every slot and the
