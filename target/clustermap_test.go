@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/internal/redistest"
 )
 
@@ -39,5 +41,30 @@ func TestClusterTableFallback(t *testing.T) {
 		if got := table(user); !slices.Equal(got, want) {
 			t.Errorf("%s: the slot map differs from CLUSTER NODES'", user)
 		}
+	}
+}
+
+// TestCheckpointsWithoutCLIENT: a target that refuses CLIENT (and CONFIG, COMMAND) takes a
+// checkpointed stream; the log says what the missing CLIENT KILL cannot guarantee.
+func TestCheckpointsWithoutCLIENT(t *testing.T) {
+	dst := redistest.StartRedis(t, redistest.WithArgs(`rename-command CLIENT ""`, `rename-command CONFIG ""`,
+		`rename-command COMMAND ""`))
+	core, logs := observer.New(zap.WarnLevel)
+	w := newSingle(t, dst.Addr, SingleOptions{CheckpointKey: testCheckpointKey, Replid: func() string { return "r1" },
+		Logger: zap.New(core)})
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	stream := []*aof.Command{rawCmd("SELECT", "0"), rawCmd("SET", "a", "1"), rawCmd("INCR", "n")}
+	if err := applyStream(t, w, stream, 0); err != nil {
+		t.Fatal(err)
+	}
+	cp, ok, err := ReadCheckpoint(ctx, Options{Addr: dst.Addr}, testCheckpointKey)
+	if err != nil || !ok || cp.Offset != streamEnd(stream) {
+		t.Fatalf("checkpoint %+v %v %v", cp, ok, err)
+	}
+	if logs.FilterMessageSnippet("refuses CLIENT ID").Len() != 1 {
+		t.Errorf("no warning about CLIENT: %v", logs.All())
 	}
 }
