@@ -222,8 +222,11 @@ func (sc *scanConn) readValue(depth int, budget *int64) (reply, error) {
 	return r, nil
 }
 
-// readBulkHeader reads the header of a bulk reply: its size, -1 for a nil bulk. An error reply
-// comes back as reply (Kind '-') with size -2.
+// maxDumpBulk bounds a DUMP reply, which goes to disk past the big-key limit, never into memory.
+const maxDumpBulk = 1 << 40
+
+// readBulkHeader reads the header of a DUMP's bulk reply: its size, -1 for a nil bulk. An error
+// reply comes back as reply (Kind '-') with size -2.
 func (sc *scanConn) readBulkHeader() (int64, reply, error) {
 	line, err := sc.line()
 	if err != nil {
@@ -234,7 +237,7 @@ func (sc *scanConn) readBulkHeader() (int64, reply, error) {
 		return -2, reply{Kind: '-', Str: bytes.Clone(line[1:])}, nil
 	case '$':
 		n, ok := parseInt(line[1:])
-		if !ok || n < -1 || n > maxReplyBulk {
+		if !ok || n < -1 || n > maxDumpBulk {
 			return 0, reply{}, sc.bad("bulk length", line)
 		}
 		return n, reply{}, nil

@@ -87,7 +87,7 @@ type liveState struct {
 	// to stop the generator before it offers a new pass.
 	genMu   sync.Mutex
 	genOn   bool // the pass is read whole: changes may be read (set under genMu and mu)
-	spoolDB int  // the db of the spool's last SELECT; -1 after a new pass
+	spoolDB int  // the db in force at the spool's end; -1 after a new pass (under genMu)
 
 	mu       sync.Mutex
 	wake     chan struct{}
@@ -454,7 +454,8 @@ type generator struct {
 	sc    *scanConn
 	reads []keyRead
 	keys  [][]byte
-	buf   []byte
+	buf   []byte // commands not yet appended to the spool
+	bufDB int    // the db in force at buf's end
 }
 
 func (g *generator) reconnect(ctx context.Context) error {
@@ -482,7 +483,7 @@ func (g *generator) run(ctx context.Context, keys []pkey, rs *rescanState) error
 				return err
 			}
 		}
-		g.buf = g.buf[:0]
+		g.buf, g.bufDB = g.buf[:0], g.lv.spoolDB // a try again starts where the spool ends
 		var err error
 		if rs != nil {
 			err = g.rescanStep(kr, rs)
@@ -624,9 +625,9 @@ func btoi(b bool) int {
 }
 
 func (g *generator) selectDB(db int) {
-	if g.lv.spoolDB != db {
+	if g.bufDB != db {
 		g.emitStr("SELECT", strconv.Itoa(db))
-		g.lv.spoolDB = db
+		g.bufDB = db
 	}
 }
 
@@ -710,6 +711,7 @@ func (g *generator) flushBuf() error {
 		return err
 	}
 	g.buf = g.buf[:0]
+	g.lv.spoolDB = g.bufDB
 	return nil
 }
 

@@ -419,3 +419,33 @@ func TestPendingOverflow(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestGeneratorRetrySelects: a batch tried again after a lost connection starts from the db in
+// force at the spool's end, not from where the dropped attempt had got to: its SELECT comes again.
+func TestGeneratorRetrySelects(t *testing.T) {
+	n := newScanNode("127.0.0.1:1", scanConfig(t), true, nil)
+	sp, err := n.lv.spool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	g := &generator{ctx: context.Background(), lv: n.lv, n: n}
+	try := func() {
+		g.buf, g.bufDB = g.buf[:0], g.lv.spoolDB
+		g.selectDB(1)
+		g.emitStr("DEL", "k")
+	}
+	try() // fails before it reaches the spool
+	try()
+	if err := g.sync(); err != nil {
+		t.Fatal(err)
+	}
+	try()
+	if err := g.sync(); err != nil {
+		t.Fatal(err)
+	}
+	want := cmd("SELECT", "1") + cmd("DEL", "k") + cmd("DEL", "k")
+	if got := spooled(t, sp, sp.Start(), len(want)); string(got) != want {
+		t.Fatalf("spool %q, want %q", got, want)
+	}
+}

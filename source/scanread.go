@@ -139,6 +139,15 @@ type keyReader struct {
 	now      func() time.Time
 }
 
+// holdLimit is the largest DUMP payload held in memory: the big-key limit, at most
+// maxReplyBulk; a larger one goes to disk.
+func (kr *keyReader) holdLimit() int64 {
+	if kr.maxRaw <= 0 || kr.maxRaw > maxReplyBulk {
+		return maxReplyBulk
+	}
+	return kr.maxRaw
+}
+
 // bigElems is the length over which a collection is read in pages when its size in bytes is
 // not known (MEMORY USAGE refused).
 func (kr *keyReader) bigElems() int64 { return max(kr.maxRaw/1024, 1024) }
@@ -358,7 +367,7 @@ func (kr *keyReader) dumpOnce(sc *scanConn, keys []keyRead) error {
 			}
 		case size == -1:
 			k.gone = true
-		case kr.maxRaw > 0 && size > kr.maxRaw:
+		case size > kr.holdLimit():
 			if err := kr.spillPayload(sc, k, size); err != nil {
 				return err
 			}
