@@ -25,43 +25,53 @@ const scanCount = 1000
 // estimates them), so that a page of big-but-not-too-big keys is not held at once.
 const dumpBatchBytes = 32 << 20
 
-// openPass begins a pass over every db of the server: the entries of a snapshot.
+// openPass begins a pass over every db of the server: the entries of a snapshot. A reader
+// goroutine reads the keys ahead, a batch at a time, on a connection of its own, while the
+// daemon writes the batch before; big keys' pages come on another connection, as they are
+// taken.
 func (n *scanNode) openPass(ctx context.Context, maxRaw int64) (Entries, error) {
 	n.maxRaw.Store(maxRaw)
 	if n.live {
 		n.lv.passOpened() // nothing read again while the pass reads
 	}
-	p := &passEntries{ctx: ctx, n: n, kr: n.keyReader()}
-	err := n.retry(ctx, "scan pass", p.reconnect, func() error {
-		if p.sc == nil {
-			if err := p.reconnect(); err != nil {
+	rctx, cancel := context.WithCancel(ctx)
+	r := &passReader{ctx: rctx, n: n, kr: n.keyReader()}
+	err := n.retry(ctx, "scan pass", r.reconnect, func() error {
+		if r.sc == nil {
+			if err := r.reconnect(); err != nil {
 				return err
 			}
 		}
 		if n.facts.version == "" {
-			learnServer(p.sc, &n.facts)
+			learnServer(r.sc, &n.facts)
 		}
-		sizes, err := keyspace(p.sc)
+		sizes, err := keyspace(r.sc)
 		if err != nil {
 			return err
 		}
-		p.dbs, p.total = nil, 0
+		r.dbs, r.total = nil, 0
 		for db, keys := range sizes {
-			p.dbs = append(p.dbs, db)
-			p.total += keys
+			r.dbs = append(r.dbs, db)
+			r.total += keys
 		}
-		slices.Sort(p.dbs)
+		slices.Sort(r.dbs)
 		return nil
 	})
 	if err != nil {
-		p.Close()
+		cancel()
+		n.hangUp(r.sc)
 		return nil, fmt.Errorf("source %s: %w", n.currentAddr(), err)
 	}
 	n.st.passes.Add(1)
 	n.st.passDone.Store(false)
 	n.st.passKeys.Store(0)
-	n.st.passTotal.Store(p.total)
-	n.log.Info("scan pass", zap.Ints("dbs", p.dbs), zap.Int64("keys", p.total), zap.String("server_version", n.facts.version))
+	n.st.passTotal.Store(r.total)
+	n.log.Info("scan pass", zap.Ints("dbs", r.dbs), zap.Int64("keys", r.total), zap.String("server_version", n.facts.version))
+	p := &passEntries{ctx: ctx, cancel: cancel, n: n, kr: r.kr, batches: make(chan passBatch, 1), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		r.run(p.batches)
+	}()
 	return p, nil
 }
 
@@ -109,9 +119,18 @@ func keyspace(sc *scanConn) (map[int]int64, error) {
 	return out, nil
 }
 
-// passEntries are a pass's keys, as the entries of a snapshot. The keys of one SCAN step are
-// sized at once, and DUMPed in batches of at most dumpBatchBytes as the entries are taken.
-type passEntries struct {
+// passBatch is what the pass's reader sends: keys read (in order), or the end of the pass
+// with the function libraries, or the error that ended it.
+type passBatch struct {
+	keys  []keyRead
+	end   bool
+	funcs [][]byte
+	err   error
+}
+
+// passReader reads a pass's keys: SCAN step by step over every db, each step's keys sized at
+// once, then DUMPed in batches of at most dumpBatchBytes.
+type passReader struct {
 	ctx   context.Context
 	n     *scanNode
 	kr    *keyReader
@@ -120,18 +139,198 @@ type passEntries struct {
 	total int64
 
 	dbi    int    // dbs[dbi] is being scanned
-	cursor string // its SCAN cursor ("0": its start)
+	cursor string // its SCAN cursor ("" or "0": its start)
 	ended  bool   // every db scanned
 	page   []keyRead
 	pi     int // page[pi:] are not read yet
-	queue  []keyRead
-	qi     int // queue[qi:] are read, not yet returned
 	batch  []keyRead
+	funcs  [][]byte
+}
+
+func (r *passReader) reconnect() error {
+	r.n.hangUp(r.sc)
+	r.sc = nil
+	sc, err := r.n.dial(r.ctx)
+	if err != nil {
+		return err
+	}
+	r.sc = sc
+	r.n.st.setConn(true, r.n.live)
+	return nil
+}
+
+// run sends batches to out until the pass ends, fails, or ctx ends.
+func (r *passReader) run(out chan<- passBatch) {
+	defer func() { r.n.hangUp(r.sc) }()
+	send := func(b passBatch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-r.ctx.Done():
+			removeSpills(b.keys)
+			return false
+		}
+	}
+	for !r.ended || r.pi < len(r.page) {
+		if err := r.n.retry(r.ctx, "scan pass", r.reconnect, r.fetch); err != nil {
+			send(passBatch{err: err})
+			return
+		}
+		if len(r.batch) > 0 && !send(passBatch{keys: r.batch}) {
+			return
+		}
+		r.batch = nil // the consumer owns the sent one
+	}
+	if err := r.n.retry(r.ctx, "scan pass", r.reconnect, r.readFunctions); err != nil {
+		send(passBatch{err: err})
+		return
+	}
+	send(passBatch{end: true, funcs: r.funcs})
+}
+
+// fetch reads the next batch of keys into r.batch: from the page of the last SCAN step, or a
+// new step's.
+func (r *passReader) fetch() error {
+	r.batch = r.batch[:0]
+	if r.sc == nil {
+		if err := r.reconnect(); err != nil {
+			return err
+		}
+	}
+	if r.pi == len(r.page) {
+		if err := r.step(); err != nil {
+			return err
+		}
+	}
+	// A batch: keys until their sizes pass dumpBatchBytes (one at least).
+	j, sum := r.pi, int64(0)
+	for j < len(r.page) && (j == r.pi || sum+r.page[j].size <= dumpBatchBytes) {
+		sum += r.page[j].size
+		j++
+	}
+	read := append([]keyRead(nil), r.page[r.pi:j]...)
+	if err := r.kr.complete(r.sc, read); err != nil {
+		removeSpills(read)
+		return err
+	}
+	r.pi = j
+	for i := range read {
+		k := &read[i]
+		switch {
+		case k.changed:
+			r.n.st.changed.Add(1)
+			r.n.changedInPass(k.db, k.key)
+		case !k.gone:
+			r.batch = append(r.batch, *k)
+		}
+	}
+	return nil
+}
+
+// removeSpills removes the files of payloads kept on disk that will not be used.
+func removeSpills(keys []keyRead) {
+	for i := range keys {
+		if keys[i].spill != "" {
+			os.Remove(keys[i].spill)
+		}
+	}
+}
+
+// step runs one SCAN step on the current db and sizes its keys; past a db's last step it
+// moves to the next db.
+func (r *passReader) step() error {
+	r.page, r.pi = r.page[:0], 0
+	for !r.ended && len(r.page) == 0 {
+		if r.dbi >= len(r.dbs) {
+			r.ended = true
+			return nil
+		}
+		db := r.dbs[r.dbi]
+		if r.cursor == "" {
+			r.cursor = "0"
+		}
+		if err := r.sc.selectDB(db); err != nil {
+			return err
+		}
+		rep, err := r.sc.do("SCAN", r.cursor, "COUNT", strconv.Itoa(scanCount))
+		if err != nil {
+			return err
+		}
+		if rep.Kind != '*' || len(rep.Elems) != 2 || rep.Elems[1].Kind != '*' {
+			return fmt.Errorf("%w from %s: SCAN: not [cursor, keys]", errBadScanReply, r.sc.addr)
+		}
+		next := string(rep.Elems[0].Str)
+		for _, k := range rep.Elems[1].Elems {
+			r.page = append(r.page, keyRead{db: db, key: k.Str})
+		}
+		if err := r.kr.sizes(r.sc, r.page); err != nil {
+			r.page = r.page[:0]
+			return err
+		}
+		// Counted once the step is read whole, so that a step read again is not counted twice.
+		r.n.st.keys.Add(int64(len(r.page)))
+		r.n.st.passKeys.Add(int64(len(r.page)))
+		if next == "0" {
+			r.dbi++
+			r.cursor = ""
+		} else {
+			r.cursor = next
+		}
+	}
+	return nil
+}
+
+// readFunctions reads the server's function libraries (FUNCTION LIST WITHCODE, Redis 7.0+),
+// given after the keys as the entries of a snapshot give them. A server without functions, or
+// that refuses FUNCTION, has none to give: said in the log.
+func (r *passReader) readFunctions() error {
+	if r.sc == nil {
+		if err := r.reconnect(); err != nil {
+			return err
+		}
+	}
+	if major, _ := versionParts(r.n.facts.version); major > 0 && major < 7 {
+		return nil
+	}
+	rep, err := r.sc.do("FUNCTION", "LIST", "WITHCODE")
+	var re *ReplyError
+	if errors.As(err, &re) {
+		r.n.log.Warn("FUNCTION LIST refused: function libraries are not migrated", zap.Error(err))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.funcs = r.funcs[:0]
+	for _, lib := range rep.Elems {
+		for i := 0; i+1 < len(lib.Elems); i += 2 {
+			if string(lib.Elems[i].Str) == "library_code" {
+				r.funcs = append(r.funcs, lib.Elems[i+1].Str)
+			}
+		}
+	}
+	if len(r.funcs) > 0 {
+		r.n.log.Info("function libraries", zap.Int("libraries", len(r.funcs)))
+	}
+	return nil
+}
+
+// passEntries are a pass's keys, as the entries of a snapshot, from its reader's batches.
+type passEntries struct {
+	ctx     context.Context
+	cancel  context.CancelFunc // ends the reader
+	n       *scanNode
+	kr      *keyReader
+	batches chan passBatch
+	done    chan struct{} // closed when the reader has returned
+	bigSC   *scanConn     // big keys' pages
+
+	queue []keyRead
+	qi    int  // queue[qi:] are read, not yet returned
+	ended bool // the reader sent the end
+	funcs [][]byte
 
 	version int // the RDB version of the payloads (of the first one)
-
-	funcs     [][]byte // the function libraries' code, given after the keys
-	funcsRead bool
 
 	// the entry last returned
 	held []byte   // its value bytes, given as not held (a payload of another version)
@@ -142,15 +341,25 @@ type passEntries struct {
 	err  error   // the pass is broken: every call fails
 }
 
-func (p *passEntries) reconnect() error {
-	p.n.hangUp(p.sc)
-	p.sc = nil
-	sc, err := p.n.dial(p.ctx)
-	if err != nil {
-		return err
+// pull takes the reader's next batch into the queue.
+func (p *passEntries) pull() error {
+	var b passBatch
+	select {
+	case b = <-p.batches:
+	case <-p.ctx.Done():
+		return p.ctx.Err()
 	}
-	p.sc = sc
-	p.n.st.setConn(true, p.n.live)
+	if b.err != nil {
+		return b.err
+	}
+	if b.end {
+		p.ended, p.funcs = true, b.funcs
+		return nil
+	}
+	if p.qi == len(p.queue) {
+		p.queue, p.qi = p.queue[:0], 0
+	}
+	p.queue = append(p.queue, b.keys...)
 	return nil
 }
 
@@ -167,11 +376,11 @@ func (p *passEntries) Next(e *rdb.Entry) error {
 				p.queue[p.qi], p.queue[i] = p.queue[i], p.queue[p.qi]
 				_, _, v, err := rdb.SplitPayload(p.queue[p.qi].payload)
 				if err != nil {
-					return p.fail(fmt.Errorf("source %s: DUMP %s: %w", p.sc.addr, redisfmt.Quote(string(p.queue[p.qi].key)), err))
+					return p.fail(fmt.Errorf("source %s: DUMP %s: %w", p.kr.addr, redisfmt.Quote(string(p.queue[p.qi].key)), err))
 				}
 				p.version = v
 			} else if !p.ended {
-				if err := p.fetch(); err != nil {
+				if err := p.pull(); err != nil {
 					return p.fail(err)
 				}
 				continue
@@ -191,13 +400,7 @@ func (p *passEntries) Next(e *rdb.Entry) error {
 			}
 			continue
 		}
-		if p.ended && p.pi == len(p.page) {
-			if !p.funcsRead {
-				if err := p.n.retry(p.ctx, "scan pass", p.reconnect, p.readFunctions); err != nil {
-					return p.fail(err)
-				}
-				p.funcsRead = true
-			}
+		if p.ended {
 			if len(p.funcs) > 0 {
 				*e = rdb.Entry{Kind: rdb.KindFunction, Value: p.funcs[0], Idle: -1, Freq: -1}
 				p.funcs = p.funcs[1:]
@@ -212,8 +415,7 @@ func (p *passEntries) Next(e *rdb.Entry) error {
 			p.err = io.EOF
 			return io.EOF
 		}
-		p.queue, p.qi = p.queue[:0], 0
-		if err := p.fetch(); err != nil {
+		if err := p.pull(); err != nil {
 			return p.fail(err)
 		}
 	}
@@ -227,41 +429,6 @@ func (p *passEntries) fail(err error) error {
 	return err
 }
 
-// readFunctions reads the server's function libraries (FUNCTION LIST WITHCODE, Redis 7.0+),
-// given after the keys as the entries of a snapshot give them. A server without functions, or
-// that refuses FUNCTION, has none to give: said in the log.
-func (p *passEntries) readFunctions() error {
-	if p.sc == nil {
-		if err := p.reconnect(); err != nil {
-			return err
-		}
-	}
-	if major, _ := versionParts(p.n.facts.version); major > 0 && major < 7 {
-		return nil
-	}
-	r, err := p.sc.do("FUNCTION", "LIST", "WITHCODE")
-	var re *ReplyError
-	if errors.As(err, &re) {
-		p.n.log.Warn("FUNCTION LIST refused: function libraries are not migrated", zap.Error(err))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	p.funcs = p.funcs[:0]
-	for _, lib := range r.Elems {
-		for i := 0; i+1 < len(lib.Elems); i += 2 {
-			if string(lib.Elems[i].Str) == "library_code" {
-				p.funcs = append(p.funcs, lib.Elems[i+1].Str)
-			}
-		}
-	}
-	if len(p.funcs) > 0 {
-		p.n.log.Info("function libraries", zap.Int("libraries", len(p.funcs)))
-	}
-	return nil
-}
-
 // firstPayload is the index in the queue of the first key with a DUMP payload held, -1 if none.
 func (p *passEntries) firstPayload() int {
 	for i := p.qi; i < len(p.queue); i++ {
@@ -272,86 +439,14 @@ func (p *passEntries) firstPayload() int {
 	return -1
 }
 
-// fetch reads the next batch of keys into the queue: from the page of the last SCAN step, or
-// a new step's.
-func (p *passEntries) fetch() error {
-	return p.n.retry(p.ctx, "scan pass", p.reconnect, func() error {
-		if p.sc == nil {
-			if err := p.reconnect(); err != nil {
-				return err
-			}
-		}
-		if p.pi == len(p.page) {
-			if err := p.step(); err != nil {
-				return err
-			}
-		}
-		// A batch: keys until their sizes pass dumpBatchBytes (one at least).
-		j, sum := p.pi, int64(0)
-		for j < len(p.page) && (j == p.pi || sum+p.page[j].size <= dumpBatchBytes) {
-			sum += p.page[j].size
-			j++
-		}
-		p.batch = append(p.batch[:0], p.page[p.pi:j]...)
-		if err := p.kr.complete(p.sc, p.batch); err != nil {
-			return err
-		}
-		p.pi = j
-		for i := range p.batch {
-			k := &p.batch[i]
-			switch {
-			case k.changed:
-				p.n.st.changed.Add(1)
-				p.n.changedInPass(k.db, k.key)
-			case !k.gone:
-				p.queue = append(p.queue, *k)
-			}
-		}
-		return nil
-	})
-}
-
-// step runs one SCAN step on the current db and sizes its keys; past a db's last step it
-// moves to the next db.
-func (p *passEntries) step() error {
-	p.page, p.pi = p.page[:0], 0
-	for !p.ended && len(p.page) == 0 {
-		if p.dbi >= len(p.dbs) {
-			p.ended = true
-			return nil
-		}
-		db := p.dbs[p.dbi]
-		if p.cursor == "" {
-			p.cursor = "0"
-		}
-		if err := p.sc.selectDB(db); err != nil {
-			return err
-		}
-		r, err := p.sc.do("SCAN", p.cursor, "COUNT", strconv.Itoa(scanCount))
-		if err != nil {
-			return err
-		}
-		if r.Kind != '*' || len(r.Elems) != 2 || r.Elems[1].Kind != '*' {
-			return fmt.Errorf("%w from %s: SCAN: not [cursor, keys]", errBadScanReply, p.sc.addr)
-		}
-		next := string(r.Elems[0].Str)
-		for _, k := range r.Elems[1].Elems {
-			p.page = append(p.page, keyRead{db: db, key: k.Str})
-		}
-		if err := p.kr.sizes(p.sc, p.page); err != nil {
-			p.page = p.page[:0]
-			return err
-		}
-		// Counted once the step is read whole, so that a step read again is not counted twice.
-		p.n.st.keys.Add(int64(len(p.page)))
-		p.n.st.passKeys.Add(int64(len(p.page)))
-		if next == "0" {
-			p.dbi++
-			p.cursor = ""
-		} else {
-			p.cursor = next
-		}
+func (p *passEntries) bigReconnect() error {
+	p.n.hangUp(p.bigSC)
+	p.bigSC = nil
+	sc, err := p.n.dial(p.ctx)
+	if err != nil {
+		return err
 	}
+	p.bigSC = sc
 	return nil
 }
 
@@ -391,17 +486,17 @@ func (p *passEntries) entry(e *rdb.Entry, k *keyRead) (bool, error) {
 	case k.big != nil:
 		var v *bigValue
 		ok := false
-		err := p.n.retry(p.ctx, "scan pass", p.reconnect, func() error {
-			if p.sc == nil {
-				if err := p.reconnect(); err != nil {
+		err := p.n.retry(p.ctx, "scan pass", p.bigReconnect, func() error {
+			if p.bigSC == nil {
+				if err := p.bigReconnect(); err != nil {
 					return err
 				}
 			}
-			if err := p.sc.selectDB(k.db); err != nil {
+			if err := p.bigSC.selectDB(k.db); err != nil {
 				return err
 			}
 			var err error
-			v, ok, err = newBigValue(p.sc, k)
+			v, ok, err = newBigValue(p.bigSC, k)
 			return err
 		})
 		if err != nil || !ok {
@@ -466,7 +561,7 @@ func (p *passEntries) Value(e *rdb.Entry) io.Reader {
 }
 
 // release drops what the entry last returned held. Pages are read whole, each before the next
-// is asked for, so a big key read only in part leaves the connection in step, unless a page
+// is asked for, so a big key read only in part leaves its connection in step, unless a page
 // failed midway.
 func (p *passEntries) release() {
 	p.held = nil
@@ -481,9 +576,8 @@ func (p *passEntries) release() {
 			p.n.changedInPass(p.bigK.db, p.bigK.key)
 		}
 		if p.big.err != nil && p.big.err != io.EOF {
-			// A page cut short: the connection is out of step.
-			p.n.hangUp(p.sc)
-			p.sc = nil
+			p.n.hangUp(p.bigSC) // a page cut short: the connection is out of step
+			p.bigSC = nil
 		}
 		p.big = nil
 	}
@@ -493,14 +587,22 @@ func (p *passEntries) Version() int { return p.version }
 
 func (p *passEntries) Progress() (int64, int64) { return p.n.st.bytes.Load(), -1 }
 
+// Close ends the reader and drops what is read and not taken.
 func (p *passEntries) Close() error {
 	p.release()
-	for i := range p.queue {
-		if p.queue[i].spill != "" {
-			os.Remove(p.queue[i].spill)
+	p.cancel()
+	<-p.done
+	for {
+		select {
+		case b := <-p.batches:
+			removeSpills(b.keys)
+			continue
+		default:
 		}
+		break
 	}
-	p.n.hangUp(p.sc)
-	p.sc = nil
+	removeSpills(p.queue[p.qi:])
+	p.n.hangUp(p.bigSC)
+	p.bigSC = nil
 	return nil
 }
