@@ -43,7 +43,7 @@ func openScanSingle(live bool) func(context.Context, Config) (*Source, error) {
 			filter = func(db int) Filter { return &streamFilter{db: db, several: true, log: c.Logger} }
 		}
 		for _, addr := range c.Servers {
-			s.Nodes = append(s.Nodes, newScanNode(addr, c, live, filter))
+			s.Nodes = append(s.Nodes, newScanNode(addr, addr, c, live, filter))
 		}
 		return s, nil
 	}
@@ -54,7 +54,7 @@ func openScanSingle(live bool) func(context.Context, Config) (*Source, error) {
 func openScanCluster(live bool) func(context.Context, Config) (*Source, error) {
 	return func(ctx context.Context, c Config) (*Source, error) {
 		return openClusterNodes(ctx, c, func(addr string, filter func(db int) Filter) followingNode {
-			return newScanNode(addr, c, live, filter)
+			return newScanNode(addr, addr, c, live, filter)
 		})
 	}
 }
@@ -83,12 +83,15 @@ type scanNode struct {
 // closer is a connection follow closes.
 type closer interface{ Close() error }
 
-// newScanNode makes a scan node for the server at addr (its name). A sentinel source makes one
-// from the master's address it resolved, and calls follow when the master moves.
-func newScanNode(addr string, c Config, live bool, filter func(db int) Filter) *scanNode {
-	o := c.linkOptions(addr)
+// newScanNode makes a scan node named name (its directory, checkpoint, log and INFO line) for
+// the server at addr; single and cluster sources name a node after its first address. A
+// sentinel source makes one from the master's address it resolved, and calls follow when the
+// master moves: live says scan_live, filter is the node's Filter (nil: every key).
+func newScanNode(name, addr string, c Config, live bool, filter func(db int) Filter) *scanNode {
+	o := c.linkOptions(name)
+	o.Addr = addr
 	o.setDefaults()
-	n := &scanNode{name: addr, live: live, opts: o, filter: filter, log: o.Logger.With(zap.String("node", addr)),
+	n := &scanNode{name: name, live: live, opts: o, filter: filter, log: o.Logger.With(zap.String("node", name)),
 		events: make(chan Event, 16), addr: addr, conns: map[closer]struct{}{}, kick: make(chan struct{}, 1)}
 	n.st.passID.Store(new(string))
 	n.st.downSince = time.Now().UnixMilli() // down until connected

@@ -150,7 +150,7 @@ func TestScanPassBigKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRedis(t, 0, "", tc.args...)
 			want := bigFixture(t, r.client(t))
-			n := newScanNode(r.addr, scanConfig(t), false, nil)
+			n := newScanNode(r.addr, r.addr, scanConfig(t), false, nil)
 			maxRaw := int64(4096)
 			if tc.args != nil {
 				maxRaw = 2000 * 1024 // the element-count rule: over 2000 elements, and strings over 2 MB
@@ -286,7 +286,7 @@ func TestScanPassPTTL(t *testing.T) {
 	r := startRedis(t, 0, "", "--rename-command", "PEXPIRETIME", `""`)
 	c := r.client(t)
 	c.must(t, "SET", "k", "v", "PX", "600000")
-	n := newScanNode(r.addr, scanConfig(t), false, nil)
+	n := newScanNode(r.addr, r.addr, scanConfig(t), false, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sc, err := n.dial(ctx)

@@ -26,7 +26,7 @@ type liveNode struct {
 
 func startLiveNode(t *testing.T, addr string, maxRaw int64) *liveNode {
 	t.Helper()
-	n := newScanNode(addr, scanConfig(t), true, nil)
+	n := newScanNode(addr, addr, scanConfig(t), true, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, nil) }()
@@ -228,7 +228,7 @@ func TestScanLiveStreamRefresh(t *testing.T) {
 // once the setting is right. TestScanLiveRereads covers a server that refuses CONFIG.
 func TestScanLiveNotifyMissing(t *testing.T) {
 	r := startRedis(t, 0, "", "--notify-keyspace-events", "Kgx")
-	n := newScanNode(r.addr, scanConfig(t), true, nil)
+	n := newScanNode(r.addr, r.addr, scanConfig(t), true, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, nil) }()
@@ -397,7 +397,7 @@ func TestScanLiveResync(t *testing.T) {
 // TestPendingOverflow: past maxPendingKeys keys waiting, the node forgets them and asks for a
 // new pass, counted.
 func TestPendingOverflow(t *testing.T) {
-	n := newScanNode("127.0.0.1:1", scanConfig(t), true, nil)
+	n := newScanNode("127.0.0.1:1", "127.0.0.1:1", scanConfig(t), true, nil)
 	lv := n.lv
 	for i := range maxPendingKeys {
 		lv.notified(0, []byte(strconv.Itoa(i)))
@@ -423,7 +423,7 @@ func TestPendingOverflow(t *testing.T) {
 // TestGeneratorRetrySelects: a batch tried again after a lost connection starts from the db in
 // force at the spool's end, not from where the dropped attempt had got to: its SELECT comes again.
 func TestGeneratorRetrySelects(t *testing.T) {
-	n := newScanNode("127.0.0.1:1", scanConfig(t), true, nil)
+	n := newScanNode("127.0.0.1:1", "127.0.0.1:1", scanConfig(t), true, nil)
 	sp, err := n.lv.spool()
 	if err != nil {
 		t.Fatal(err)
@@ -447,5 +447,57 @@ func TestGeneratorRetrySelects(t *testing.T) {
 	want := cmd("SELECT", "1") + cmd("DEL", "k") + cmd("DEL", "k")
 	if got := spooled(t, sp, sp.Start(), len(want)); string(got) != want {
 		t.Fatalf("spool %q, want %q", got, want)
+	}
+}
+
+// TestScanLiveFollow: a node told its server moved (a failover followed by a cluster or
+// sentinel source) reads the new one: a FailedOver event, a new pass there (changes between
+// the two may be missed), then the new server's changes in the stream.
+func TestScanLiveFollow(t *testing.T) {
+	a := startRedis(t, 0, "", "--notify-keyspace-events", "KEA")
+	b := startRedis(t, 0, "", "--notify-keyspace-events", "KEA")
+	a.client(t).must(t, "SET", "k", "on a")
+	b.client(t).must(t, "SET", "k", "on b")
+	h := startLiveNode(t, a.addr, 1<<20)
+	h.n.follow(b.addr)
+	var snap SnapshotReady
+	for snap.Open == nil {
+		select {
+		case ev := <-h.n.Events():
+			switch ev := ev.(type) {
+			case FailedOver:
+				if ev.From != a.addr || ev.To != b.addr {
+					t.Fatalf("event %+v", ev)
+				}
+			case SnapshotReady:
+				snap = ev
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no new pass; stats %+v", h.n.Stats().Scan)
+		}
+	}
+	h.snap = snap
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n := h.load(t, ctx, 1<<20); n != 1 {
+		t.Fatalf("pass of %d keys", n)
+	}
+	cmds, err := h.n.Stream(ctx, snap.Offset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmds.Close()
+	b.client(t).must(t, "SET", "after", "1")
+	var c aof.Command
+	for {
+		if err := cmds.Next(&c); err != nil {
+			t.Fatal(err)
+		}
+		if string(c.Args[0]) == "RESTORE" && string(c.Args[1]) == "after" {
+			break
+		}
+	}
+	if st := h.n.Stats(); st.Addr != b.addr || st.Scan.Rescans != 1 || st.Name != a.addr {
+		t.Fatalf("stats %+v %+v", st, st.Scan)
 	}
 }
