@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rmt-project/rmt/conf"
+	"github.com/rmt-project/rmt/daemon"
 	"github.com/rmt-project/rmt/daemon/verify"
 	"github.com/rmt-project/rmt/internal/redistest"
 )
@@ -79,5 +80,25 @@ func checkScanSource(t *testing.T, cfg *conf.Config, src, dst *redistest.Redis) 
 	res, err = verify.RunCheck(ctx, cfg, verify.CheckOptions{Keys: keys, Rounds: 1})
 	if err != nil || res.ValueDiff != 1 || res.OK != keys-1 {
 		t.Fatalf("redis_check after a key changed on the target: %v, %+v", err, res)
+	}
+}
+
+// TestScanModeNotForEveryKind: a kind of source without a scan constructor (twemproxy: its
+// backends take PSYNC) is refused at the start, naming the modes it has.
+func TestScanModeNotForEveryKind(t *testing.T) {
+	cfg := conf.Default()
+	cfg.File = "test"
+	cfg.Source.Type = conf.TypeTwemproxy
+	cfg.Source.Servers = []string{"127.0.0.1:6379:1 a"}
+	cfg.Source.Mode = conf.ModeScanLive
+	cfg.Target.Servers = []string{"127.0.0.1:6380"}
+	cfg.Common.Listen = "127.0.0.1:0"
+	cfg.Common.Dir = t.TempDir()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := daemon.New(cfg, daemon.Options{})
+	if err == nil || !strings.Contains(err.Error(), `not read in mode "scan_live"`) || !strings.Contains(err.Error(), "psync") {
+		t.Fatalf("daemon.New: %v", err)
 	}
 }
