@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,10 @@ func New(cfg *conf.Config, opts Options) (*Daemon, error) {
 	}
 	if !slices.Contains(source.Kinds(), cfg.Source.Type) {
 		return nil, fmt.Errorf("source type %q is not supported yet", cfg.Source.Type)
+	}
+	if modes := source.Modes(cfg.Source.Type); !slices.Contains(modes, cfg.Source.Mode) {
+		return nil, fmt.Errorf("source type %q is not read in mode %q yet (only %s)", cfg.Source.Type, cfg.Source.Mode,
+			strings.Join(modes, ", "))
 	}
 	if err := notYet(cfg); err != nil {
 		return nil, err
@@ -313,15 +318,10 @@ func listenPort(listen string) int {
 // notYet refuses the settings this build accepts in its config but cannot honour yet, rather
 // than run a job that would do less than the config says.
 func notYet(cfg *conf.Config) error {
-	def := conf.Default()
 	for _, c := range []struct {
 		set  bool
 		what string
-	}{
-		{cfg.Source.Mode != conf.ModePSync, "source.mode " + cfg.Source.Mode},
-		{cfg.Source.PSyncCommand != def.Source.PSyncCommand, "source.psync_command"},
-		{cfg.Source.ReplconfCommand != def.Source.ReplconfCommand, "source.replconf_command"},
-	} {
+	}{} {
 		if c.set {
 			return fmt.Errorf("%s is not supported yet", c.what)
 		}

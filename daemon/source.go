@@ -21,6 +21,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 	user, pass := p.Auth()
 	c := source.Config{
 		Kind:       p.Type,
+		Mode:       p.Mode,
 		Dir:        cfg.Common.Dir,
 		SourceSafe: cfg.Common.SourceSafe && !conf.IsFile(p.Type),
 		Link: source.LinkOptions{
@@ -31,6 +32,9 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 			MaxSpoolBytes: cfg.Common.MaxSpoolBytes,
 			TLS:           d.sourceTLS,
 			Logger:        d.log.Named("link"),
+			// Managed services may rename them for a customer.
+			PSyncCommand:    p.PSyncCommand,
+			ReplconfCommand: p.ReplconfCommand,
 		},
 		Hash:          p.Hash,
 		HashTag:       p.HashTag,

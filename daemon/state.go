@@ -130,6 +130,14 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 		st.received = true
 		st.inputBytes = n.RDBBytes + p.recvBytes.Load()
 	}
+	if sc := ns.Scan; sc != nil {
+		n.Scan = status.ScanNode{Mode: sc.Mode, Passes: sc.Passes, KeysScanned: sc.KeysScanned, Progress: sc.Progress(),
+			BigKeys: sc.BigKeys, ChangedDuringRead: sc.ChangedDuringRead, Notify: sc.Notify, SubscriptionUp: sc.SubscriptionUp,
+			Notifications: sc.Notifications, Coalesced: sc.Coalesced, Rereads: sc.Rereads, Pending: sc.Pending,
+			BigRereads: sc.BigRereads, BigRereadBytes: sc.BigRereadBytes, SubscriptionDrops: sc.SubscriptionDrops,
+			Rescans: sc.Rescans, FlushesDetected: sc.FlushesDetected, PendingOverflows: sc.PendingOverflows,
+			StreamRefreshes: sc.StreamRefreshes}
+	}
 	var ts *target.Stats
 	if w := p.currentWriter(); w != nil {
 		s := w.Stats()

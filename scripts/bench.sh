@@ -163,6 +163,26 @@ until redis-cli -p "$rep" info replication persistence | tr -d '\r' | grep -c -E
 replica_ms=$(($(redis_log_ms "$WORK/replica/redis.log" 'MASTER <-> REPLICA sync: Finished with success') - t0))
 redis-cli -p "$rep" shutdown nosave >/dev/null 2>&1 || true
 
+# 3b. rmtd in source.mode scan (the path for services that refuse PSYNC): the same source, a new
+#     empty target; SCAN, DUMP and PEXPIRETIME per key, RESTORE on the target; rmtd exits once
+#     the pass is loaded, so its run time is the scan path's full sync.
+free_port dst3; free_port admin3
+S=$WORK/rmtd-scan
+rm -rf "$WORK/dst3" "$S"; mkdir -p "$S"; start_redis "$dst3" "$WORK/dst3"; wait_ready "$dst3"
+cat >"$S/rmt.yaml" <<YAML
+source: {type: single, servers: [127.0.0.1:$src], mode: scan}
+target: {type: single, servers: [127.0.0.1:$dst3]}
+common: {listen: 127.0.0.1:$admin3, dir: $S/data}
+YAML
+timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$S/rss")
+sync; t0=$(now_ms)
+"${timer[@]}" "$RMTD" -c "$S/rmt.yaml" -o "$S/rmt.log"
+t1=$(now_ms)
+scan_ms=$((t1 - t0))
+scan_rss="n/a (no /usr/bin/time)"; [ -s "$S/rss" ] && scan_rss="$(($(tail -1 "$S/rss") / 1024)) MB"
+scan_keys=$(redis-cli -p "$dst3" dbsize)
+redis-cli -p "$dst3" shutdown nosave >/dev/null 2>&1 || true
+
 # The source's snapshot alone: the RDB sent the way it is sent to a replica (diskless, as rmtd
 # gets it) to a client that keeps nothing (redis-cli --rdb /dev/null). No replica, whatever
 # it does with the bytes, can have them sooner: the floor of the live figure above.
@@ -182,7 +202,9 @@ echo "    the snapshot was whole and fsynced on rmtd's disk:  $(sec "$ondisk_ms"
 echo "the source's snapshot alone, to a client keeping"
 echo "    nothing (redis-cli --rdb /dev/null):                $(sec $snapshot_ms) s (ratio $(ratio $snapshot_ms $redis_ms): the floor of any live figure)"
 echo "a redis-server replica's full sync of the source:       $(sec $replica_ms) s (ratio $(ratio $replica_ms $redis_ms); rmtd/replica $(ratio $rmtd_ms $replica_ms))"
-echo "rmtd peak RSS: live source $((peak / 1024)) MB, rdb file source $file_rss"
+echo "rmtd, source.mode scan (SCAN + DUMP, no PSYNC): start"
+echo "    to loaded and exited:                               $(sec $scan_ms) s ($scan_keys keys on the target; PSYNC path $(sec $rmtd_ms) s, scan/psync $(ratio $scan_ms $rmtd_ms))"
+echo "rmtd peak RSS: live source $((peak / 1024)) MB, rdb file source $file_rss, scan source $scan_rss"
 
 # 4. The RDB decoder alone on the same file, in memory (go test -bench in rdb): framing only
 #    (the RESTORE path) and full decoding of every value (the rewrite path), in MB/s.

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+	"github.com/mediocregopher/radix/v4/resp/resp3"
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/internal/shard"
@@ -38,8 +40,17 @@ const (
 
 // clusterMaster is one followed master: its node and its ownership.
 type clusterMaster struct {
-	node *replicaNode // nil for a master no node follows
+	node followingNode // nil for a master no node follows
 	own  *ownership
+}
+
+// followingNode is a node that can follow its master to another address (a failover): a
+// replica node, a scan node.
+type followingNode interface {
+	Node
+	follow(addr string)
+	linkAddr() string               // the node it reads from now (prefer_replica: a replica)
+	followIfMoved(addr string) bool // follow addr unless already there; whether it moved
 }
 
 // clusterView is a cluster source's slot map as rmtd last saw it, shared by its nodes.
@@ -61,8 +72,23 @@ type clusterView struct {
 	unfollowed atomic.Int64
 }
 
-// openCluster discovers the masters from the seeds and makes a node of each.
+// openCluster discovers the masters from the seeds and makes a replica node of each.
 func openCluster(ctx context.Context, c Config) (*Source, error) {
+	hosts := c.hostTurns()
+	return openClusterNodes(ctx, c, func(ms topology.Master, own *ownership, filter func(db int) Filter) followingNode {
+		n := newReplicaNode(ms.Addr, c.linkOptions(ms.Addr), hosts, filter)
+		n.follows, n.own = true, own
+		if c.PreferReplica {
+			n.opts.Addr = replicaLink(ms, "")
+			c.Logger.Info("prefer_replica: the master's node links to its replica", zap.String("master", ms.Addr),
+				zap.String("link", n.opts.Addr))
+		}
+		return n
+	})
+}
+
+// openClusterNodes discovers the masters from the seeds and makes a node of each with newNode.
+func openClusterNodes(ctx context.Context, c Config, newNode func(ms topology.Master, own *ownership, filter func(db int) Filter) followingNode) (*Source, error) {
 	v := &clusterView{dial: c.Dialer, limit: min(max(c.Link.Timeout, time.Second), 10*time.Second),
 		log: c.Logger.Named("cluster-source"), byAddr: map[string]*clusterMaster{}, checked: map[int]time.Time{},
 		prefer: c.PreferReplica}
@@ -72,7 +98,6 @@ func openCluster(ctx context.Context, c Config) (*Source, error) {
 	}
 	masters := m.Serving()
 	sortByFirstSlot(masters)
-	hosts := c.hostTurns()
 	s := &Source{watch: v.watch, unfollowed: func() int { return int(v.unfollowed.Load()) }}
 	several := len(masters) > 1
 	var desc []string
@@ -81,15 +106,9 @@ func openCluster(ctx context.Context, c Config) (*Source, error) {
 		own.set(slotOwner(ms.SlotSet(true)))
 		addr := ms.Addr
 		own.stale = func(slot int) bool { return v.refreshForMiss(addr, slot) }
-		n := newReplicaNode(ms.Addr, c.linkOptions(ms.Addr), hosts, func(db int) Filter {
+		n := newNode(ms, own, func(db int) Filter {
 			return &streamFilter{own: own, several: several, db: db, log: own.log}
 		})
-		n.follows, n.own = true, own
-		if v.prefer {
-			n.opts.Addr = replicaLink(ms, "")
-			c.Logger.Info("prefer_replica: the master's node links to its replica", zap.String("master", ms.Addr),
-				zap.String("link", n.opts.Addr))
-		}
 		v.byAddr[ms.Addr] = &clusterMaster{node: n, own: own}
 		v.order = append(v.order, ms.Addr)
 		s.Nodes = append(s.Nodes, n)
@@ -139,10 +158,11 @@ func (v *clusterView) discover(ctx context.Context, seeds []string) (*topology.M
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("redis cluster source: no seed of %s answered CLUSTER NODES: %w", strings.Join(seeds, ","), lastErr)
+	return nil, fmt.Errorf("redis cluster source: no seed of %s gave its slot map: %w", strings.Join(seeds, ","), lastErr)
 }
 
-// nodesOf asks one node for CLUSTER NODES.
+// nodesOf asks one node for the slot map: CLUSTER NODES, or where a service refuses it,
+// CLUSTER SHARDS (7.0+), then CLUSTER SLOTS.
 func (v *clusterView) nodesOf(ctx context.Context, addr string) (*topology.Map, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.limit)
 	defer cancel()
@@ -151,16 +171,49 @@ func (v *clusterView) nodesOf(ctx context.Context, addr string) (*topology.Map, 
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	defer c.Close()
-	var text string
-	if err := c.Do(ctx, radix.Cmd(&text, "CLUSTER", "NODES")); err != nil {
-		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
-	}
+	return clusterMap(ctx, c, addr)
+}
+
+// clusterMap asks c, a connection to addr, for the slot map: CLUSTER NODES, CLUSTER SHARDS,
+// CLUSTER SLOTS, each tried when the one before is refused (an error reply).
+func clusterMap(ctx context.Context, c radix.Conn, addr string) (*topology.Map, error) {
 	host, _, _ := net.SplitHostPort(addr)
-	m, err := topology.ParseNodes([]byte(text), topology.Options{DefaultHost: host})
-	if err != nil {
+	o := topology.Options{DefaultHost: host}
+	var text string
+	err := c.Do(ctx, radix.Cmd(&text, "CLUSTER", "NODES"))
+	if err == nil {
+		m, err := topology.ParseNodes([]byte(text), o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+		}
+		return m, nil
+	}
+	var refused resp3.SimpleError
+	if !errors.As(err, &refused) {
 		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
 	}
-	return m, nil
+	errs := []error{fmt.Errorf("CLUSTER NODES: %w", err)}
+	for _, sub := range []string{"SHARDS", "SLOTS"} {
+		var reply []any
+		err := c.Do(ctx, radix.Cmd(&reply, "CLUSTER", sub))
+		if errors.As(err, &refused) {
+			errs = append(errs, fmt.Errorf("CLUSTER %s: %w", sub, err))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: CLUSTER %s: %w", addr, sub, err)
+		}
+		parse := topology.ParseShards
+		if sub == "SLOTS" {
+			parse = topology.ParseSlots
+		}
+		m, err := parse(reply, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: CLUSTER %s: %w", addr, sub, err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("%s: the slot map is refused: %w", addr, errors.Join(errs...))
 }
 
 // watch reads the slot map every clusterWatchInterval until ctx ends.

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,6 +33,10 @@ type psyncReply struct {
 	Kind   psyncKind
 	Replid string
 	Offset int64 // FULLRESYNC only
+	// Header is the RDB's `$` line when the master answered as to SYNC, without
+	// +FULLRESYNC: Redis serves a renamed PSYNC (rename-command) as SYNC, since it tells the two
+	// apart by the command's name. Replid is then one of rmtd's own, Offset 0.
+	Header string
 }
 
 // errBadReply wraps every malformed reply from the master.
@@ -91,6 +97,14 @@ func parseOffset(s string, limit int64) (int64, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// syncReplid makes a replication ID for a stream the master gave none (an answer as to SYNC):
+// 40 random hex digits, so that no other stream can be taken for it.
+func syncReplid() string {
+	var b [replidLen / 2]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return hex.EncodeToString(b[:])
 }
 
 func validReplid(s string) bool {
@@ -165,13 +179,18 @@ func (l *Link) handshake(rc *replConn) error {
 		return err
 	}
 	port := strconv.Itoa(o.ListeningPort)
-	if _, err := rc.command("REPLCONF", "REPLCONF", "listening-port", port); err != nil {
+	if _, err := rc.command("REPLCONF", o.ReplconfCommand, "listening-port", port); err != nil {
+		if unknownCommand(err) {
+			// Going on would lose the link at the master's repl-timeout: every ACK is refused.
+			return fmt.Errorf("%w (the master does not know %s: a managed service may have renamed it; set source.replconf_command)",
+				err, o.ReplconfCommand)
+		}
 		if !ignorable(err) {
 			return err
 		}
 		l.log.Warn("master refused REPLCONF listening-port; going on", zapErr(err))
 	}
-	if _, err := rc.command("REPLCONF", "REPLCONF", "capa", "eof", "capa", "psync2"); err != nil {
+	if _, err := rc.command("REPLCONF", o.ReplconfCommand, "capa", "eof", "capa", "psync2"); err != nil {
 		if !ignorable(err) {
 			return err
 		}
@@ -194,11 +213,19 @@ func ignorable(err error) bool {
 	return true
 }
 
-// psync sends PSYNC and parses its answer, skipping keep-alives.
+// unknownCommand says whether err is the master's refusal of a command it does not know, as
+// Redis words it ("ERR unknown command 'PSYNC', with args beginning with: ...").
+func unknownCommand(err error) bool {
+	var re *ReplyError
+	return errors.As(err, &re) && re.Code == "ERR" && strings.HasPrefix(strings.ToLower(re.Msg), "err unknown command")
+}
+
+// psync sends PSYNC (by the name the master knows it, LinkOptions.PSyncCommand) and parses its
+// answer, skipping keep-alives.
 func (l *Link) psync(rc *replConn, replid string, offset int64) (psyncReply, error) {
-	args := []string{"PSYNC", "?", "-1"}
+	args := []string{l.opts.PSyncCommand, "?", "-1"}
 	if replid != "" {
-		args = []string{"PSYNC", replid, strconv.FormatInt(offset+1, 10)}
+		args = []string{l.opts.PSyncCommand, replid, strconv.FormatInt(offset+1, 10)}
 	}
 	if err := rc.writeCommand(args...); err != nil {
 		return psyncReply{}, fmt.Errorf("sending PSYNC: %w", err)
@@ -207,5 +234,15 @@ func (l *Link) psync(rc *replConn, replid string, offset int64) (psyncReply, err
 	if err != nil {
 		return psyncReply{}, fmt.Errorf("reading the reply to PSYNC: %w", err)
 	}
-	return parsePSYNCReply(line)
+	if strings.HasPrefix(line, "$") {
+		l.log.Warn("the master answered " + l.opts.PSyncCommand + " as SYNC (Redis serves a renamed PSYNC as SYNC): " +
+			"a full sync whose stream has no replication ID or offset of the master's; this link cannot resume after a restart")
+		return psyncReply{Kind: psyncFull, Replid: syncReplid(), Header: line}, nil
+	}
+	rep, err := parsePSYNCReply(line)
+	if unknownCommand(err) {
+		return rep, fmt.Errorf("%w (the master does not know %s: a managed service may have renamed it, see source.psync_command; "+
+			"one that refuses replication altogether needs source.mode scan or scan_live)", err, l.opts.PSyncCommand)
+	}
+	return rep, err
 }

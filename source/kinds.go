@@ -24,7 +24,10 @@ const (
 
 // Config is what every kind of source is built from; the daemon fills it from the job's config.
 type Config struct {
-	Kind    string
+	Kind string
+	// Mode is source.mode: ModePSync (or ""), ModeScan or ModeScanLive. Each kind reads the
+	// modes it has a constructor for (the registry).
+	Mode    string
 	Servers []string // host:port of the masters (a cluster: seeds), or the files' paths
 	// Link is the template of every node's replica link: auth, TLS, timeout, listening port,
 	// spool limits, logger. Its Addr, Dir and Resume are set per node.
@@ -78,21 +81,43 @@ func (s *Source) NotFollowed() int {
 	return s.unfollowed()
 }
 
-// kinds is the registry: one constructor per kind of source.
-var kinds = map[string]func(ctx context.Context, c Config) (*Source, error){
-	KindSingle:       openSingle,
-	KindRDBFile:      openFiles(false),
-	KindAOFFile:      openFiles(true),
-	KindRedisCluster: openCluster,
-	KindTwemproxy:    openTwemproxy,
-	KindSentinel:     openSentinel,
+// kindMode is a kind of source read in a mode.
+type kindMode struct{ kind, mode string }
+
+// kinds is the registry: one constructor per kind of source and mode it can be read in.
+var kinds = map[kindMode]func(ctx context.Context, c Config) (*Source, error){
+	{KindSingle, ModePSync}:       openSingle,
+	{KindRDBFile, ModePSync}:      openFiles(false),
+	{KindAOFFile, ModePSync}:      openFiles(true),
+	{KindRedisCluster, ModePSync}: openCluster,
+	{KindTwemproxy, ModePSync}:    openTwemproxy,
+	{KindSentinel, ModePSync}:     openSentinel,
+
+	{KindSingle, ModeScan}:           openScanSingle(false),
+	{KindSingle, ModeScanLive}:       openScanSingle(true),
+	{KindRedisCluster, ModeScan}:     openScanCluster(false),
+	{KindRedisCluster, ModeScanLive}: openScanCluster(true),
 }
 
 // Kinds lists the kinds of source this build can read, as source.type names them.
 func Kinds() []string {
-	out := make([]string, 0, len(kinds))
+	var out []string
 	for k := range kinds {
-		out = append(out, k)
+		if !slices.Contains(out, k.kind) {
+			out = append(out, k.kind)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Modes lists the modes (source.mode) a kind of source can be read in.
+func Modes(kind string) []string {
+	var out []string
+	for k := range kinds {
+		if k.kind == kind {
+			out = append(out, k.mode)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -101,8 +126,14 @@ func Kinds() []string {
 // Open builds the source c describes. A cluster source asks its seeds for the masters, so this
 // may do I/O, and fails when no seed answers.
 func Open(ctx context.Context, c Config) (*Source, error) {
-	open := kinds[c.Kind]
+	if c.Mode == "" {
+		c.Mode = ModePSync
+	}
+	open := kinds[kindMode{c.Kind, c.Mode}]
 	if open == nil {
+		if modes := Modes(c.Kind); len(modes) > 0 {
+			return nil, fmt.Errorf("source: type %q is not read in mode %q (only %s)", c.Kind, c.Mode, strings.Join(modes, ", "))
+		}
 		return nil, fmt.Errorf("source: type %q is not supported", c.Kind)
 	}
 	if c.Logger == nil {

@@ -520,9 +520,12 @@ func (l *Link) session(ctx context.Context, sp *aof.Spool) (progress bool, err e
 // offset. Until the snapshot is safely on disk the old replid and spool stay as they were, so a
 // failed transfer never leads to a partial resync without a snapshot.
 func (l *Link) fullSync(rc *replConn, sp *aof.Spool, rep psyncReply) (diskless bool, err error) {
-	line, err := rc.readLine()
-	if err != nil {
-		return false, fmt.Errorf("reading the RDB header: %w", err)
+	line := rep.Header
+	if line == "" {
+		var err error
+		if line, err = rc.readLine(); err != nil {
+			return false, fmt.Errorf("reading the RDB header: %w", err)
+		}
 	}
 	h, err := parseBulkHeader(line)
 	if err != nil {
@@ -565,19 +568,24 @@ func (l *Link) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 	if l.dial != nil {
 		return l.dial(ctx)
 	}
-	d := net.Dialer{Timeout: l.opts.Timeout, KeepAlive: 15 * time.Second}
+	return dialNode(ctx, addr, &l.opts)
+}
+
+// dialNode connects to a source server at addr with o's timeout and TLS.
+func dialNode(ctx context.Context, addr string, o *LinkOptions) (net.Conn, error) {
+	d := net.Dialer{Timeout: o.Timeout, KeepAlive: 15 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil || l.opts.TLS == nil {
+	if err != nil || o.TLS == nil {
 		return c, err
 	}
-	cfg := l.opts.TLS.Clone()
+	cfg := o.TLS.Clone()
 	if cfg.ServerName == "" {
 		if host, _, err := net.SplitHostPort(addr); err == nil {
 			cfg.ServerName = host
 		}
 	}
 	tc := tls.Client(c, cfg)
-	hctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	hctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		c.Close()

@@ -77,6 +77,9 @@ type SnapshotReady struct {
 	Whole <-chan struct{}
 	// Done removes what the snapshot holds on disk, once it is loaded and Whole is closed.
 	Done func() error
+	// Keys, when set, says how many keys the snapshot has, where the kind knows it cheaply (a
+	// SCAN pass asks the server); nil: count them by reading the entries.
+	Keys func(ctx context.Context) (int64, error)
 }
 
 // FailedOver says the node's master moved (a failover followed): its data now comes from To.
@@ -140,7 +143,10 @@ func (r Reason) String() string { return string(r) }
 type NodeStats struct {
 	Name   string // as Node.Name
 	Addr   string // where the data comes from now: a followed failover's new master, or the file
-	Live   bool   // a replica link (the fields below are the link's); false for a file
+	Live   bool   // a connection to a live server (the fields below are the link's); false for a file
 	Link   LinkStats
 	Detail string // what the node says of itself when there is no link ("file")
+	// Scan holds the figures of a node read by SCAN (source.mode scan or scan_live); nil for
+	// the other kinds. Its Link is then the node's connections, its passes the snapshots.
+	Scan *ScanStats
 }

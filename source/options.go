@@ -61,6 +61,11 @@ type LinkOptions struct {
 	// The backoff between full syncs asked for by Resync (0: the defaults).
 	ResyncBackoffMin time.Duration
 	ResyncBackoffMax time.Duration
+	// PSyncCommand and ReplconfCommand are the names the master knows PSYNC and REPLCONF by:
+	// some managed services rename them for a customer (source.psync_command,
+	// source.replconf_command). "" means PSYNC and REPLCONF.
+	PSyncCommand    string
+	ReplconfCommand string
 }
 
 func (o *LinkOptions) setDefaults() {
@@ -93,5 +98,11 @@ func (o *LinkOptions) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.PSyncCommand == "" {
+		o.PSyncCommand = "PSYNC"
+	}
+	if o.ReplconfCommand == "" {
+		o.ReplconfCommand = "REPLCONF"
 	}
 }

@@ -163,14 +163,14 @@ func (b *batch) flush(sp *aof.Spool) error {
 	return err
 }
 
-// ackLoop sends `REPLCONF ACK <fsynced offset>` at once (a diskless master sends nothing until
+// ackLoop sends `REPLCONF ACK <fsynced offset>` (REPLCONF by LinkOptions.ReplconfCommand's name) at once (a diskless master sends nothing until
 // the first ACK), then every AckInterval and whenever ackNow fires. A failed write closes the
 // connection, which ends the stream.
 func (l *Link) ackLoop(ctx context.Context, rc *replConn, sp *aof.Spool, ackNow <-chan struct{}) {
 	t := time.NewTicker(l.opts.AckInterval)
 	defer t.Stop()
 	for {
-		if err := rc.writeCommand("REPLCONF", "ACK", strconv.FormatInt(sp.Synced(), 10)); err != nil {
+		if err := rc.writeCommand(l.opts.ReplconfCommand, "ACK", strconv.FormatInt(sp.Synced(), 10)); err != nil {
 			if ctx.Err() == nil {
 				l.log.Warn("sending REPLCONF ACK", zap.Error(err))
 				rc.c.Close()
@@ -191,7 +191,8 @@ var (
 	argGetack   = []byte("GETACK")
 )
 
-// isGetAck reports whether args are `REPLCONF GETACK <anything>`.
+// isGetAck reports whether args are `REPLCONF GETACK <anything>`. A master sends it by its
+// own name, REPLCONF, even when clients know REPLCONF by another (rename-command).
 func isGetAck(args [][]byte) bool {
 	return len(args) >= 2 && bytes.EqualFold(args[0], cmdReplconf) && bytes.EqualFold(args[1], argGetack)
 }

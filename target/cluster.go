@@ -104,6 +104,13 @@ func (r *clusterRouter) table(ctx context.Context, known []string) ([]string, er
 			break
 		}
 		ctl.Close()
+		if refused(lastErr) { // CLUSTER NODES refused: SHARDS or SLOTS (clustermap.go)
+			table, err := slotTableFallback(ctx, co)
+			if err == nil {
+				return table, nil
+			}
+			lastErr = errors.Join(lastErr, err)
+		}
 	}
 	if text == nil {
 		return nil, fmt.Errorf("target cluster: no node gave the slot map: %w", lastErr)

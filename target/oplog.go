@@ -70,6 +70,12 @@ func (s *Single) dialOplog(ctx context.Context, offset int64, db int) error {
 		// Its id lets Reconnect kill it on the server before reading the checkpoint (Redis 5+).
 		if r, err := c.Do(ctx, "CLIENT", "ID"); err == nil && r.Kind == KindInteger {
 			s.oplogID = r.Int
+		} else if refused(err) {
+			// Some managed services refuse CLIENT. Without the kill, a batch still on its way
+			// when the connection breaks can run after the checkpoint is read: resent, it runs
+			// twice.
+			s.log.Warn("the target refuses CLIENT ID: after a broken connection, a batch still in flight may be applied twice",
+				zap.Error(err))
 		}
 	}
 	s.oplogDB = db

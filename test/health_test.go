@@ -20,9 +20,13 @@ func sourceLine(t *testing.T, r *Rmtd) map[string]string {
 // link_down_ms growing) and lag_ms grows while nothing arrives, instead of "lag 0".
 func TestHealthMasterKilled(t *testing.T) {
 	src, dst := redistest.StartRedis(t), redistest.StartRedis(t)
+	for i := range 100 {
+		src.Do(t, "SET", fmt.Sprintf("k%d", i), i)
+	}
 	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{Rate: 2000})
 	r := StartRmtd(t, singleConfig(t, src, dst))
 	waitPhase(t, r, "oplog", 60*time.Second)
+	redistest.WaitFor(t, 10*time.Second, func() error { return atLeast(w.Ops(), 500) })
 	if l := sourceLine(t, r); l["link"] != "up" || l["link_down_ms"] != "0" {
 		t.Fatalf("a live link: %v", l)
 	}

@@ -205,9 +205,49 @@ func infoWriteSources(w *infoWriter, s *Snapshot) {
 		l.int("full_syncs", n.FullSyncs)
 		l.int("partial_syncs", n.PartialSyncs)
 		l.int("reconnects", n.Reconnects)
+		if n.Scan.Mode != "" {
+			infoWriteScan(&l, &n.Scan)
+		}
 		l.str("last_error", n.LastError)
 		l.end()
 	}
+}
+
+// infoWriteScan writes the fields of a node read by SCAN, before last_error:
+//
+//	mode=scan_live,scan_passes=1,keys_scanned=...,scan_progress=42.5,big_keys=...,changed_during_read=...,
+//	notify=ok,subscription=up,notifications=...,coalesced=...,rereads=...,pending=...,big_rereads=...,
+//	big_reread_bytes=...,subscription_drops=...,rescans=...,flushes_detected=...,pending_overflows=...,
+//	stream_refreshes=...
+//
+// (the fields after changed_during_read for mode scan_live only).
+func infoWriteScan(l *infoLine, s *ScanNode) {
+	l.str("mode", s.Mode)
+	l.int("scan_passes", s.Passes)
+	l.int("keys_scanned", s.KeysScanned)
+	l.str("scan_progress", strconv.FormatFloat(s.Progress, 'f', 1, 64))
+	l.int("big_keys", s.BigKeys)
+	l.int("changed_during_read", s.ChangedDuringRead)
+	if s.Mode != "scan_live" {
+		return
+	}
+	l.str("notify", s.Notify)
+	sub := "down"
+	if s.SubscriptionUp {
+		sub = "up"
+	}
+	l.str("subscription", sub)
+	l.int("notifications", s.Notifications)
+	l.int("coalesced", s.Coalesced)
+	l.int("rereads", s.Rereads)
+	l.int("pending", s.Pending)
+	l.int("big_rereads", s.BigRereads)
+	l.int("big_reread_bytes", s.BigRereadBytes)
+	l.int("subscription_drops", s.SubscriptionDrops)
+	l.int("rescans", s.Rescans)
+	l.int("flushes_detected", s.FlushesDetected)
+	l.int("pending_overflows", s.PendingOverflows)
+	l.int("stream_refreshes", s.StreamRefreshes)
 }
 
 // infoWriteTargets writes one line per target node:

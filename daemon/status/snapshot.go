@@ -119,6 +119,35 @@ type SourceNode struct {
 	PartialSyncs int64
 	Reconnects   int64
 	LastError    string
+
+	// Scan holds the figures of a node read by SCAN (source.mode scan or scan_live); its Mode
+	// is "" for every other node, whose line shows none of them.
+	Scan ScanNode
+}
+
+// ScanNode is what a node read by SCAN adds to its sourceN line.
+type ScanNode struct {
+	Mode              string  // "scan" or "scan_live"
+	Passes            int64   // passes over every db begun
+	KeysScanned       int64   // keys SCAN gave, every pass and rescan
+	Progress          float64 // the current pass, in percent (100 once done)
+	BigKeys           int64   // keys read in pages rather than one DUMP
+	ChangedDuringRead int64
+
+	// scan_live only.
+	Notify            string // notify-keyspace-events: "ok", "missing" or "unknown" (CONFIG refused)
+	SubscriptionUp    bool
+	Notifications     int64
+	Coalesced         int64 // notifications of a key already waiting to be read
+	Rereads           int64 // keys read again and written whole
+	Pending           int64 // keys waiting to be read again
+	BigRereads        int64
+	BigRereadBytes    int64
+	SubscriptionDrops int64
+	Rescans           int64 // new passes (or dbs read again) because changes may have been missed
+	FlushesDetected   int64
+	PendingOverflows  int64
+	StreamRefreshes   int64 // streams with consumer groups read again (XREADGROUP, XACK are not notified)
 }
 
 // TargetNode is one target node as INFO shows it, one "targetN:" line.
