@@ -97,6 +97,8 @@ var kinds = map[kindMode]func(ctx context.Context, c Config) (*Source, error){
 	{KindSingle, ModeScanLive}:       openScanSingle(true),
 	{KindRedisCluster, ModeScan}:     openScanCluster(false),
 	{KindRedisCluster, ModeScanLive}: openScanCluster(true),
+	{KindSentinel, ModeScan}:         openScanSentinel(false),
+	{KindSentinel, ModeScanLive}:     openScanSentinel(true),
 }
 
 // Kinds lists the kinds of source this build can read, as source.type names them.

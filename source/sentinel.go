@@ -48,13 +48,34 @@ func (c Config) sentinelTopology() (*topology.Sentinels, error) {
 // sentinelSource is what the watch of a sentinel source holds.
 type sentinelSource struct {
 	sn     *topology.Sentinels
-	node   *replicaNode
+	node   followingNode
 	prefer bool
 	log    *zap.Logger
 	master string // where the Sentinels said the master is, last time (watch goroutine only)
 }
 
 func openSentinel(ctx context.Context, c Config) (*Source, error) {
+	hosts := c.hostTurns()
+	return openSentinelNode(ctx, c, func(name, addr string) followingNode {
+		n := newReplicaNode(name, c.linkOptions(name), hosts, nil)
+		n.opts.Addr = addr
+		return n
+	})
+}
+
+// openScanSentinel is a sentinel source read by SCAN: its node reads the master of now (or,
+// with PreferReplica, a replica of it), and follows it as the replica node does.
+func openScanSentinel(live bool) func(context.Context, Config) (*Source, error) {
+	return func(ctx context.Context, c Config) (*Source, error) {
+		return openSentinelNode(ctx, c, func(name, addr string) followingNode {
+			return newScanNode(name, addr, c, live, nil)
+		})
+	}
+}
+
+// openSentinelNode finds the master through the Sentinels and makes the node that reads it
+// (at addr: the master, or with PreferReplica a replica of it), named after the master.
+func openSentinelNode(ctx context.Context, c Config, newNode func(name, addr string) followingNode) (*Source, error) {
 	sn, err := c.sentinelTopology()
 	if err != nil {
 		return nil, fmt.Errorf("sentinel source: %w", err)
@@ -64,17 +85,16 @@ func openSentinel(ctx context.Context, c Config) (*Source, error) {
 		return nil, fmt.Errorf("sentinel source: %w", err)
 	}
 	name := c.MasterName
-	n := newReplicaNode(name, c.linkOptions(name), c.hostTurns(), nil)
-	ss := &sentinelSource{sn: sn, node: n, prefer: c.PreferReplica, master: master,
+	ss := &sentinelSource{sn: sn, prefer: c.PreferReplica, master: master,
 		log: c.Logger.Named("sentinel-source").With(zap.String("master_name", name))}
 	link := master
 	if c.PreferReplica {
 		link = ss.pickReplica(ctx, master, "")
 	}
-	n.opts.Addr = link
+	ss.node = newNode(name, link)
 	ss.log.Info("sentinel source", zap.String("master", master), zap.String("link", link),
 		zap.Strings("sentinels", sn.Addrs()))
-	return &Source{Nodes: []Node{n}, watch: ss.watch}, nil
+	return &Source{Nodes: []Node{ss.node}, watch: ss.watch}, nil
 }
 
 // watch follows the master until ctx ends; with PreferReplica it also checks the replica in

@@ -452,3 +452,37 @@ func TestClusterPreferReplicaFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestSentinelScanLiveFailover: a sentinel source in source.mode scan_live (a master that
+// sends keyspace notifications, 1 replica, 3 Sentinels) under live writes: its master is killed
+// once the pass is done; rmtd reads the promoted replica again from the start (a new pass on
+// the new master, as scan_live does wherever its server moves) and, once the writer stops, the
+// target equals the new master.
+func TestSentinelScanLiveFailover(t *testing.T) {
+	g := redistest.StartSentinelGroup(t, 1, 3, redistest.SentinelOptions{}, redistest.WithArgs(notifyKEA))
+	fill(t, g.Master.Addr, 200)
+	dst := redistest.StartRedis(t)
+	w := redistest.StartWriter(t, g.Master.Addr, redistest.WriterOptions{DBs: []int{0, 1}, Rate: 2000, Seed: 5,
+		Reconnect: true, Resolve: g.Resolve()})
+	cfg := sentinelSourceConfig(t, g, dst.Addr)
+	cfg.Source.Mode = conf.ModeScanLive
+	r := StartRmtd(t, cfg)
+	waitPhase(t, r, "oplog", 60*time.Second)
+	replica := g.Replicas[0]
+	redistest.KillMasterQuiet(t, g.Master, 10*time.Second)
+	if now := g.WaitFailover(t, g.Master, 30*time.Second); now != replica {
+		t.Fatalf("new master %s, want %s", now.Addr, replica.Addr)
+	}
+	opsAtFailover := w.Ops()
+	redistest.WaitFor(t, 30*time.Second, func() error { return atLeast(w.Ops(), opsAtFailover+3000) })
+	t.Logf("writer: %s", w.Stop())
+	waitDumpsEqual(t, 30*time.Second, replica, dst, 1000)
+	m := r.Info(t)
+	t.Logf("source0: %s", m["source0"])
+	if m["source0.mode"] != conf.ModeScanLive || m["source0.port"] != strconv.Itoa(replica.Port) {
+		t.Errorf("INFO source0 %q: want mode scan_live on port %d", m["source0"], replica.Port)
+	}
+	if atoi(t, m["source0.scan_passes"]) < 2 {
+		t.Errorf("INFO source0 %q: want a second pass, on the new master", m["source0"])
+	}
+}
