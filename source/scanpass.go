@@ -10,10 +10,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/rdb"
 )
@@ -81,21 +81,11 @@ func keyspace(sc *scanConn) (map[int]int64, error) {
 	out := map[int]int64{}
 	r, err := sc.do("INFO", "keyspace")
 	if err == nil && r.Kind == '$' {
-		for line := range strings.SplitSeq(string(r.Str), "\n") {
-			rest, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "db")
-			if !ok {
-				continue
-			}
-			dbs, fields, _ := strings.Cut(rest, ":")
-			keys, _, _ := strings.Cut(strings.TrimPrefix(fields, "keys="), ",")
-			db, err1 := strconv.Atoi(dbs)
-			k, err2 := strconv.ParseInt(keys, 10, 64)
-			if err1 != nil || err2 != nil || db < 0 || k < 0 {
-				return nil, fmt.Errorf("%w from %s: INFO keyspace line %q", errBadScanReply, sc.addr, truncate(line, 64))
-			}
-			out[db] = k
+		ks, err := redisctl.ParseKeyspace(string(r.Str))
+		if err != nil {
+			return nil, fmt.Errorf("%w from %s: %w", errBadScanReply, sc.addr, err)
 		}
-		return out, nil
+		return ks, nil
 	}
 	var re *ReplyError
 	if err != nil && !errors.As(err, &re) {

@@ -169,29 +169,7 @@ func keyspace(ctx context.Context, c radix.Conn) (map[int]int64, error) {
 	if err := c.Do(ctx, radix.Cmd(&info, "INFO", "keyspace")); err != nil {
 		return nil, fmt.Errorf("INFO keyspace: %w", err)
 	}
-	out := map[int]int64{}
-	for line := range strings.SplitSeq(info, "\n") {
-		line = strings.TrimSpace(line)
-		rest, ok := strings.CutPrefix(line, "db")
-		if !ok {
-			continue
-		}
-		dbs, fields, ok := strings.Cut(rest, ":")
-		db, err := strconv.Atoi(dbs)
-		if !ok || err != nil || db < 0 {
-			return nil, fmt.Errorf("INFO keyspace: bad line %q", line)
-		}
-		for f := range strings.SplitSeq(fields, ",") {
-			if v, ok := strings.CutPrefix(f, "keys="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil || n < 0 {
-					return nil, fmt.Errorf("INFO keyspace: bad line %q", line)
-				}
-				out[db] = n
-			}
-		}
-	}
-	return out, nil
+	return redisctl.ParseKeyspace(info)
 }
 
 // countMatching counts the keys of the selected db that match pattern (rmtd's own: a few).

@@ -225,7 +225,7 @@ func (n *cmdNode) keyspace(ctx context.Context) (map[int]int64, error) {
 	if err := n.do(ctx, 0, radix.Cmd(&info, "INFO", "keyspace")); err != nil {
 		return nil, fmt.Errorf("%s: INFO keyspace: %w", n, err)
 	}
-	return parseKeyspace(info)
+	return redisctl.ParseKeyspace(info)
 }
 
 // parseVersion turns "7.0.15" into {7,0,15}; missing or bad parts are 0.
@@ -239,41 +239,6 @@ func parseVersion(s string) [3]int {
 		v[i] = n
 	}
 	return v
-}
-
-// parseKeyspace parses the lines "db3:keys=10,expires=0,avg_ttl=0" of INFO keyspace.
-func parseKeyspace(info string) (map[int]int64, error) {
-	out := map[int]int64{}
-	for _, line := range strings.Split(info, "\n") {
-		line = strings.TrimRight(line, "\r")
-		rest, ok := strings.CutPrefix(line, "db")
-		if !ok {
-			continue
-		}
-		dbs, fields, ok := strings.Cut(rest, ":")
-		if !ok {
-			continue
-		}
-		db, err := strconv.Atoi(dbs)
-		if err != nil || db < 0 {
-			return nil, fmt.Errorf("INFO keyspace: bad line %q", line)
-		}
-		found := false
-		for _, f := range strings.Split(fields, ",") {
-			if v, ok := strings.CutPrefix(f, "keys="); ok {
-				k, err := strconv.ParseInt(v, 10, 64)
-				if err != nil || k < 0 {
-					return nil, fmt.Errorf("INFO keyspace: bad key count in %q", line)
-				}
-				out[db] = k
-				found = true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("INFO keyspace: no keys= in %q", line)
-		}
-	}
-	return out, nil
 }
 
 // apportion splits n between buckets in proportion to their sizes (largest remainder), never

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,41 @@ func InfoField(info, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ParseKeyspace parses the lines "db3:keys=10,expires=0,avg_ttl=0" of INFO keyspace: db → keys.
+func ParseKeyspace(info string) (map[int]int64, error) {
+	out := map[int]int64{}
+	for line := range strings.SplitSeq(info, "\n") {
+		line = strings.TrimRight(line, "\r")
+		rest, ok := strings.CutPrefix(line, "db")
+		if !ok {
+			continue
+		}
+		dbs, fields, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		db, err := strconv.Atoi(dbs)
+		if err != nil || db < 0 {
+			return nil, fmt.Errorf("INFO keyspace: bad line %.64q", line)
+		}
+		found := false
+		for f := range strings.SplitSeq(fields, ",") {
+			if v, ok := strings.CutPrefix(f, "keys="); ok {
+				k, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || k < 0 {
+					return nil, fmt.Errorf("INFO keyspace: bad key count in %.64q", line)
+				}
+				out[db] = k
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("INFO keyspace: no keys= in %.64q", line)
+		}
+	}
+	return out, nil
 }
 
 // ScanKeys runs one SCAN step from cursor (with MATCH pattern when one is given) through do,
