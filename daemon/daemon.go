@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/mediocregopher/radix/v4"
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/daemon/admin"
 	"github.com/rmt-project/rmt/source"
@@ -26,6 +27,9 @@ type Options struct {
 	Logger     *zap.Logger
 	ConfigFile string // shown in INFO
 	Version    string // shown in INFO
+	// QuietProgress leaves out the log lines of a snapshot load's progress (the terminal
+	// shows bars instead).
+	QuietProgress bool
 }
 
 // Daemon runs one migration job: a node job per source node, and the admin port.
@@ -39,7 +43,8 @@ type Daemon struct {
 	metrics  *admin.HTTP // common.metrics_listen; nil when off
 	shutdown chan shutdownRequest
 
-	sourceTLS, targetTLS *tls.Config // nil: plain TCP
+	sourceTLS, targetTLS *tls.Config   // nil: plain TCP
+	sourceDialer         *radix.Dialer // control-plane connections to source nodes, once Run has begun
 
 	mu     sync.Mutex
 	nodes  []*pipeline    // set once Run has bound the admin port, whose number the links announce
@@ -186,6 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.sourceDialer = &sc.Dialer
 	src, err := source.Open(ctx, sc) // a cluster's masters, a pool's backends, the files
 	if err != nil {
 		return err

@@ -171,6 +171,11 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 	}
 	defer entries.Close()
 	owned := p.node.Filter(0)
+	p.loadCount.keys.Store(0)
+	p.expectKeys(ctx)
+	stopLog := make(chan struct{})
+	defer close(stopLog)
+	go p.logProgress(stopLog)
 	var w target.Writer
 	ok := false
 	defer func() {
@@ -199,6 +204,9 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 		}
 		if e.Kind != rdb.KindKey && e.Kind != rdb.KindFunction {
 			continue
+		}
+		if e.Kind == rdb.KindKey {
+			p.loadCount.keys.Add(1)
 		}
 		if e.Kind == rdb.KindKey && !p.filter.keepKey(e.Key) {
 			p.countSkip(status.ReasonFiltered.String())

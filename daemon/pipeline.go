@@ -64,6 +64,7 @@ type pipeline struct {
 	rdbVersion  atomic.Int64
 	loadStarted atomic.Int64 // unix ms
 	loadEnded   atomic.Int64 // unix ms
+	loadCount   loadCounters
 	recvCmds    atomic.Int64 // stream commands read
 	recvBytes   atomic.Int64 // bytes of them
 	lag         lagClock

@@ -99,6 +99,7 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 	n := status.SourceNode{Addr: ns.Addr, State: ph.String()}
 	n.Link = "none"
 	var downFor time.Duration
+	linkTotal := int64(-1)
 	if ns.Name != ns.Addr {
 		n.Name = ns.Name // what the node stands for (a Sentinel's master name, a cluster master) when its link is elsewhere
 	}
@@ -118,6 +119,7 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 		n.ReceivedOffset = ls.ReceivedOffset
 		n.RDBBytes = ls.RDBBytes
 		n.RDBTotal = ls.RDBTotal
+		linkTotal = ls.RDBTotal
 		n.FullSyncs = ls.FullSyncs
 		n.PartialSyncs = ls.PartialSyncs
 		n.Reconnects = ls.Reconnects
@@ -147,6 +149,8 @@ func (p *pipeline) status(now time.Time) (nodeStatus, *target.Stats) {
 			n.AppliedOffset = s.AppliedOffset
 		}
 	}
+	lp := p.progress(now, ph, linkTotal, ns.Scan, writerInFlight(ts))
+	n.RDBPercent, n.RDBEtaS, n.RDBLoadedBytes = lp.Percent, lp.EtaS, lp.Bytes
 	if ph == phaseOplog && n.ReceivedOffset > n.AppliedOffset {
 		n.LagBytes = n.ReceivedOffset - n.AppliedOffset
 	}

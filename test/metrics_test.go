@@ -104,6 +104,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"rmtd_source_lag_bytes", "node", node, line["lag_bytes"]},
 		{"rmtd_source_full_syncs_total", "node", node, line["full_syncs"]},
 		{"rmtd_source_rdb_keys_loaded", "node", node, line["rdb_keys_loaded"]},
+		{"rmtd_source_rdb_eta_seconds", "node", node, line["eta_s"]},
 		{"rmtd_keys_restored_total", "", "", info["keys_restored"]},
 		{"rmtd_commands_received_total", "", "", info["total_msgs_recv"]},
 		{"rmtd_source_nodes", "", "", info["source_nodes_count"]},

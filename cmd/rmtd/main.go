@@ -16,10 +16,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for TLS where the system has none (a scratch image)
+	"golang.org/x/sys/unix"
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/rmt-project/rmt/conf"
@@ -74,7 +76,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	log, closeLog, err := newLogger(o, stderr)
+	// On a terminal, a snapshot's progress is a bar per node; log lines print above the bars.
+	var bars *progressBars
+	logOut := stderr
+	if !o.daemonize && terminalWidth(stderr) > 0 {
+		bars = newProgressBars(stderr)
+		logOut = bars.Log()
+	}
+	log, closeLog, err := newLogger(o, logOut)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmtd: %v\n", err)
 		return 1
@@ -99,13 +108,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "redis_testinsert":
 		return runTestInsert(ctx, cfg, jobArgs, stdout, log)
 	}
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, ConfigFile: cfg.File, Version: version})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, ConfigFile: cfg.File, Version: version,
+		QuietProgress: bars != nil && o.output == ""})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		fmt.Fprintf(stderr, "rmtd: %v\n", err)
 		return 1
 	}
-	if err := d.Run(ctx); err != nil {
+	stopBars := func() {}
+	if bars != nil {
+		barsCtx, cancel := context.WithCancel(ctx)
+		barsDone := make(chan struct{})
+		go func() { defer close(barsDone); bars.run(barsCtx, d.Snapshot, 250*time.Millisecond) }()
+		stopBars = func() { cancel(); <-barsDone }
+	}
+	err = d.Run(ctx)
+	stopBars() // the last frame, before any message below
+	if err != nil {
 		log.Error("migration stopped", zap.Error(err))
 		fmt.Fprintf(stderr, "rmtd: %v\n", err)
 		return 1
@@ -279,6 +298,20 @@ func newLogger(o *options, stderr io.Writer) (*zap.Logger, func(), error) {
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(sink), level)
 	log := zap.New(core) // no sampling: a migration log must not drop lines
 	return log, func() { _ = log.Sync(); closeFn() }, nil
+}
+
+// terminalWidth is the width in columns of the terminal w is, 0 when it is none or says no
+// size (a pseudo-terminal nobody sized), where bars could not be drawn.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !isTerminal(w) {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }
 
 func isTerminal(w io.Writer) bool {

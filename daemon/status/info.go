@@ -180,7 +180,7 @@ func infoWriteStats(w *infoWriter, s *Snapshot) {
 // infoWriteSources writes one line per source master, in Redis's
 // "slave0:ip=...,port=...,state=..." style:
 //
-//	source0:ip=10.0.0.1,port=6379,name=,state=oplog,link=up,last_io_ms=...,link_down_ms=0,replid=...,received_offset=...,applied_offset=...,lag_bytes=...,lag_ms=...,rdb_bytes=...,rdb_total=...,rdb_keys_loaded=...,full_syncs=...,partial_syncs=...,reconnects=...,last_error=
+//	source0:ip=10.0.0.1,port=6379,name=,state=oplog,link=up,last_io_ms=...,link_down_ms=0,replid=...,received_offset=...,applied_offset=...,lag_bytes=...,lag_ms=...,rdb_bytes=...,rdb_total=...,rdb_keys_loaded=...,rdb_percent=...,eta_s=...,full_syncs=...,partial_syncs=...,reconnects=...,last_error=
 func infoWriteSources(w *infoWriter, s *Snapshot) {
 	for i := range s.Sources {
 		n := &s.Sources[i]
@@ -202,6 +202,8 @@ func infoWriteSources(w *infoWriter, s *Snapshot) {
 		l.int("rdb_bytes", n.RDBBytes)
 		l.int("rdb_total", n.RDBTotal)
 		l.int("rdb_keys_loaded", n.RDBKeysLoaded)
+		l.str("rdb_percent", strconv.FormatFloat(n.RDBPercent, 'f', 1, 64))
+		l.int("eta_s", n.RDBEtaS)
 		l.int("full_syncs", n.FullSyncs)
 		l.int("partial_syncs", n.PartialSyncs)
 		l.int("reconnects", n.Reconnects)

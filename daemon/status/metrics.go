@@ -36,6 +36,7 @@ type metricDescs struct {
 	srcState, srcReceived, srcApplied              *prometheus.Desc
 	srcLagBytes, srcLagSeconds                     *prometheus.Desc
 	srcRDBBytes, srcRDBSize, srcRDBKeys            *prometheus.Desc
+	srcRDBLoaded, srcRDBEta                        *prometheus.Desc
 	srcFullSyncs, srcPartialSyncs, srcReconnects   *prometheus.Desc
 	tgtUp, tgtInflight, tgtInflightBytes           *prometheus.Desc
 	tgtSent, tgtSentBytes, tgtReplies, tgtErrorsTo *prometheus.Desc
@@ -78,6 +79,8 @@ func newMetricDescs() metricDescs {
 		srcRDBBytes:     d("source_rdb_received_bytes", "Bytes of the current snapshot received.", node...),
 		srcRDBSize:      d("source_rdb_size_bytes", "Size of the current snapshot, -1 while unknown (diskless).", node...),
 		srcRDBKeys:      d("source_rdb_keys_loaded", "Keys of the current snapshot loaded into the target.", node...),
+		srcRDBLoaded:    d("source_rdb_load_ratio", "How much of the current snapshot is loaded, 0 to 1; absent while unknown.", node...),
+		srcRDBEta:       d("source_rdb_eta_seconds", "Seconds the snapshot load needs yet, at its average rate; absent while unknown.", node...),
 		srcFullSyncs:    d("source_full_syncs_total", "Full synchronisations with the source node.", node...),
 		srcPartialSyncs: d("source_partial_syncs_total", "Partial resynchronisations with the source node.", node...),
 		srcReconnects:   d("source_reconnects_total", "Reconnections to the source node.", node...),
@@ -144,6 +147,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.srcRDBBytes, float64(n.RDBBytes), node)
 		gauge(d.srcRDBSize, float64(n.RDBTotal), node)
 		gauge(d.srcRDBKeys, float64(n.RDBKeysLoaded), node)
+		if n.RDBPercent >= 0 {
+			gauge(d.srcRDBLoaded, n.RDBPercent/100, node)
+		}
+		if n.RDBEtaS >= 0 {
+			gauge(d.srcRDBEta, float64(n.RDBEtaS), node)
+		}
 		counter(d.srcFullSyncs, float64(n.FullSyncs), node)
 		counter(d.srcPartialSyncs, float64(n.PartialSyncs), node)
 		counter(d.srcReconnects, float64(n.Reconnects), node)

@@ -232,7 +232,7 @@ func FuzzRenderInfo(f *testing.F) {
 		if len(secs) != 9 {
 			t.Fatalf("%d sections", len(secs))
 		}
-		wantFields := map[string]int{"source0": 19, "source1": 19, "target0": 10}
+		wantFields := map[string]int{"source0": 21, "source1": 21, "target0": 10}
 		for _, sec := range secs[5:7] {
 			for _, k := range sec.keys {
 				n := len(strings.Split(sec.vals[k], ","))

@@ -114,6 +114,14 @@ type SourceNode struct {
 	RDBBytes      int64 // RDB bytes received so far
 	RDBTotal      int64 // RDB size announced by the master, -1 if unknown (diskless)
 	RDBKeysLoaded int64
+	// How far the snapshot load is: percent (of its bytes, or of the keys the source held
+	// where a diskless transfer does not say its size; 100 once loaded) and seconds left at
+	// the load's average rate; -1 while unknown.
+	RDBPercent float64
+	RDBEtaS    int64
+	// RDBLoadedBytes estimates the snapshot bytes the target has answered for (not in INFO:
+	// the rate of the terminal's progress bars).
+	RDBLoadedBytes int64
 
 	FullSyncs    int64
 	PartialSyncs int64
