@@ -62,7 +62,11 @@ type Tag struct {
 	Kind   uint8  // the sender's own classification
 	Key    []byte // for logs; copied at Commit into a buffer the Conn reuses
 	Count  int    // keys the request carries when more than one (an MSET of RDB strings)
-	Cmd    []byte // the encoded request, set in OnReply (for retries)
+	Cmd    []byte // the encoded request, set in OnReply (for retries); without its body
+	// Part numbers the requests of one command sent in several (a big command re-chunked):
+	// 1, 2, ... for every one but the last, which is 0 like a command sent whole.
+	Part int
+	body body // the request's body, not held (see SendBody); set in OnReply too
 }
 
 // ErrBroken is wrapped by every error of a connection that can no longer be used: I/O errors,
@@ -71,10 +75,13 @@ var ErrBroken = errors.New("target: connection broken")
 
 // slot is one entry of the in-flight ring: the encoded request and its tag.
 type slot struct {
-	buf    []byte
-	keybuf []byte
-	tag    Tag
-	done   chan *Reply // for Do
+	buf     []byte
+	body    body  // written after buf, from its input; nil for most requests
+	size    int64 // len(buf) + the body's size
+	keybuf  []byte
+	tag     Tag
+	done    chan *Reply   // for Do
+	written chan struct{} // closed once the request is written (SendBody with wait)
 }
 
 // Conn is a pipelined connection: the caller appends commands (Begin/Commit, Send, SendRaw), one
@@ -91,6 +98,7 @@ type Conn struct {
 	rr   replyReader
 
 	ring     []slot
+	bodyBuf  []byte     // the writer goroutine's buffer for bodies, made at the first
 	keepBuf  int        // slot buffers larger than this are dropped after use
 	sendMu   sync.Mutex // held from Begin to Commit: one request is built at a time
 	tail     atomic.Uint64
@@ -273,22 +281,33 @@ func (c *Conn) Commit(buf []byte, tag Tag) {
 }
 
 func (c *Conn) commit(buf []byte, tag Tag, done chan *Reply) {
-	if len(buf) == 0 {
+	c.commitBody(buf, nil, tag, done, nil)
+}
+
+func (c *Conn) commitBody(buf []byte, b body, tag Tag, done chan *Reply, written chan struct{}) {
+	if len(buf) == 0 && b == nil {
 		c.sendMu.Unlock()
 		return
 	}
 	t := c.tail.Load()
 	s := &c.ring[t%uint64(len(c.ring))]
 	s.buf = buf
+	s.body = b
+	s.size = int64(len(buf))
+	if b != nil {
+		s.size += b.size()
+	}
+	s.written = written
 	s.keybuf = append(s.keybuf[:0], tag.Key...)
 	s.tag = tag
 	s.tag.Key = s.keybuf
 	s.tag.Seq = t
 	s.tag.Cmd = nil
+	s.tag.body = nil
 	s.done = done
-	c.inflight.Add(int64(len(buf)))
+	c.inflight.Add(s.size)
 	c.sent.Add(1)
-	c.sentBytes.Add(uint64(len(buf)))
+	c.sentBytes.Add(uint64(s.size))
 	c.tail.Store(t + 1)
 	c.sendMu.Unlock()
 	if c.writerIdle.Load() && c.writerIdle.CompareAndSwap(true, false) {
@@ -317,6 +336,33 @@ func (c *Conn) SendRaw(ctx context.Context, tag Tag, raw []byte) error {
 	}
 	c.Commit(append(buf, raw...), tag)
 	return nil
+}
+
+// SendBody queues one request of head (copied) followed by b, which the writer goroutine copies
+// from its input when it writes the request: a command of any size goes out in bounded memory.
+// With wait, it returns only once the request is written (or the connection broke): the
+// caller's input may then change. The tag's body comes back in OnReply, for a resend.
+func (c *Conn) SendBody(ctx context.Context, tag Tag, head []byte, b body, wait bool) error {
+	buf, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	var written chan struct{}
+	if wait {
+		written = make(chan struct{})
+	}
+	c.commitBody(append(buf, head...), b, tag, nil, written)
+	if !wait {
+		return nil
+	}
+	select {
+	case <-written:
+		return nil
+	case <-c.dead:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Do sends one command and waits for its reply, which it returns as a copy. Error replies are

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -142,7 +143,7 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if stalled {
 		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, ErrRetry)
 	}
-	if len(cmd.Args) == 0 {
+	if len(cmd.Args) == 0 && !cmd.Big() {
 		s.skip(SkipEmpty, cmd, end)
 		return nil
 	}
@@ -150,7 +151,7 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 		s.skip(ReasonQueueRefused, cmd, end)
 		return nil
 	}
-	name := cmd.Args[0]
+	name := argOrNil(cmd.Args, 0) // nil: a big command whose name was too long to hold
 	kind := kindOplog
 	switch len(name) {
 	case 4:
@@ -212,14 +213,20 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if len(cmd.Args) > 1 {
 		key = cmd.Args[1]
 	}
-	s.mu.Lock()
-	s.pending++
-	s.mu.Unlock()
-	err := s.oplog.SendRaw(s.ctx, Tag{Offset: end, DB: s.oplogDB, Kind: kind, Key: key}, cmd.Raw)
-	if err != nil {
+	var err error
+	if cmd.Big() {
+		err = s.sendBig(cmd, end, kind, key)
+	} else {
 		s.mu.Lock()
-		s.pending--
+		s.pending++
 		s.mu.Unlock()
+		if err = s.oplog.SendRaw(s.ctx, Tag{Offset: end, DB: s.oplogDB, Kind: kind, Key: key}, cmd.Raw); err != nil {
+			s.mu.Lock()
+			s.pending--
+			s.mu.Unlock()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
 	}
 	if s.batching() {
@@ -289,6 +296,7 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 			return
 		}
 		if s.batching() && t.Kind == kindOplogTx && t.Offset > 0 {
+			// (Every chunk of a big command is refused alike: counted once, by its offset.)
 			// Refused while queueing: the batch will abort; left out when it is resent.
 			s.queueRefused(t, re)
 			s.mu.Lock()
@@ -300,7 +308,10 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 			s.refused(t, re) // EXECABORT: nothing of the batch ran; resend it from Applied()
 			return
 		}
-		s.countErr(re.Prefix, t, re)
+		if t.Offset == 0 || t.Offset != s.errEnd { // the chunks of one command: counted once
+			s.countErr(re.Prefix, t, re)
+		}
+		s.errEnd = t.Offset
 	}
 	if r.NestedErrs > 0 {
 		s.mu.Lock()
@@ -314,7 +325,9 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 	s.pending--
 	if s.stalled {
 		// Applied after a refused command: a resend from Applied() runs it again.
-		s.errs[ReasonAfterRefusal]++
+		if t.Part == 0 { // a command's last chunk, or a command sent whole
+			s.errs[ReasonAfterRefusal]++
+		}
 		s.mu.Unlock()
 		s.log.Warn("command applied after a refused one; a resend repeats it",
 			zap.String("key", keyString(t.Key)), zap.Int64("offset", t.Offset))
@@ -371,4 +384,53 @@ func (s *Single) WaitOplog(ctx context.Context) error {
 // under reason; the applied offset moves past it like past a PING.
 func (s *Single) Skip(cmd *aof.Command, end int64, reason string) {
 	s.skip(reason, cmd, end)
+}
+
+// sendBig sends a big command (aof.Command.Big) on the oplog connection: re-chunked where its
+// rule allows (see bigcmd.go), else whole, copied from its Input. It returns once every byte of
+// it is written to the connection, so that the stream's reader may move on. Only the last
+// chunk's reply moves the applied position (the batch's EXEC, when batching). A failure to read
+// the command's input after part of it was sent breaks the connection: the target must not run
+// half of it, and the resend from Applied() sends it again.
+func (s *Single) sendBig(cmd *aof.Command, end int64, kind uint8, key []byte) error {
+	tag := Tag{Offset: end, DB: s.oplogDB, Kind: kind, Key: key}
+	r, ok := chunkRuleOf(cmd)
+	if !ok {
+		s.bigStreamed.Add(1)
+		return s.sendOplogBody(tag, nil, newSectionsBody(cmd.Input, cmd.Wire()), true)
+	}
+	s.bigChunked.Add(1)
+	part := 0
+	err := walkChunks(cmd, r, nil, func(ch *chunk, last bool) error {
+		t := tag
+		if !last {
+			part++
+			t.Part, t.Kind = part, kindOplogTx
+		}
+		if r.keyed {
+			t.Key = ch.key
+		}
+		s.head = r.head(s.head[:0], cmd, ch)
+		s.bigChunks.Add(1)
+		return s.sendOplogBody(t, s.head, newSectionsBody(cmd.Input, slices.Clone(ch.secs)...), last)
+	})
+	if err != nil && !errors.Is(err, ErrBroken) {
+		s.oplog.Close() // part of the command may be queued or applied: never the rest alone
+		err = fmt.Errorf("%w: %w", ErrBroken, err)
+	}
+	return err
+}
+
+// sendOplogBody queues one oplog request with a body (see Conn.SendBody), counted pending.
+func (s *Single) sendOplogBody(t Tag, head []byte, b body, wait bool) error {
+	s.mu.Lock()
+	s.pending++
+	s.mu.Unlock()
+	if err := s.oplog.SendBody(s.ctx, t, head, b, wait); err != nil {
+		s.mu.Lock()
+		s.pending--
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }

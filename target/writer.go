@@ -99,8 +99,13 @@ type Single struct {
 	sentEnd    int64 // the furthest batchEnd a sent EXEC stores
 	oplogID    int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
+	errEnd int64  // the end offset of the last oplog command whose error was counted (reply reader)
+	head   []byte // scratch for the heads of big commands' chunks (oplog goroutine)
+
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
-	retryBig                                                         atomic.Bool // the retry list holds more than retryLimit bytes
+	streamedRestores                                                 atomic.Uint64 // RESTOREs of values not held, copied from the snapshot
+	bigStreamed, bigChunked, bigChunks                               atomic.Uint64 // big commands of the stream
+	retryBig                                                         atomic.Bool   // the retry list holds more than retryLimit bytes
 	retryLimit                                                       int64
 
 	mu        sync.Mutex // guards everything below
