@@ -1,0 +1,225 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmt-project/rmt/internal/redistest"
+)
+
+// respGen generates one big RESP command without holding it: `SADD key member:0 ...` with n
+// members, or `SET key <size bytes>`.
+type respGen struct {
+	pending []byte
+	buf     []byte
+	tmp     []byte
+	members int // members left to generate
+	next    int
+	size    int64 // value bytes left
+	tail    bool  // the value's CRLF is due
+}
+
+func genSadd(key string, n int) *respGen {
+	g := &respGen{members: n}
+	g.pending = fmt.Appendf(nil, "*%d\r\n$4\r\nSADD\r\n$%d\r\n%s\r\n", n+2, len(key), key)
+	return g
+}
+
+func genSet(key string, size int64) *respGen {
+	g := &respGen{size: size, tail: true}
+	g.pending = fmt.Appendf(nil, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n", len(key), key, size)
+	return g
+}
+
+func (g *respGen) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		switch {
+		case len(g.pending) > 0:
+			k := copy(p[n:], g.pending)
+			g.pending = g.pending[k:]
+			n += k
+		case g.members > 0:
+			g.tmp = strconv.AppendInt(append(g.tmp[:0], "member:"...), int64(g.next), 10)
+			g.buf = strconv.AppendInt(append(g.buf[:0], '$'), int64(len(g.tmp)), 10)
+			g.buf = append(append(append(g.buf, '\r', '\n'), g.tmp...), '\r', '\n')
+			g.pending = g.buf
+			g.next++
+			g.members--
+		case g.size > 0:
+			k := int(min(int64(len(p)-n), g.size))
+			for i := range k {
+				p[n+i] = 'a' + byte((g.size-int64(i))%23)
+			}
+			g.size -= int64(k)
+			n += k
+		case g.tail:
+			g.tail = false
+			g.pending = []byte("\r\n")
+		default:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// sendBig writes the command gen makes to the server at addr on a raw connection, in pieces as
+// they are generated, and returns its reply line.
+func sendBig(t *testing.T, addr string, gen io.Reader) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(2 * time.Minute))
+	if _, err := io.CopyBuffer(nc, gen, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// vmHWM is the peak resident set size of process pid, in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// bigSource is a master that takes commands of any size and keeps a replica through them.
+func bigSource(t *testing.T) *redistest.Redis {
+	return redistest.StartRedis(t, redistest.WithFlags("--proto-max-bulk-len", "1gb",
+		"--client-output-buffer-limit", "replica 1gb 1gb 0", "--enable-debug-command", "local"))
+}
+
+// withDebug lets DEBUG DIGEST-VALUE run (from a local connection).
+var withDebug = redistest.WithFlags("--enable-debug-command", "local")
+
+// digest is DEBUG DIGEST-VALUE of key on r.
+func digest(t *testing.T, r *redistest.Redis, key string) string {
+	t.Helper()
+	v := r.Do(t, "DEBUG", "DIGEST-VALUE", key).([]interface{})
+	return fmt.Sprint(v...)
+}
+
+const (
+	bigSaddMembers = 1_100_000
+	bigSetBytes    = 300 << 20
+)
+
+// writeBigCommands writes, on the source, a 1,100,000-member SADD, a 300 MB SET, then a small
+// write, with a client that holds none of them.
+func writeBigCommands(t *testing.T, src *redistest.Redis) {
+	t.Helper()
+	if r := sendBig(t, src.Addr, genSadd("bigset", bigSaddMembers)); r != ":"+strconv.Itoa(bigSaddMembers) {
+		t.Fatalf("SADD: %s", r)
+	}
+	if r := sendBig(t, src.Addr, genSet("bigstr", bigSetBytes)); r != "+OK" {
+		t.Fatalf("SET: %s", r)
+	}
+	src.Do(t, "SET", "after", "1")
+}
+
+// checkBigCommands compares the keys writeBigCommands wrote on the source and the target (for
+// a cluster, the node of each key).
+func checkBigCommands(t *testing.T, src *redistest.Redis, dst func(key string) *redistest.Redis) {
+	t.Helper()
+	if n := dst("bigset").Do(t, "SCARD", "bigset"); n != int64(bigSaddMembers) {
+		t.Fatalf("SCARD on the target: %v", n)
+	}
+	if n := dst("bigstr").Do(t, "STRLEN", "bigstr"); n != int64(bigSetBytes) {
+		t.Fatalf("STRLEN on the target: %v", n)
+	}
+	for _, k := range []string{"bigset", "bigstr", "after"} {
+		if a, b := digest(t, src, k), digest(t, dst(k), k); a != b {
+			t.Fatalf("%s: digest %s on the source, %s on the target", k, a, b)
+		}
+	}
+}
+
+// TestBigCommandsLive: on a live migration, a 1,100,000-member SADD (more arguments than the
+// plain reader's cap), a 300 MB SET and a normal write after them all arrive on the target, and
+// rmtd (the binary, a process of its own) stays under 100 MB of peak RSS all along; on a single
+// target (checkpointed batches) and on a cluster (the SADD's chunks on its key's node).
+func TestBigCommandsLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 330 MB through a live migration")
+	}
+	for _, kind := range []string{"single", "redis cluster"} {
+		t.Run(strings.ReplaceAll(kind, " ", "_"), func(t *testing.T) {
+			src := bigSource(t)
+			src.Do(t, "SET", "before", "1")
+			var servers []string
+			var nodeOf func(key string) *redistest.Redis
+			if kind == "single" {
+				dst := redistest.StartRedis(t, withDebug)
+				servers, nodeOf = []string{dst.Addr}, func(string) *redistest.Redis { return dst }
+			} else {
+				cl := redistest.StartCluster(t, 3, withDebug)
+				servers, nodeOf = cl.Addrs[:1], func(k string) *redistest.Redis { return cl.NodeForKey(t, k) }
+			}
+			dir := t.TempDir()
+			admin := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+			writeConfig(t, dir, fmt.Sprintf("source:\n  type: single\n  servers: [%s]\ntarget:\n  type: %s\n  servers: [%s]\n"+
+				"common:\n  listen: %s\n  dir: %s\n", src.Addr, kind, strings.Join(servers, ", "), admin, filepath.Join(dir, "data")))
+			p := startRmtdProcess(t, dir)
+			r := &Rmtd{Admin: admin}
+			waitPhase(t, r, "oplog", 60*time.Second)
+
+			start := time.Now()
+			writeBigCommands(t, src)
+			waitCaughtUp(t, r, src, 3*time.Minute)
+			took := time.Since(start)
+			hwm := vmHWM(t, p.cmd.Process.Pid)
+			checkBigCommands(t, src, nodeOf)
+			m := r.Info(t)
+			t.Logf("%s target: written and applied in %s; rmtd peak RSS %.1f MB; INFO errors: %s",
+				kind, took.Round(time.Millisecond), float64(hwm)/(1<<20), errorFields(m))
+			if hwm > 100<<20 {
+				t.Fatalf("rmtd's peak RSS %.1f MB, over 100 MB", float64(hwm)/(1<<20))
+			}
+			if e := errorFields(m); e != "" {
+				t.Fatalf("INFO counts errors: %s", e)
+			}
+		})
+	}
+}
+
+// errorFields lists INFO's errors_* fields that are not zero.
+func errorFields(m map[string]string) string {
+	var out []string
+	for k, v := range m {
+		if strings.HasPrefix(k, "errors_") && v != "0" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return strings.Join(out, ",")
+}
