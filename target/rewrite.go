@@ -16,17 +16,25 @@ const (
 	rewriteChunkBytes = 1 << 20
 )
 
-// Rewrite sends one key as native commands instead of RESTORE: DEL, then SET / RPUSH / SADD /
-// ZADD / HSET in chunks (XADD, XSETID, XGROUP for streams), then PEXPIREAT. It reads the value
-// element by element from value, the raw value bytes after the type byte (the file section
-// Entry.ValueOffset/ValueLen name), or from e.Value when value is nil; so a value of any size
-// goes through bounded memory. Every command of the key goes on one connection, in order.
+// Rewrite sends one key whose value the decoder did not hold, reading its raw bytes (after the
+// type byte: the file section Entry.ValueOffset/ValueLen name) from value, or one Restore could
+// not carry (value nil: e.Value). Where the target restores the source's RDB version and the
+// value is at most BigKeyBytes (or a string, or a module value, which have no commands worth
+// chunking), it goes as one RESTORE whose payload is copied from value to the socket in pieces
+// (restoreFrom): fast, but the target is busy for the whole key's load. Otherwise it goes as
+// native commands: DEL, then SET / RPUSH / SADD / ZADD / HSET in chunks (XADD, XSETID, XGROUP
+// for streams), then PEXPIREAT, read element by element, so the target is never busy long.
+// Either way a value of any size goes through bounded memory. Every command of the key goes on
+// one connection, in order.
 func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 	if e.Kind != rdb.KindKey {
 		return nil
 	}
 	if s.skipExpired(e) {
 		return nil
+	}
+	if value != nil && e.Value == nil && s.restorable && s.restoresWhole(e) {
+		return s.restoreFrom(e, value)
 	}
 	if value == nil {
 		if e.Value == nil {
@@ -83,6 +91,16 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 	}
 	s.rewritten.Add(1)
 	return nil
+}
+
+// restoresWhole reports whether a value not held goes as one RESTORE rather than as commands
+// (on a target that restores the source's RDB version): see Rewrite.
+func (s *Single) restoresWhole(e *rdb.Entry) bool {
+	switch rdb.TypeName(e.Type) {
+	case "string", "module", "":
+		return true
+	}
+	return s.opts.BigKeyBytes <= 0 || e.ValueLen <= s.opts.BigKeyBytes
 }
 
 // rewriter accumulates the elements of one chunk as encoded bulks.

@@ -15,6 +15,13 @@ import (
 	"github.com/rmt-project/rmt/rdb"
 )
 
+// MaxHeldValue is the largest value of a snapshot the writers take held in memory (the maxRaw
+// of source.SnapshotReady.Open): a larger one comes with a nil Entry.Value, Restore returns
+// ErrNeedsRewrite, and Rewrite reads it again from the snapshot, copying it to the socket as
+// one RESTORE or sending it as chunked commands (Config.BigKeyBytes chooses). It is fixed and
+// small: what a load holds does not grow with a key's size.
+const MaxHeldValue = 1 << 20
+
 // Kinds of target, as rmt.yaml's target.type names them (conf.TypeSingle and the others are the
 // same strings; target does not import conf).
 const (
