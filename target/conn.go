@@ -237,8 +237,16 @@ func (c *Conn) die(err error) {
 // Begin waits for room in the window and returns an empty buffer to append one command to.
 // Every successful Begin must be followed by Commit (with an empty buffer to abandon it).
 func (c *Conn) Begin(ctx context.Context) ([]byte, error) {
+	return c.beginWithin(ctx, c.opts.WindowBytes)
+}
+
+// beginWithin is Begin with a tighter bound on the bytes in flight: it waits until fewer than
+// limit are (or none at all). A sender whose requests are many and cheap for the target (the
+// chunks of a rewritten key) keeps the target just as busy with fewer bytes held.
+func (c *Conn) beginWithin(ctx context.Context, limit int64) ([]byte, error) {
 	c.sendMu.Lock()
 	n := uint64(len(c.ring))
+	limit = min(limit, c.opts.WindowBytes)
 	for {
 		select {
 		case <-c.dead:
@@ -246,11 +254,11 @@ func (c *Conn) Begin(ctx context.Context) ([]byte, error) {
 			return nil, c.err
 		default:
 		}
-		if c.hasRoom(n) {
+		if c.hasRoom(n, limit) {
 			break
 		}
 		c.senderWaits.Store(true)
-		if c.hasRoom(n) {
+		if c.hasRoom(n, limit) {
 			c.senderWaits.Store(false)
 			break
 		}
@@ -270,9 +278,9 @@ func (c *Conn) Begin(ctx context.Context) ([]byte, error) {
 	return s.buf[:0], nil
 }
 
-func (c *Conn) hasRoom(n uint64) bool {
+func (c *Conn) hasRoom(n uint64, limit int64) bool {
 	t, h := c.tail.Load(), c.head.Load()
-	return t-h < n && (t == h || c.inflight.Load() < c.opts.WindowBytes)
+	return t-h < n && (t == h || c.inflight.Load() < limit)
 }
 
 // Commit queues the command appended to buf (from Begin) with its tag, and releases the send side.

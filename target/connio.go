@@ -147,6 +147,7 @@ func (c *Conn) readLoop() {
 		}
 		c.deliver(s, &rep)
 		done += s.size
+		c.release(s, h)
 		h++
 		count++
 		if count >= publishBatch || c.br.Buffered() == 0 {
@@ -170,6 +171,22 @@ func (c *Conn) readLoop() {
 		c.publish(h+1, s.size, 1, 0)
 	}
 	close(c.failed)
+}
+
+// release lets go of what the answered request h held beyond a small buffer: a buffer over
+// keepBuf, a body. Kept until the slot is reused, a burst of big requests (the chunks of a
+// rewritten key) would hold the ring's size times theirs long after their replies. It is done
+// only once the writer has published that it wrote the request (wpos, an atomic it stores
+// after writing): its last use of the slot comes before that.
+func (c *Conn) release(s *slot, h uint64) {
+	if (cap(s.buf) <= c.keepBuf && s.body == nil) || c.wpos.Load() <= h {
+		return
+	}
+	if cap(s.buf) > c.keepBuf {
+		s.buf = nil
+	}
+	s.body = nil
+	s.tag.Cmd, s.tag.body = nil, nil
 }
 
 func (c *Conn) deliver(s *slot, rep *Reply) {

@@ -14,6 +14,10 @@ import (
 const (
 	rewriteChunkElems = 512
 	rewriteChunkBytes = 1 << 20
+	// rewriteInflight bounds the bytes of a rewrite's commands in flight on its connection:
+	// some 100 chunks, a tenth of a second of the target's work, keep it as busy as the whole
+	// window would, and what the writer holds does not grow with the key.
+	rewriteInflight = 2 << 20
 )
 
 // Rewrite sends one key whose value the decoder did not hold, reading its raw bytes (after the
@@ -113,6 +117,7 @@ type rewriter struct {
 	body    []byte
 	n       int
 	expires [][]byte // HPEXPIREAT commands for hash fields with a TTL, sent after their HSET
+	score   []byte   // scratch for a zset score
 }
 
 func (rw *rewriter) element(kind string, el *rdb.Element) error {
@@ -124,7 +129,8 @@ func (rw *rewriter) element(kind string, el *rdb.Element) error {
 	case "set":
 		return rw.add("SADD", el.Member)
 	case "zset":
-		return rw.add("ZADD", formatScore(el.Score), el.Member)
+		rw.score = appendScore(rw.score[:0], el.Score)
+		return rw.add("ZADD", rw.score, el.Member)
 	case "hash":
 		if el.ExpireMs > 0 {
 			if !rw.s.info.FieldTTL {
@@ -147,14 +153,15 @@ func (rw *rewriter) element(kind string, el *rdb.Element) error {
 	return nil
 }
 
-func formatScore(f float64) []byte {
+// appendScore appends a zset score as ZADD takes it.
+func appendScore(dst []byte, f float64) []byte {
 	switch {
 	case math.IsInf(f, 1):
-		return []byte("inf")
+		return append(dst, "inf"...)
 	case math.IsInf(f, -1):
-		return []byte("-inf")
+		return append(dst, "-inf"...)
 	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64)
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
 
 // add appends one element (one or two arguments) to the chunk of cmd, sending the chunk when full.
@@ -173,7 +180,7 @@ func (rw *rewriter) add(cmd string, args ...[]byte) error {
 // flush sends the pending chunk, then the field expiries it set.
 func (rw *rewriter) flush() error {
 	if rw.n > 0 {
-		buf, err := rw.rc.c.Begin(rw.s.ctx)
+		buf, err := rw.rc.c.beginWithin(rw.s.ctx, rewriteInflight)
 		if err != nil {
 			return err
 		}
