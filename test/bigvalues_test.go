@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediocregopher/radix/v4"
+
 	"github.com/rmt-project/rmt/internal/redistest"
+	"github.com/rmt-project/rmt/rdb"
 )
 
 // respGen generates one big RESP command without holding it: `SADD key member:0 ...` with n
@@ -222,4 +226,148 @@ func errorFields(m map[string]string) string {
 		}
 	}
 	return strings.Join(out, ",")
+}
+
+// bigKeysRDB writes an RDB file holding a zset of zsetMembers members, a hash of hashFields
+// fields and a small string (rdb.Encoder: a source loads it at start far faster than it builds
+// such keys from commands).
+func bigKeysRDB(t *testing.T, zsetMembers, hashFields int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "big.rdb")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	enc := rdb.NewEncoder(f, 10)
+	enc.WriteHeader()
+	enc.SelectDB(0)
+	z := make([]rdb.ZMember, zsetMembers)
+	for i := range z {
+		z[i] = rdb.ZMember{Member: []byte("member:" + strconv.Itoa(i)), Score: float64(i) * 0.5}
+	}
+	enc.WriteEntry([]byte("bigzset"), &rdb.Value{ZSet: z}, 0)
+	z = nil
+	h := make([]rdb.HashField, hashFields)
+	for i := range h {
+		h[i] = rdb.HashField{Field: []byte("field:" + strconv.Itoa(i)), Value: []byte("value-" + strconv.Itoa(i%9973))}
+	}
+	enc.WriteEntry([]byte("bighash"), &rdb.Value{Hash: h}, 0)
+	enc.WriteEntry([]byte("small"), &rdb.Value{String: []byte("1")}, 0)
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// dumpLen is the length of key's DUMP payload on r.
+func dumpLen(t *testing.T, r *redistest.Redis, key string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var b []byte
+	if err := r.Client(t).Do(ctx, radix.Cmd(&b, "DUMP", key)); err != nil {
+		t.Fatalf("redis %s: DUMP %s: %v", r.Addr, key, err)
+	}
+	return len(b)
+}
+
+// longDigest is digest for a big key: DEBUG DIGEST-VALUE of millions of elements takes seconds.
+func longDigest(t *testing.T, r *redistest.Redis, key string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var v []string
+	if err := r.Client(t).Do(ctx, radix.Cmd(&v, "DEBUG", "DIGEST-VALUE", key)); err != nil {
+		t.Fatalf("redis %s: DEBUG DIGEST-VALUE %s: %v", r.Addr, key, err)
+	}
+	return strings.Join(v, " ")
+}
+
+// snapshotRun is what one migration of the big keys measured.
+type snapshotRun struct {
+	load    time.Duration // rmtd's start to the end of its RDB load
+	peakRSS int64         // rmtd's VmHWM
+	maxCmd  int64         // the target's longest command, ms (LATENCY LATEST, threshold 1 ms)
+	cmds    string        // the target's command counts and times (INFO commandstats)
+}
+
+// migrateBigKeys runs rmtd (the binary) from src into a new target with big_key_bytes bigKey
+// (0: the default) until its load is over, compares the big keys, and returns what it measured.
+func migrateBigKeys(t *testing.T, src *redistest.Redis, bigKey int64) snapshotRun {
+	t.Helper()
+	dst := redistest.StartRedis(t, withDebug, redistest.WithFlags("--latency-monitor-threshold", "1"))
+	dir := t.TempDir()
+	admin := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	extra := ""
+	if bigKey > 0 {
+		extra = fmt.Sprintf("  big_key_bytes: %d\n", bigKey)
+	}
+	writeConfig(t, dir, fmt.Sprintf("source:\n  type: single\n  servers: [%s]\ntarget:\n  type: single\n  servers: [%s]\n"+
+		"common:\n  listen: %s\n  dir: %s\n%s", src.Addr, dst.Addr, admin, filepath.Join(dir, "data"), extra))
+	start := time.Now()
+	p := startRmtdProcess(t, dir)
+	r := &Rmtd{Admin: admin}
+	waitPhase(t, r, "oplog", 5*time.Minute)
+	var run snapshotRun
+	run.load = time.Since(start)
+	run.peakRSS = vmHWM(t, p.cmd.Process.Pid)
+	for _, ev := range dst.Do(t, "LATENCY", "LATEST").([]interface{}) {
+		if e := ev.([]interface{}); e[0] == "command" {
+			run.maxCmd = e[3].(int64)
+		}
+	}
+	stats := redistest.ParseInfo(dst.DoString(t, "INFO", "commandstats"))
+	var parts []string
+	for _, c := range []string{"restore", "zadd", "hset", "del"} {
+		if v, ok := stats["cmdstat_"+c]; ok {
+			f := strings.Split(v, ",")
+			parts = append(parts, c+":"+f[0]+","+f[1]+","+f[2])
+		}
+	}
+	run.cmds = strings.Join(parts, " ")
+	p.kill()
+	for _, k := range []string{"bigzset", "bighash", "small"} {
+		if a, b := longDigest(t, src, k), longDigest(t, dst, k); a != b {
+			t.Fatalf("%s: digest %s on the source, %s on the target", k, a, b)
+		}
+	}
+	return run
+}
+
+// TestBigSnapshotValues: a snapshot holding a 3,000,000-member zset and a 2,000,000-field hash
+// loads into the target equal to the source (DEBUG DIGEST-VALUE) with rmtd (the binary) at
+// most 64 MB of peak RSS, with the default settings (each value one RESTORE copied from the
+// snapshot) and with big_key_bytes at 1 GiB; RMT_BIGKEY_MEASURE="bytes,bytes..." measures
+// other big_key_bytes the same way (0: the default). About 80 s on 2 shared cores: 5 s to write
+// the source's RDB and start it, then per run the load (4-12 s) and the digests of 5 million
+// elements on both sides.
+func TestBigSnapshotValues(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and moves 5 million elements")
+	}
+	t0 := time.Now()
+	src := redistest.StartRedis(t, withDebug, redistest.WithRDB(bigKeysRDB(t, 3_000_000, 2_000_000)))
+	t.Logf("source written and started in %s: zset of %d members (%.1f MB of RESTORE payload), hash of %d fields (%.1f MB)",
+		time.Since(t0).Round(time.Millisecond), src.Do(t, "ZCARD", "bigzset"), float64(dumpLen(t, src, "bigzset"))/(1<<20),
+		src.Do(t, "HLEN", "bighash"), float64(dumpLen(t, src, "bighash"))/(1<<20))
+	sizes := []int64{0, 1 << 30}
+	if s := os.Getenv("RMT_BIGKEY_MEASURE"); s != "" {
+		sizes = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				t.Fatalf("RMT_BIGKEY_MEASURE: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, bigKey := range sizes {
+		run := migrateBigKeys(t, src, bigKey)
+		t.Logf("big_key_bytes %d: loaded in %s, rmtd peak RSS %.1f MB, target's longest command %d ms; %s",
+			bigKey, run.load.Round(time.Millisecond), float64(run.peakRSS)/(1<<20), run.maxCmd, run.cmds)
+		if run.peakRSS > 64<<20 {
+			t.Errorf("big_key_bytes %d: rmtd's peak RSS %.1f MB, over 64 MB", bigKey, float64(run.peakRSS)/(1<<20))
+		}
+	}
 }
