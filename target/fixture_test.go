@@ -67,7 +67,7 @@ func loadFixture(t *testing.T, base string, maxRaw, bigKey int64) {
 			w = newSingle(t, dst.Addr, SingleOptions{SourceRDBVersion: dec.Version(), Conns: 3, BigKeyBytes: bigKey})
 		}
 		if e.Kind == rdb.KindKey && (!canRestore(dec.Version(), w.Info().RDBVersion) ||
-			e.Value == nil && bigKey > 0 && e.ValueLen > bigKey && rdb.TypeName(e.Type) != "string") {
+			e.Value == nil && bigKey > 0 && e.ValueLen > bigKey && rdb.TypeName(e.Type) != "string" && rdb.TypeName(e.Type) != "stream") {
 			viaCommands[fmt.Sprint(e.DB, "/", latin1(e.Key))] = true
 		}
 		err = w.Restore(&e)

@@ -66,6 +66,13 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 	if err := rw.send("DEL"); err != nil {
 		return err
 	}
+	if kind == "string" {
+		// SET, then APPEND in pieces: a string of any size is never held whole.
+		if err := rw.stringInPieces(value); err != nil {
+			return fmt.Errorf("target %s: rewrite key %s: %w", s.opts.Conn.Addr, keyString(e.Key), err)
+		}
+		return rw.finish(e, nil)
+	}
 	vr := rdb.NewValueReader(e.Type, value)
 	var el rdb.Element
 	for {
@@ -83,8 +90,13 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 	if err := rw.flush(); err != nil {
 		return err
 	}
-	if kind == "stream" {
-		if err := rw.streamMeta(vr.Stream()); err != nil {
+	return rw.finish(e, vr.Stream())
+}
+
+// finish sends what follows a key's elements: a stream's metadata, the expiry.
+func (rw *rewriter) finish(e *rdb.Entry, meta *rdb.StreamMeta) error {
+	if meta != nil {
+		if err := rw.streamMeta(meta); err != nil {
 			return err
 		}
 	}
@@ -93,7 +105,33 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 			return err
 		}
 	}
-	s.rewritten.Add(1)
+	rw.s.rewritten.Add(1)
+	return nil
+}
+
+// stringInPieces sends a string value as SET of its first rewriteChunkBytes, then APPENDs of
+// the next, read from value decoded (rdb.StringReader) one piece at a time.
+func (rw *rewriter) stringInPieces(value io.Reader) error {
+	sr, err := rdb.NewStringReader(value)
+	if err != nil {
+		return err
+	}
+	if sr.Len() == 0 {
+		return rw.send("SET", nil)
+	}
+	buf := make([]byte, min(sr.Len(), rewriteChunkBytes))
+	cmd := "SET"
+	for left := sr.Len(); left > 0; {
+		p := buf[:min(int64(len(buf)), left)]
+		if _, err := io.ReadFull(sr, p); err != nil {
+			return err
+		}
+		if err := rw.send(cmd, p); err != nil {
+			return err
+		}
+		left -= int64(len(p))
+		cmd = "APPEND"
+	}
 	return nil
 }
 
@@ -102,6 +140,10 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 func (s *Single) restoresWhole(e *rdb.Entry) bool {
 	switch rdb.TypeName(e.Type) {
 	case "string", "module", "":
+		return true
+	case "stream":
+		// A stream's entries are blocks the target copies (measured 10 ms per MB, against
+		// 20-55 for a zset), its groups exact; as commands it is one XADD per entry.
 		return true
 	}
 	return s.opts.BigKeyBytes <= 0 || e.ValueLen <= s.opts.BigKeyBytes
@@ -202,7 +244,7 @@ func (rw *rewriter) flush() error {
 
 // send sends one command on the key: cmd key args...
 func (rw *rewriter) send(cmd string, args ...[]byte) error {
-	buf, err := rw.rc.c.Begin(rw.s.ctx)
+	buf, err := rw.rc.c.beginWithin(rw.s.ctx, rewriteInflight)
 	if err != nil {
 		return err
 	}
