@@ -28,7 +28,7 @@ type SingleOptions struct {
 	Conn             Options // address, auth, TLS, window; OnReply and Name are set by Single
 	Conns            int     // connections for the RDB phase; 0 means 4
 	SourceRDBVersion int     // RDB version of the source's snapshot (DUMP payload version)
-	BigKeyBytes      int64   // values over this many bytes need rewriting; 0 means no limit
+	BigKeyBytes      int64   // see Config.BigKeyBytes; 0 means no limit
 	Logger           *zap.Logger
 	// Now returns the current time, for skipping expired keys; nil means time.Now.
 	Now func() time.Time
