@@ -66,7 +66,7 @@ type Tag struct {
 	// Part numbers the requests of one command sent in several (a big command re-chunked):
 	// 1, 2, ... for every one but the last, which is 0 like a command sent whole.
 	Part int
-	body body // the request's body, not held (see SendBody); set in OnReply too
+	body body // the request's body, not held (see sendBody); set in OnReply too
 }
 
 // ErrBroken is wrapped by every error of a connection that can no longer be used: I/O errors,
@@ -81,7 +81,7 @@ type slot struct {
 	keybuf  []byte
 	tag     Tag
 	done    chan *Reply   // for Do
-	written chan struct{} // closed once the request is written (SendBody with wait)
+	written chan struct{} // closed once the request is written (sendBody with wait)
 }
 
 // Conn is a pipelined connection: the caller appends commands (Begin/Commit, Send, SendRaw), one
@@ -346,11 +346,11 @@ func (c *Conn) SendRaw(ctx context.Context, tag Tag, raw []byte) error {
 	return nil
 }
 
-// SendBody queues one request of head (copied) followed by b, which the writer goroutine copies
+// sendBody queues one request of head (copied) followed by b, which the writer goroutine copies
 // from its input when it writes the request: a command of any size goes out in bounded memory.
 // With wait, it returns only once the request is written (or the connection broke): the
 // caller's input may then change. The tag's body comes back in OnReply, for a resend.
-func (c *Conn) SendBody(ctx context.Context, tag Tag, head []byte, b body, wait bool) error {
+func (c *Conn) sendBody(ctx context.Context, tag Tag, head []byte, b body, wait bool) error {
 	buf, err := c.Begin(ctx)
 	if err != nil {
 		return err

@@ -421,12 +421,12 @@ func (s *Single) sendBig(cmd *aof.Command, end int64, kind uint8, key []byte) er
 	return err
 }
 
-// sendOplogBody queues one oplog request with a body (see Conn.SendBody), counted pending.
+// sendOplogBody queues one oplog request with a body (see Conn.sendBody), counted pending.
 func (s *Single) sendOplogBody(t Tag, head []byte, b body, wait bool) error {
 	s.mu.Lock()
 	s.pending++
 	s.mu.Unlock()
-	if err := s.oplog.SendBody(s.ctx, t, head, b, wait); err != nil {
+	if err := s.oplog.sendBody(s.ctx, t, head, b, wait); err != nil {
 		s.mu.Lock()
 		s.pending--
 		s.mu.Unlock()

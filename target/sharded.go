@@ -182,7 +182,7 @@ type redirect struct {
 	ask    bool
 	retry  bool
 	cmds   [][]byte
-	body   body // the body of cmds[0], when it has one (see Conn.SendBody)
+	body   body // the body of cmds[0], when it has one (see Conn.sendBody)
 	reason string
 }
 
@@ -483,7 +483,7 @@ func (w *sharded) WaitRDB(ctx context.Context) error {
 			}
 			tag := Tag{Kind: rd.kind, Key: rd.key}
 			if rd.body != nil {
-				if err := rc.c.SendBody(ctx, tag, rd.cmds[0], rd.body, false); err != nil {
+				if err := rc.c.sendBody(ctx, tag, rd.cmds[0], rd.body, false); err != nil {
 					return err
 				}
 				continue

@@ -53,7 +53,7 @@ func (w *sharded) routeBig(cmd *aof.Command, end int64) error {
 		seq := w.push(end, len(nodes))
 		w.bigStreamed.Add(1)
 		for _, n := range nodes {
-			if err := n.oplog.SendBody(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, nil, whole, true); err != nil {
+			if err := n.oplog.sendBody(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, nil, whole, true); err != nil {
 				return err
 			}
 		}
@@ -80,7 +80,7 @@ func (w *sharded) routeBig(cmd *aof.Command, end int64) error {
 	}
 	seq := w.push(end, 1)
 	w.bigStreamed.Add(1)
-	return n.oplog.SendBody(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, nil, whole, true)
+	return n.oplog.sendBody(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, nil, whole, true)
 }
 
 // unitOfKeys returns the unit of the keys of cmd at positions idx (sorted), whether they all
@@ -185,7 +185,7 @@ func (w *sharded) sendChunked(cmd *aof.Command, r chunkRule, end int64) error {
 		w.head = r.head(w.head[:0], cmd, ch)
 		w.bigChunks.Add(1)
 		b := newSectionsBody(cmd.Input, slices.Clone(ch.secs)...)
-		if err := n.oplog.SendBody(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, w.head, b, true); err != nil {
+		if err := n.oplog.sendBody(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, w.head, b, true); err != nil {
 			return err
 		}
 		if w.opRedir.Load() {

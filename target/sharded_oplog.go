@@ -728,7 +728,7 @@ func (w *sharded) resolve(ctx context.Context) error {
 			}
 			tag := Tag{Offset: int64(rd.seq), DB: rd.unit, Kind: kindRoutedOp, Key: rd.key}
 			if rd.body != nil {
-				if err := n.oplog.SendBody(ctx, tag, rd.cmds[0], rd.body, true); err != nil {
+				if err := n.oplog.sendBody(ctx, tag, rd.cmds[0], rd.body, true); err != nil {
 					return err
 				}
 				continue

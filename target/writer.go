@@ -347,7 +347,7 @@ func (s *Single) restoreFrom(e *rdb.Entry, value io.Reader) error {
 	}
 	s.rdbHead = s.appendRestoreHead(s.rdbHead[:0], e, e.ValueLen)
 	b := newRestoreBody(e.Type, value, e.ValueLen, s.opts.SourceRDBVersion, s.appendRestoreTail(nil))
-	if err := rc.c.SendBody(s.ctx, Tag{DB: e.DB, Kind: kindRestore, Key: e.Key}, s.rdbHead, b, false); err != nil {
+	if err := rc.c.sendBody(s.ctx, Tag{DB: e.DB, Kind: kindRestore, Key: e.Key}, s.rdbHead, b, false); err != nil {
 		return err
 	}
 	s.streamedRestores.Add(1)
@@ -548,7 +548,7 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 			}
 			tag := Tag{DB: r.db, Kind: r.kind, Key: r.key, Count: r.count}
 			if r.body != nil {
-				if err := rc.c.SendBody(ctx, tag, r.cmd, r.body, false); err != nil {
+				if err := rc.c.sendBody(ctx, tag, r.cmd, r.body, false); err != nil {
 					return err
 				}
 				continue
