@@ -15,6 +15,8 @@ import (
 
 	"github.com/mediocregopher/radix/v4"
 
+	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redistest"
 	"github.com/rmt-project/rmt/rdb"
 )
@@ -368,6 +370,64 @@ func TestBigSnapshotValues(t *testing.T) {
 			bigKey, run.load.Round(time.Millisecond), float64(run.peakRSS)/(1<<20), run.maxCmd, run.cmds)
 		if run.peakRSS > 64<<20 {
 			t.Errorf("big_key_bytes %d: rmtd's peak RSS %.1f MB, over 64 MB", bigKey, float64(run.peakRSS)/(1<<20))
+		}
+	}
+}
+
+// TestAOFSourceBigCommands: an aof file source whose base part ends with a 1,200,000-member
+// SADD (more arguments than the plain reader's cap; it is read again after the reader moved to
+// the next part) and whose incremental part holds a 300,000-element LPUSH (re-chunked, the
+// list's order kept) and a 40 MB SET is applied in full: the target equals what redis-server
+// loads from the same files.
+func TestAOFSourceBigCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and loads a 70 MB AOF")
+	}
+	dir := filepath.Join(t.TempDir(), "appendonlydir")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, parts ...io.Reader) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, io.MultiReader(parts...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lpush := []string{"LPUSH", "list"}
+	for i := range 300_000 {
+		lpush = append(lpush, "e"+strconv.Itoa(i))
+	}
+	write("appendonly.aof.1.base.aof", strings.NewReader("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"), genSadd("bigset", 1_200_000))
+	write("appendonly.aof.1.incr.aof", strings.NewReader(string(aof.AppendCommandString(nil, lpush...))),
+		genSet("bigstr", 40<<20), strings.NewReader("*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$1\r\n1\r\n"))
+	write("appendonly.aof.manifest", strings.NewReader("file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"))
+
+	dst := redistest.StartRedis(t, withDebug)
+	info, _, err := runToEnd(t, fileJob(t, conf.TypeAOFFile, []string{filepath.Join(dir, "appendonly.aof.manifest")}, conf.TypeSingle, dst.Addr), 2*time.Minute)
+	if err != nil {
+		t.Fatalf("rmtd: %v", err)
+	}
+	if info["phase"] != "done" || info["total_errors"] != "0" {
+		t.Fatalf("INFO phase %q total_errors %q", info["phase"], info["total_errors"])
+	}
+	// The reference: redis-server loading the same files at start.
+	refDir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(refDir, "appendonlydir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"appendonly.aof.1.base.aof", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"} {
+		if err := redistest.CopyFile(filepath.Join(dir, n), filepath.Join(refDir, "appendonlydir", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := redistest.StartRedis(t, redistest.WithDir(refDir), redistest.WithArgs("appendonly yes"), withDebug)
+	for _, k := range []string{"a", "bigset", "list", "bigstr", "after"} {
+		if a, b := longDigest(t, ref, k), longDigest(t, dst, k); a != b || a == strings.Repeat("0", 40) {
+			t.Fatalf("%s: digest %s loaded by redis-server, %s applied by rmtd", k, a, b)
 		}
 	}
 }
