@@ -163,7 +163,11 @@ func (s *Single) closeBatch() error {
 		}
 	}
 	s.batchOpen = false
-	return s.sendOplog(Tag{Kind: kindBatchExec, Offset: cp.Offset, DB: cp.DB}, []byte("EXEC"))
+	exec := Tag{Kind: kindBatchExec, Offset: cp.Offset, DB: cp.DB}
+	if s.batchOneBig { // see Apply: its nested errors count once
+		exec.Part, s.batchOneBig = 1, false
+	}
+	return s.sendOplog(exec, []byte("EXEC"))
 }
 
 // kindBatchExec tags the EXEC of a batch: its reply moves the applied offset, or (EXECABORT)

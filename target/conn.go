@@ -64,7 +64,8 @@ type Tag struct {
 	Count  int    // keys the request carries when more than one (an MSET of RDB strings)
 	Cmd    []byte // the encoded request, set in OnReply (for retries); without its body
 	// Part numbers the requests of one command sent in several (a big command re-chunked):
-	// 1, 2, ... for every one but the last, which is 0 like a command sent whole.
+	// 1, 2, ... for every one but the last, which is 0 like a command sent whole. On the EXEC
+	// of a checkpointed batch, 1 says the batch is one such command's chunks.
 	Part int
 	body body // the request's body, not held (see sendBody); set in OnReply too
 }

@@ -203,6 +203,15 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if s.inTx {
 		kind = kindOplogTx
 	}
+	// A re-chunked command outside the source's transactions is a batch of its own: the EXEC's
+	// errors are then its chunks' only, and count once.
+	_, chunked := chunkRuleOf(cmd)
+	ownBatch := s.batching() && cmd.Big() && chunked && !s.inTx
+	if ownBatch && s.batchOpen && s.batchCmds > 0 {
+		if err := s.closeBatch(); err != nil {
+			return fmt.Errorf("target %s: closing a batch at offset %d: %w", s.opts.Conn.Addr, s.batchEnd, err)
+		}
+	}
 	if s.batching() {
 		if err := s.openBatch(); err != nil {
 			return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
@@ -233,6 +242,13 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 		s.batchEnd = end
 		s.batchCmds++
 		s.batchBytes += cmd.N
+		if ownBatch {
+			s.batchOneBig = true
+			if err := s.closeBatch(); err != nil {
+				return fmt.Errorf("target %s: closing a batch at offset %d: %w", s.opts.Conn.Addr, s.batchEnd, err)
+			}
+			return nil
+		}
 		return s.maybeCloseBatch()
 	}
 	return nil
@@ -314,8 +330,12 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 		s.errEnd = t.Offset
 	}
 	if r.NestedErrs > 0 {
+		n := uint64(r.NestedErrs)
+		if t.Kind == kindBatchExec && t.Part > 0 {
+			n = 1 // a batch of one big command's chunks: refused alike, counted once
+		}
 		s.mu.Lock()
-		s.errs[r.NestedErr.Prefix] += uint64(r.NestedErrs)
+		s.errs[r.NestedErr.Prefix] += n
 		s.lastErr = r.NestedErr.Msg
 		s.mu.Unlock()
 		s.log.Warn("target error inside transaction", zap.String("reason", r.NestedErr.Prefix),

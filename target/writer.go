@@ -90,15 +90,16 @@ type Single struct {
 	strs     stringBatch
 
 	// oplog sender state, used only by the goroutine calling Apply.
-	oplog      *Conn
-	oplogDB    int
-	inTx       bool // inside the source's own MULTI/EXEC
-	batchOpen  bool // our MULTI of a checkpointed batch is sent
-	batchCmds  int
-	batchBytes int64
-	batchEnd   int64 // offset after the last command the open batch covers
-	sentEnd    int64 // the furthest batchEnd a sent EXEC stores
-	oplogID    int64 // the oplog connection's CLIENT ID on the target; 0 unknown
+	oplog       *Conn
+	oplogDB     int
+	inTx        bool // inside the source's own MULTI/EXEC
+	batchOpen   bool // our MULTI of a checkpointed batch is sent
+	batchCmds   int
+	batchBytes  int64
+	batchEnd    int64 // offset after the last command the open batch covers
+	batchOneBig bool  // the open batch is one re-chunked big command (its EXEC's Part is 1)
+	sentEnd     int64 // the furthest batchEnd a sent EXEC stores
+	oplogID     int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
 	errEnd  int64  // the end offset of the last oplog command whose error was counted (reply reader)
 	head    []byte // scratch for the heads of big commands' chunks (oplog goroutine)
