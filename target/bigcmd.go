@@ -76,6 +76,12 @@ func chunkRuleOf(cmd *aof.Command) (chunkRule, bool) {
 	return r, true
 }
 
+// isChunked reports whether cmd goes re-chunked (chunkRuleOf).
+func isChunked(cmd *aof.Command) bool {
+	_, ok := chunkRuleOf(cmd)
+	return ok
+}
+
 func isZaddFlag(a []byte) bool {
 	return isCmd(a, "NX") || isCmd(a, "XX") || isCmd(a, "GT") || isCmd(a, "LT") || isCmd(a, "CH") || isCmd(a, "INCR")
 }

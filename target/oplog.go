@@ -205,8 +205,7 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	}
 	// A re-chunked command outside the source's transactions is a batch of its own: the EXEC's
 	// errors are then its chunks' only, and count once.
-	_, chunked := chunkRuleOf(cmd)
-	ownBatch := s.batching() && cmd.Big() && chunked && !s.inTx
+	ownBatch := s.batching() && cmd.Big() && !s.inTx && isChunked(cmd)
 	if ownBatch && s.batchOpen && s.batchCmds > 0 {
 		if err := s.closeBatch(); err != nil {
 			return fmt.Errorf("target %s: closing a batch at offset %d: %w", s.opts.Conn.Addr, s.batchEnd, err)
