@@ -90,20 +90,21 @@ type Single struct {
 	strs     stringBatch
 
 	// oplog sender state, used only by the goroutine calling Apply.
-	oplog       *Conn
-	oplogDB     int
-	inTx        bool // inside the source's own MULTI/EXEC
-	batchOpen   bool // our MULTI of a checkpointed batch is sent
-	batchCmds   int
-	batchBytes  int64
-	batchEnd    int64 // offset after the last command the open batch covers
-	batchOneBig bool  // the open batch is one re-chunked big command (its EXEC's Part is 1)
-	sentEnd     int64 // the furthest batchEnd a sent EXEC stores
-	oplogID     int64 // the oplog connection's CLIENT ID on the target; 0 unknown
+	oplog      *Conn
+	oplogDB    int
+	inTx       bool // inside the source's own MULTI/EXEC
+	batchOpen  bool // our MULTI of a checkpointed batch is sent
+	batchCmds  int
+	batchBytes int64
+	batchEnd   int64 // offset after the last command the open batch covers
+	sentEnd    int64 // the furthest batchEnd a sent EXEC stores
+	oplogID    int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
-	errEnd  int64  // the end offset of the last oplog command whose error was counted (reply reader)
-	head    []byte // scratch for the heads of big commands' chunks (oplog goroutine)
-	rdbHead []byte // scratch for the heads of RESTOREs of values not held (RDB goroutine)
+	// Big commands of the stream and values not held (bigcmd_single.go, restoreFrom).
+	batchOneBig bool   // the open batch is one re-chunked big command (its EXEC's Part is 1)
+	errEnd      int64  // the end offset of the last oplog command whose error was counted (reply reader)
+	head        []byte // scratch for the heads of big commands' chunks (oplog goroutine)
+	rdbHead     []byte // scratch for the heads of RESTOREs of values not held (RDB goroutine)
 
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
 	streamedRestores                                                 atomic.Uint64 // RESTOREs of values not held, copied from the snapshot
