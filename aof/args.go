@@ -35,14 +35,16 @@ type ArgReader struct {
 	left    int64  // bytes of the current argument not read yet
 	mem     []byte // the unread bytes of the current argument of a held command
 	br      *bufio.Reader
-	started bool  // a big command's `*<n>` line is read
-	pos     int64 // input offset of br's next byte
-	end     int64 // the command's end
-	err     error // sticky
+	started bool    // a big command's `*<n>` line is read
+	pos     int64   // input offset of br's next byte
+	arg     Section // the current argument of a big command, header to CRLF
+	end     int64   // the command's end
+	err     error   // sticky
 }
 
 // Arguments returns an ArgReader of c's arguments; ra is the input c was read from, as an
-// io.ReaderAt taking the same offsets as c.Start (nil will do for a command that is not big).
+// io.ReaderAt taking the same offsets as c.Start (nil: c.Input; nil will also do for a command
+// that is not big).
 func (c *Command) Arguments(ra io.ReaderAt) *ArgReader {
 	a := &ArgReader{}
 	a.Reset(c, ra)
@@ -52,8 +54,11 @@ func (c *Command) Arguments(ra io.ReaderAt) *ArgReader {
 // Reset makes a read c's arguments from ra, keeping its buffer. It keeps a copy of c: c may be
 // reused at once, but the Args of a command held whole must stay valid while a reads them.
 func (a *ArgReader) Reset(c *Command, ra io.ReaderAt) {
+	if ra == nil {
+		ra = c.Input
+	}
 	a.c, a.ra, a.i, a.left, a.mem, a.started, a.err = *c, ra, -1, 0, nil, false, nil
-	a.pos, a.end = c.Start, c.Start+c.N
+	a.pos, a.end, a.arg = c.Start, c.Start+c.N, Section{}
 	if c.Big() {
 		src := io.NewSectionReader(readerAtOrNil{ra}, c.Start, c.N)
 		if a.br == nil {
@@ -112,10 +117,12 @@ func (a *ArgReader) Next() (int64, error) {
 		return 0, io.EOF
 	}
 	a.i++
+	at := a.pos
 	size, err := a.header('$')
 	if err != nil {
 		return 0, a.fail(err)
 	}
+	a.arg = Section{Off: at, Len: a.pos - at + size + 2}
 	a.left = size
 	if size == 0 {
 		if err := a.crlf(); err != nil {
@@ -154,6 +161,17 @@ func (a *ArgReader) header(want byte) (int64, error) {
 		return 0, a.protoErr("invalid length", at, line)
 	}
 	return size, nil
+}
+
+// Section returns where the current argument of a big command lies in the input, exactly as on
+// the wire (`$<len>\r\n<bytes>\r\n`), once Next has returned its length: a run of arguments
+// is the sum of their sections, and may be copied from the input as it is (see
+// WriteSections). It is empty for a command held whole, and before the first Next.
+func (a *ArgReader) Section() Section {
+	if !a.c.Big() || a.i < 0 || a.err != nil {
+		return Section{}
+	}
+	return a.arg
 }
 
 // Read reads bytes of the current argument; it returns io.EOF at its end.
@@ -263,11 +281,14 @@ func (a *ArgReader) readErr(at int64, b []byte, err error) error {
 // WriteCommand writes c to w exactly as it was on the wire: Raw for a command held whole, and
 // for a big one its bytes copied from ra (the reader's input, see Command.Arguments) in pieces
 // of len(buf) bytes (64 KiB if buf is empty), so that the command goes whole to a socket in
-// bounded memory. It returns the bytes written.
+// bounded memory (ra nil: c.Input). It returns the bytes written.
 func WriteCommand(w io.Writer, c *Command, ra io.ReaderAt, buf []byte) (int64, error) {
 	if !c.Big() {
 		n, err := w.Write(c.Raw)
 		return int64(n), err
+	}
+	if ra == nil {
+		ra = c.Input
 	}
 	if ra == nil {
 		return 0, fmt.Errorf("aof: big command at offset %d: no io.ReaderAt", c.Start)
@@ -287,6 +308,39 @@ func WriteCommand(w io.Writer, c *Command, ra io.ReaderAt, buf []byte) (int64, e
 		}
 		if done == 0 && p[0] != '*' {
 			return 0, fmt.Errorf("aof: big command at offset %d: the input there is not the command (%q)", c.Start, snippet(p))
+		}
+		m, err := w.Write(p)
+		done += int64(m)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// CopySection copies section s of the input ra (a run of a big command's arguments, see
+// ArgReader.Section, or the whole command, Command.Wire) to w in pieces of len(buf) bytes
+// (64 KiB if buf is empty), and returns the bytes written. The section must begin a header
+// (`$` or `*`): a first byte that is not one means ra is not the input the section came from.
+func CopySection(w io.Writer, ra io.ReaderAt, s Section, buf []byte) (int64, error) {
+	if ra == nil {
+		return 0, fmt.Errorf("aof: section at offset %d: no io.ReaderAt", s.Off)
+	}
+	if len(buf) == 0 {
+		buf = make([]byte, argBufBytes)
+	}
+	var done int64
+	for done < s.Len {
+		p := buf[:min(int64(len(buf)), s.Len-done)]
+		n, err := ra.ReadAt(p, s.Off+done)
+		if n < len(p) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, fmt.Errorf("aof: section of %d bytes at offset %d: reading offset %d: %w", s.Len, s.Off, s.Off+done+int64(n), err)
+		}
+		if done == 0 && p[0] != '$' && p[0] != '*' {
+			return 0, fmt.Errorf("aof: section at offset %d: the input there is not a command's (%q)", s.Off, snippet(p))
 		}
 		m, err := w.Write(p)
 		done += int64(m)

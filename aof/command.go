@@ -1,5 +1,7 @@
 package aof
 
+import "io"
+
 // Command is one command of a replication stream or AOF file. Args slice into Raw, the exact bytes
 // read off the wire; N is len(Raw), so offsets are sums of N and cannot drift from a second count.
 // The reader owns the slices: they stay valid until its next call to Next. Copy what you keep.
@@ -8,7 +10,9 @@ package aof
 // without holding it: Raw is nil, N is still its size on the wire, Args holds only its leading
 // arguments (see Reader.SetHold), and Rest is where the others are in the reader's input, to be
 // read later in bounded pieces from an io.ReaderAt over that input (an ArgReader does it; see
-// Command.Arguments and WriteCommand). Big reports which kind a command is.
+// Command.Arguments and WriteCommand). Big reports which kind a command is. Input, when the
+// reader was given one (Reader.SetInput), is that io.ReaderAt: a command copied by value can be
+// written out or re-chunked later, in another goroutine, after the reader has moved on.
 type Command struct {
 	Args [][]byte
 	Raw  []byte
@@ -22,6 +26,10 @@ type Command struct {
 	// Rest holds arguments len(Args) .. NArgs-1 of a big command, exactly as on the wire
 	// (`$<len>\r\n<bytes>\r\n` each); it is empty for any other command.
 	Rest Section
+	// Input is the reader's input as an io.ReaderAt taking the offsets of Start and Rest (see
+	// Reader.SetInput), or nil. It stays valid for as long as that input is open (a SpoolReader
+	// until its Close, a File until its Close), not only until the next call to Next.
+	Input io.ReaderAt
 }
 
 // Section is a range of a reader's input: Len bytes from offset Off.

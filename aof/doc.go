@@ -29,10 +29,12 @@
 // replication offset):
 //
 //	r := aof.NewStreamReader(sr, applied)      // big-command mode, offsets from `applied`
+//	r.SetInput(sr)                             // every command's Input: where Rest is read from
 //	...
 //	if c.Big() {
-//		aof.WriteCommand(conn, &c, sr, buf) // the command whole, copied in pieces
-//		a := c.Arguments(sr)                // or argument by argument, to re-chunk it
+//		aof.WriteCommand(conn, &c, nil, buf) // the command whole, copied in pieces from c.Input
+//		a := c.Arguments(nil)                // or argument by argument, to re-chunk it
+//		s := a.Section()                     // (an argument's wire bytes, for CopySection)
 //	}
 //
 // AOF files (plain, with an RDB preamble, or a Redis 7 multi-part directory) go through

@@ -26,9 +26,10 @@ import (
 // the file and the offset where that command starts; every command before it has been returned.
 type File struct {
 	parts []Part
-	idx   int      // the part being read
-	f     *os.File // its file
-	r     *Reader  // commands of the part, once its RDB (if any) is done
+	idx   int        // the part being read
+	f     *os.File   // its file
+	done  []*os.File // the parts read before it, open until Close (big commands' Input)
+	r     *Reader    // commands of the part, once its RDB (if any) is done
 
 	dec     *rdb.Decoder // RDB of the first part, nil when it has none
 	rdbFile *os.File
@@ -116,8 +117,9 @@ func (f *File) SetHold(hold int64) {
 }
 
 // ReaderAt returns the part the last command came from, for the sections of a big command
-// (Command.Start and Command.Rest are offsets in that file). It stays valid until the next
-// call to Next, which may move to the next part; nil before the first command.
+// (Command.Start and Command.Rest are offsets in that file); every command's Input is its part.
+// A part stays open until Close, so a command's Input stays valid after Next moved on; nil
+// before the first command.
 func (f *File) ReaderAt() io.ReaderAt {
 	if f.f == nil {
 		return nil
@@ -175,6 +177,7 @@ func (f *File) startCommands(off int64) error {
 		f.r.Reset(src)
 	}
 	f.r.file, f.r.base = f.parts[f.idx].Path, off
+	f.r.SetInput(f.f)
 	return nil
 }
 
@@ -225,7 +228,7 @@ func (f *File) next(c *Command) error {
 			return err
 		}
 		if f.f != f.rdbFile {
-			f.f.Close()
+			f.done = append(f.done, f.f)
 		}
 		f.f = nil
 		f.idx++
@@ -257,6 +260,9 @@ func (f *File) Close() error {
 	if f.rdbFile != nil && f.rdbFile != f.f {
 		err = errors.Join(err, f.rdbFile.Close())
 	}
-	f.f, f.rdbFile = nil, nil
+	for _, d := range f.done {
+		err = errors.Join(err, d.Close())
+	}
+	f.f, f.rdbFile, f.done = nil, nil, nil
 	return err
 }

@@ -187,3 +187,98 @@ func toLower(c byte) byte {
 	}
 	return c
 }
+
+// KeyIndexes appends to dst the positions of the key arguments of a command of nargs arguments
+// of which only the first len(head) are at hand (head[0] its name): a big command (Command.Big),
+// whose Args are its leading arguments only. The positions are those Keys would give for the
+// whole line. It reports false when they depend on arguments not in head (a keyword searched, a
+// key count, the rules of SORT and MIGRATE); a line that does not fit the arity has no keys.
+func (c *CommandSpec) KeyIndexes(head [][]byte, nargs int, dst []int) ([]int, bool) {
+	if c == nil || len(head) == 0 || nargs < len(head) {
+		return dst, true
+	}
+	if c.Subcommands != nil {
+		if len(head) < 2 {
+			return dst, nargs < 2
+		}
+		if c = c.Subcommand(head[1]); c == nil {
+			return dst, true
+		}
+	}
+	if !c.ArityOK(nargs) {
+		return dst, true
+	}
+	base := len(dst)
+	for i := range c.KeySpecs {
+		ks := &c.KeySpecs[i]
+		if ks.Flags&KeyNotKey != 0 {
+			continue
+		}
+		if ks.Begin == BeginIndex && ks.Find == FindKeynum && ks.Flags&KeyIncomplete == 0 &&
+			ks.Index+ks.KeyNumIdx < len(head) {
+			// The key count is at hand (EVAL, ZUNIONSTORE ...): the positions follow from it.
+			first := ks.Index
+			n, ok := parseInt(head[first+ks.KeyNumIdx])
+			if ks.KeyNumIdx >= nargs-first || !ok || n < 0 || n > int64(nargs) {
+				return dst[:base], true
+			}
+			first += ks.FirstKey
+			last := first + (int(n)-1)*max(ks.KeyStep, 1)
+			if last >= nargs || last < first || first >= nargs {
+				return dst[:base], true
+			}
+			for j := first; j <= last; j += max(ks.KeyStep, 1) {
+				dst = append(dst, j)
+			}
+			continue
+		}
+		if ks.Begin != BeginIndex || ks.Find != FindRange || ks.Flags&KeyIncomplete != 0 {
+			if nargs > len(head) {
+				return dst[:base], false
+			}
+			// Every argument is at hand: Keys knows, positions are found by identity.
+			return keyIndexesOf(c, head, dst[:base])
+		}
+		first, step := ks.Index, ks.KeyStep
+		var last int
+		switch {
+		case ks.LastKey >= 0:
+			last = first + ks.LastKey
+		case ks.Limit == 0:
+			last = nargs + ks.LastKey
+		default:
+			last = first + ((nargs-first)/ks.Limit + ks.LastKey)
+		}
+		if last >= nargs || last < first || first >= nargs || step <= 0 {
+			return dst[:base], true // as Keys: Redis gives up on the specs, and the line has no keys
+		}
+		for j := first; j <= last; j += step {
+			dst = append(dst, j)
+		}
+	}
+	if len(dst) == base && len(c.KeySpecs) == 0 && (c.Name == "sort" || c.Name == "sort_ro" || c.Name == "migrate") {
+		if nargs > len(head) {
+			return dst, false
+		}
+		return keyIndexesOf(c, head, dst)
+	}
+	return dst, true
+}
+
+// keyIndexesOf finds the positions of Keys's answer for a whole line, by the identity of the
+// argument slices.
+func keyIndexesOf(c *CommandSpec, args [][]byte, dst []int) ([]int, bool) {
+	var buf [8][]byte
+	keys := c.Keys(args, buf[:0])
+	j := 0
+	for _, k := range keys {
+		for ; j < len(args); j++ {
+			if len(k) == len(args[j]) && (len(k) == 0 || &k[0] == &args[j][0]) {
+				dst = append(dst, j)
+				j++
+				break
+			}
+		}
+	}
+	return dst, len(dst) == len(keys)
+}

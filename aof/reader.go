@@ -92,9 +92,10 @@ type Reader struct {
 	off     int64 // bytes consumed by returned commands
 	maxArgs int
 	maxBulk int64
-	hold    int64 // > 0: big-command mode, commands over hold bytes are not held whole
-	hdr0    int   // length of the current command's `*<n>` line
-	err     error // sticky
+	hold    int64       // > 0: big-command mode, commands over hold bytes are not held whole
+	input   io.ReaderAt // set as every command's Input
+	hdr0    int         // length of the current command's `*<n>` line
+	err     error       // sticky
 
 	// Set by File: the file's name and the offset of the reader's first byte in it (for
 	// errors), and whether '#' annotation lines between commands are skipped.
@@ -152,6 +153,11 @@ func (r *Reader) SetLimits(maxArgs int, maxBulk int64) {
 // reader then holds at most hold bytes of any command, however large.
 func (r *Reader) SetHold(hold int64) { r.hold = max(hold, 0) }
 
+// SetInput sets the io.ReaderAt every command's Input names: the reader's input, taking the
+// offsets of Command.Start and Command.Rest (for a reader of a spool made by NewStreamReader,
+// the SpoolReader itself). nil, the default, leaves Input unset.
+func (r *Reader) SetInput(ra io.ReaderAt) { r.input = ra }
+
 // SetBase sets the offset of the reader's first byte: Command.Start, Command.Rest and the offsets
 // in errors count from it. Offset still counts the bytes read.
 func (r *Reader) SetBase(base int64) { r.base = base }
@@ -177,7 +183,7 @@ func (r *Reader) Next(c *Command) error {
 	}
 	if err := r.next(c); err != nil {
 		r.err = err
-		c.Args, c.Raw, c.N = nil, nil, 0
+		c.Args, c.Raw, c.N, c.Rest, c.Input = nil, nil, 0, Section{}, nil
 		return err
 	}
 	return nil
@@ -273,6 +279,7 @@ func (r *Reader) next(c *Command) error {
 	c.N = size
 	c.Start = r.base + start
 	c.NArgs = max(n, 0)
+	c.Input = r.input
 	if head >= 0 {
 		c.Raw = nil
 		c.Rest = Section{Off: r.base + start + restOff, Len: size - restOff}

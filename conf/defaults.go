@@ -13,7 +13,7 @@ const (
 	DefaultTimeout      = 120 * time.Second
 	DefaultHash         = "fnv1a_64"
 	DefaultDistribution = "ketama"
-	DefaultBigKeyBytes  = 64 << 20
+	DefaultBigKeyBytes  = 8 << 20 // measured: see README, "Big keys"
 
 	MinMbufSize = 512      // RMT's REDIS_CMD_MBUF_BASE_SIZE
 	MaxMbufSize = 16 << 20 // RMT's MBUF_MAX_SIZE

@@ -343,7 +343,7 @@ func TestDefaults(t *testing.T) {
 		{"noreply", d.Common.NoReply, false},
 		{"source_safe", d.Common.SourceSafe, true},
 		{"dir", d.Common.Dir, "./data"},
-		{"big_key_bytes", d.Common.BigKeyBytes, int64(64 << 20)},
+		{"big_key_bytes", d.Common.BigKeyBytes, int64(8 << 20)},
 		{"max_spool_bytes", d.Common.MaxSpoolBytes, int64(0)},
 		{"filter", d.Common.Filter, ""},
 		{"requirepass", d.Common.RequirePass, ""},

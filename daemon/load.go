@@ -165,7 +165,7 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 	if err := p.clearCheckpoint(ctx); err != nil {
 		return nil, err
 	}
-	entries, err := snap.Open(ctx, p.d.cfg.Common.BigKeyBytes)
+	entries, err := snap.Open(ctx, target.MaxHeldValue)
 	if err != nil {
 		return nil, err
 	}

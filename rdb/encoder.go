@@ -21,6 +21,7 @@ type Encoder struct {
 	buf     []byte
 	lp      []byte
 	lzf     []byte
+	copyBuf []byte // WriteRawEntryFrom's
 	table   *lzfTable
 }
 
@@ -125,6 +126,38 @@ func (e *Encoder) WriteRawEntry(key []byte, typ byte, raw []byte, expireMs int64
 	e.buf = appendString(append(b, typ), key)
 	e.write(e.buf)
 	e.write(raw)
+	return e.err
+}
+
+// WriteRawEntryFrom is WriteRawEntry for a value of n bytes read from r (a section of another
+// RDB file), copied in pieces: a value of any size is written without being held.
+func (e *Encoder) WriteRawEntryFrom(key []byte, typ byte, r io.Reader, n int64, expireMs int64) error {
+	if e.err != nil {
+		return e.err
+	}
+	b := e.buf[:0]
+	if expireMs != 0 {
+		b = binary.LittleEndian.AppendUint64(append(b, opExpireTimeMs), uint64(expireMs))
+	}
+	e.buf = appendString(append(b, typ), key)
+	e.write(e.buf)
+	if e.copyBuf == nil {
+		e.copyBuf = make([]byte, 64<<10)
+	}
+	buf := e.copyBuf
+	for done := int64(0); done < n && e.err == nil; {
+		p := buf[:min(int64(len(buf)), n-done)]
+		k, err := io.ReadFull(r, p)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			e.err = fmt.Errorf("rdb: key %s: reading its value at byte %d of %d: %w", quoteKey(key), done+int64(k), n, err)
+			break
+		}
+		e.write(p)
+		done += int64(k)
+	}
 	return e.err
 }
 

@@ -70,6 +70,13 @@ func (n *fileNode) Stream(_ context.Context, from int64) (Commands, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Big-command mode, as a replica link's stream: a command of any size comes out with at
+	// most a few MiB of it held, its Input the part it is in (open until Close).
+	f.SetHold(aof.DefaultHoldBytes)
+	f.SetLimits(aof.StreamMaxArgs, aof.StreamMaxBulk)
+	if dec := f.Decoder(); dec != nil {
+		dec.SetMaxRaw(0) // the RDB part is only passed over here: hold none of its values
+	}
 	var e rdb.Entry
 	for {
 		err := f.NextEntry(&e)

@@ -171,7 +171,12 @@ func (n *replicaNode) Stream(ctx context.Context, from int64) (Commands, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &spoolCommands{Reader: aof.NewReader(r), sr: r}, nil
+	// Big-command mode: a command of any size comes out with at most a few MiB of it held; its
+	// Start and Rest are replication offsets, and its Input the SpoolReader, which reads them
+	// again until Close, from any goroutine.
+	rd := aof.NewStreamReader(r, from)
+	rd.SetInput(r)
+	return &spoolCommands{Reader: rd, sr: r}, nil
 }
 
 func (n *replicaNode) Resync(reason error) bool {

@@ -163,7 +163,11 @@ func (s *Single) closeBatch() error {
 		}
 	}
 	s.batchOpen = false
-	return s.sendOplog(Tag{Kind: kindBatchExec, Offset: cp.Offset, DB: cp.DB}, []byte("EXEC"))
+	exec := Tag{Kind: kindBatchExec, Offset: cp.Offset, DB: cp.DB}
+	if s.batchOneBig { // see Apply: its nested errors count once
+		exec.Part, s.batchOneBig = 1, false
+	}
+	return s.sendOplog(exec, []byte("EXEC"))
 }
 
 // kindBatchExec tags the EXEC of a batch: its reply moves the applied offset, or (EXECABORT)
@@ -203,10 +207,16 @@ func (s *Single) queueRefused(t *Tag, re *ReplyError) {
 	if s.poisoned == nil {
 		s.poisoned = map[int64]bool{}
 	}
+	again := s.poisoned[t.Offset] // another chunk of the same big command
 	s.poisoned[t.Offset] = true
-	s.errs[ReasonQueueRefused]++
+	if !again {
+		s.errs[ReasonQueueRefused]++
+	}
 	s.lastErr = re.Msg
 	s.mu.Unlock()
+	if again {
+		return
+	}
 	s.log.Error("target refused a command in a batch; it is left out and the batch resent",
 		zap.String("reason", re.Prefix), zap.String("key", keyString(t.Key)), zap.Int64("offset", t.Offset), zap.Error(re))
 }

@@ -62,7 +62,12 @@ type Tag struct {
 	Kind   uint8  // the sender's own classification
 	Key    []byte // for logs; copied at Commit into a buffer the Conn reuses
 	Count  int    // keys the request carries when more than one (an MSET of RDB strings)
-	Cmd    []byte // the encoded request, set in OnReply (for retries)
+	Cmd    []byte // the encoded request, set in OnReply (for retries); without its body
+	// Part numbers the requests of one command sent in several (a big command re-chunked):
+	// 1, 2, ... for every one but the last, which is 0 like a command sent whole. On the EXEC
+	// of a checkpointed batch, 1 says the batch is one such command's chunks.
+	Part int
+	body body // the request's body, not held (see sendBody); set in OnReply too
 }
 
 // ErrBroken is wrapped by every error of a connection that can no longer be used: I/O errors,
@@ -71,10 +76,13 @@ var ErrBroken = errors.New("target: connection broken")
 
 // slot is one entry of the in-flight ring: the encoded request and its tag.
 type slot struct {
-	buf    []byte
-	keybuf []byte
-	tag    Tag
-	done   chan *Reply // for Do
+	buf     []byte
+	body    body  // written after buf, from its input; nil for most requests
+	size    int64 // len(buf) + the body's size
+	keybuf  []byte
+	tag     Tag
+	done    chan *Reply   // for Do
+	written chan struct{} // closed once the request is written (sendBody with wait)
 }
 
 // Conn is a pipelined connection: the caller appends commands (Begin/Commit, Send, SendRaw), one
@@ -91,6 +99,7 @@ type Conn struct {
 	rr   replyReader
 
 	ring     []slot
+	bodyBuf  []byte     // the writer goroutine's buffer for bodies, made at the first
 	keepBuf  int        // slot buffers larger than this are dropped after use
 	sendMu   sync.Mutex // held from Begin to Commit: one request is built at a time
 	tail     atomic.Uint64
@@ -229,8 +238,16 @@ func (c *Conn) die(err error) {
 // Begin waits for room in the window and returns an empty buffer to append one command to.
 // Every successful Begin must be followed by Commit (with an empty buffer to abandon it).
 func (c *Conn) Begin(ctx context.Context) ([]byte, error) {
+	return c.beginWithin(ctx, c.opts.WindowBytes)
+}
+
+// beginWithin is Begin with a tighter bound on the bytes in flight: it waits until fewer than
+// limit are (or none at all). A sender whose requests are many and cheap for the target (the
+// chunks of a rewritten key) keeps the target just as busy with fewer bytes held.
+func (c *Conn) beginWithin(ctx context.Context, limit int64) ([]byte, error) {
 	c.sendMu.Lock()
 	n := uint64(len(c.ring))
+	limit = min(limit, c.opts.WindowBytes)
 	for {
 		select {
 		case <-c.dead:
@@ -238,11 +255,11 @@ func (c *Conn) Begin(ctx context.Context) ([]byte, error) {
 			return nil, c.err
 		default:
 		}
-		if c.hasRoom(n) {
+		if c.hasRoom(n, limit) {
 			break
 		}
 		c.senderWaits.Store(true)
-		if c.hasRoom(n) {
+		if c.hasRoom(n, limit) {
 			c.senderWaits.Store(false)
 			break
 		}
@@ -262,9 +279,9 @@ func (c *Conn) Begin(ctx context.Context) ([]byte, error) {
 	return s.buf[:0], nil
 }
 
-func (c *Conn) hasRoom(n uint64) bool {
+func (c *Conn) hasRoom(n uint64, limit int64) bool {
 	t, h := c.tail.Load(), c.head.Load()
-	return t-h < n && (t == h || c.inflight.Load() < c.opts.WindowBytes)
+	return t-h < n && (t == h || c.inflight.Load() < limit)
 }
 
 // Commit queues the command appended to buf (from Begin) with its tag, and releases the send side.
@@ -273,22 +290,33 @@ func (c *Conn) Commit(buf []byte, tag Tag) {
 }
 
 func (c *Conn) commit(buf []byte, tag Tag, done chan *Reply) {
-	if len(buf) == 0 {
+	c.commitBody(buf, nil, tag, done, nil)
+}
+
+func (c *Conn) commitBody(buf []byte, b body, tag Tag, done chan *Reply, written chan struct{}) {
+	if len(buf) == 0 && b == nil {
 		c.sendMu.Unlock()
 		return
 	}
 	t := c.tail.Load()
 	s := &c.ring[t%uint64(len(c.ring))]
 	s.buf = buf
+	s.body = b
+	s.size = int64(len(buf))
+	if b != nil {
+		s.size += b.size()
+	}
+	s.written = written
 	s.keybuf = append(s.keybuf[:0], tag.Key...)
 	s.tag = tag
 	s.tag.Key = s.keybuf
 	s.tag.Seq = t
 	s.tag.Cmd = nil
+	s.tag.body = nil
 	s.done = done
-	c.inflight.Add(int64(len(buf)))
+	c.inflight.Add(s.size)
 	c.sent.Add(1)
-	c.sentBytes.Add(uint64(len(buf)))
+	c.sentBytes.Add(uint64(s.size))
 	c.tail.Store(t + 1)
 	c.sendMu.Unlock()
 	if c.writerIdle.Load() && c.writerIdle.CompareAndSwap(true, false) {
@@ -317,6 +345,33 @@ func (c *Conn) SendRaw(ctx context.Context, tag Tag, raw []byte) error {
 	}
 	c.Commit(append(buf, raw...), tag)
 	return nil
+}
+
+// sendBody queues one request of head (copied) followed by b, which the writer goroutine copies
+// from its input when it writes the request: a command of any size goes out in bounded memory.
+// With wait, it returns only once the request is written (or the connection broke): the
+// caller's input may then change. The tag's body comes back in OnReply, for a resend.
+func (c *Conn) sendBody(ctx context.Context, tag Tag, head []byte, b body, wait bool) error {
+	buf, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	var written chan struct{}
+	if wait {
+		written = make(chan struct{})
+	}
+	c.commitBody(append(buf, head...), b, tag, nil, written)
+	if !wait {
+		return nil
+	}
+	select {
+	case <-written:
+		return nil
+	case <-c.dead:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Do sends one command and waits for its reply, which it returns as a copy. Error replies are

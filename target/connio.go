@@ -39,13 +39,64 @@ func (c *Conn) writeLoop() {
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
 		for ; w < t; w++ {
-			if _, err := c.bw.Write(c.ring[w%n].buf); err != nil {
+			s := &c.ring[w%n]
+			if _, err := c.bw.Write(s.buf); err != nil {
 				c.die(fmt.Errorf("write: %w", err))
 				return
+			}
+			if s.body != nil {
+				if err := c.writeBody(s.body); err != nil {
+					c.die(err)
+					return
+				}
+			}
+			if s.written != nil {
+				close(s.written) // once: the sender makes a new one with each request
 			}
 		}
 		c.wpos.Store(w)
 	}
+}
+
+// bodyPiece is the most a body is read in one piece, and how often the write deadline is
+// pushed on while a body goes out.
+const bodyPiece = 256 << 10
+
+// writeBody copies a request's body into the bufio.Writer, pushing the write deadline on with
+// every piece. An error reading the body's input breaks the connection too: part of a request
+// is on the wire, and the target must not run what follows it as a command.
+func (c *Conn) writeBody(b body) error {
+	if c.bodyBuf == nil {
+		c.bodyBuf = make([]byte, bodyPiece)
+	}
+	bw := &deadlineWriter{c: c}
+	err := b.writeTo(bw, c.bodyBuf)
+	switch {
+	case bw.err != nil:
+		return fmt.Errorf("write: %w", bw.err)
+	case err != nil:
+		return fmt.Errorf("reading the data of a request (%d bytes) to write: %w", b.size(), err)
+	}
+	return nil
+}
+
+// deadlineWriter writes to the connection's bufio.Writer with a fresh write deadline for each
+// piece, and records the first write error.
+type deadlineWriter struct {
+	c   *Conn
+	err error
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	d.c.nc.SetWriteDeadline(time.Now().Add(d.c.opts.Timeout))
+	n, err := d.c.bw.Write(p)
+	if err != nil {
+		d.err = err
+	}
+	return n, err
 }
 
 // armReadDeadline gives the replies to requests written up to w Timeout to arrive.
@@ -95,7 +146,8 @@ func (c *Conn) readLoop() {
 			c.errReplies.Add(1)
 		}
 		c.deliver(s, &rep)
-		done += int64(len(s.buf))
+		done += s.size
+		c.release(s, h)
 		h++
 		count++
 		if count >= publishBatch || c.br.Buffered() == 0 {
@@ -116,13 +168,30 @@ func (c *Conn) readLoop() {
 		s := &c.ring[h%n]
 		rep = Reply{Kind: KindFailed, Err: c.err}
 		c.deliver(s, &rep)
-		c.publish(h+1, int64(len(s.buf)), 1, 0)
+		c.publish(h+1, s.size, 1, 0)
 	}
 	close(c.failed)
 }
 
+// release lets go of what the answered request h held beyond a small buffer: a buffer over
+// keepBuf, a body. Kept until the slot is reused, a burst of big requests (the chunks of a
+// rewritten key) would hold the ring's size times theirs long after their replies. It is done
+// only once the writer has published that it wrote the request (wpos, an atomic it stores
+// after writing): its last use of the slot comes before that.
+func (c *Conn) release(s *slot, h uint64) {
+	if (cap(s.buf) <= c.keepBuf && s.body == nil) || c.wpos.Load() <= h {
+		return
+	}
+	if cap(s.buf) > c.keepBuf {
+		s.buf = nil
+	}
+	s.body = nil
+	s.tag.Cmd, s.tag.body = nil, nil
+}
+
 func (c *Conn) deliver(s *slot, rep *Reply) {
 	s.tag.Cmd = s.buf
+	s.tag.body = s.body
 	if s.done != nil {
 		s.done <- rep.clone()
 		s.done = nil

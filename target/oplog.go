@@ -186,7 +186,7 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if stalled {
 		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, ErrRetry)
 	}
-	if len(cmd.Args) == 0 {
+	if len(cmd.Args) == 0 && !cmd.Big() {
 		s.skip(SkipEmpty, cmd, end)
 		return nil
 	}
@@ -194,7 +194,7 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 		s.skip(ReasonQueueRefused, cmd, end)
 		return nil
 	}
-	name := cmd.Args[0]
+	name := argOrNil(cmd.Args, 0) // nil: a big command whose name was too long to hold
 	kind := kindOplog
 	switch len(name) {
 	case 4:
@@ -246,6 +246,14 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if s.inTx {
 		kind = kindOplogTx
 	}
+	// A re-chunked command outside the source's transactions is a batch of its own: the EXEC's
+	// errors are then its chunks' only, and count once.
+	ownBatch := s.batching() && cmd.Big() && !s.inTx && isChunked(cmd)
+	if ownBatch && s.batchOpen && s.batchCmds > 0 {
+		if err := s.closeBatch(); err != nil {
+			return fmt.Errorf("target %s: closing a batch at offset %d: %w", s.opts.Conn.Addr, s.batchEnd, err)
+		}
+	}
 	if s.batching() {
 		if err := s.openBatch(); err != nil {
 			return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
@@ -256,20 +264,33 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if len(cmd.Args) > 1 {
 		key = cmd.Args[1]
 	}
-	s.mu.Lock()
-	s.pending++
-	s.mu.Unlock()
-	err := s.oplog.SendRaw(s.ctx, Tag{Offset: end, DB: s.oplogDB, Kind: kind, Key: key}, cmd.Raw)
-	if err != nil {
+	var err error
+	if cmd.Big() {
+		err = s.sendBig(cmd, end, kind, key)
+	} else {
 		s.mu.Lock()
-		s.pending--
+		s.pending++
 		s.mu.Unlock()
+		if err = s.oplog.SendRaw(s.ctx, Tag{Offset: end, DB: s.oplogDB, Kind: kind, Key: key}, cmd.Raw); err != nil {
+			s.mu.Lock()
+			s.pending--
+			s.mu.Unlock()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
 	}
 	if s.batching() {
 		s.batchEnd = end
 		s.batchCmds++
 		s.batchBytes += cmd.N
+		if ownBatch {
+			s.batchOneBig = true
+			if err := s.closeBatch(); err != nil {
+				return fmt.Errorf("target %s: closing a batch at offset %d: %w", s.opts.Conn.Addr, s.batchEnd, err)
+			}
+			return nil
+		}
 		return s.maybeCloseBatch()
 	}
 	return nil
@@ -333,6 +354,7 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 			return
 		}
 		if s.batching() && t.Kind == kindOplogTx && t.Offset > 0 {
+			// (Every chunk of a big command is refused alike: counted once, by its offset.)
 			// Refused while queueing: the batch will abort; left out when it is resent.
 			s.queueRefused(t, re)
 			s.mu.Lock()
@@ -344,11 +366,18 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 			s.refused(t, re) // EXECABORT: nothing of the batch ran; resend it from Applied()
 			return
 		}
-		s.countErr(re.Prefix, t, re)
+		if t.Offset == 0 || t.Offset != s.errEnd { // the chunks of one command: counted once
+			s.countErr(re.Prefix, t, re)
+		}
+		s.errEnd = t.Offset
 	}
 	if r.NestedErrs > 0 {
+		n := uint64(r.NestedErrs)
+		if t.Kind == kindBatchExec && t.Part > 0 {
+			n = 1 // a batch of one big command's chunks: refused alike, counted once
+		}
 		s.mu.Lock()
-		s.errs[r.NestedErr.Prefix] += uint64(r.NestedErrs)
+		s.errs[r.NestedErr.Prefix] += n
 		s.lastErr = r.NestedErr.Msg
 		s.mu.Unlock()
 		s.log.Warn("target error inside transaction", zap.String("reason", r.NestedErr.Prefix),
@@ -358,7 +387,9 @@ func (s *Single) onOplogReply(t *Tag, r *Reply) {
 	s.pending--
 	if s.stalled {
 		// Applied after a refused command: a resend from Applied() runs it again.
-		s.errs[ReasonAfterRefusal]++
+		if t.Part == 0 { // a command's last chunk, or a command sent whole
+			s.errs[ReasonAfterRefusal]++
+		}
 		s.mu.Unlock()
 		s.log.Warn("command applied after a refused one; a resend repeats it",
 			zap.String("key", keyString(t.Key)), zap.Int64("offset", t.Offset))

@@ -317,13 +317,21 @@ func (n *RDBFileNode) Restore(e *rdb.Entry) error {
 }
 
 // Rewrite writes a key whose value the decoder did not hold, reading its raw bytes from
-// value (nil: e.Value). The value is held whole while it is written.
+// value (nil: e.Value): copied in pieces into the file when the file's version takes the
+// value as it is; held whole while it is converted for an older version.
 func (n *RDBFileNode) Rewrite(e *rdb.Entry, value io.Reader) error {
 	if value == nil {
 		return n.Restore(e)
 	}
 	if e.ExpireMs > 0 && e.ExpireMs <= n.file.now().UnixMilli() {
 		return n.Restore(e) // counted there
+	}
+	if !n.convert {
+		err := n.file.write(e.DB, func(enc *rdb.Encoder) error {
+			return enc.WriteRawEntryFrom(e.Key, e.Type, value, e.ValueLen, e.ExpireMs)
+		})
+		n.count(&n.written, err)
+		return err
 	}
 	raw, err := io.ReadAll(io.LimitReader(value, e.ValueLen))
 	if err == nil && int64(len(raw)) != e.ValueLen {

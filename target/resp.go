@@ -20,6 +20,13 @@ func appendBulkHeader(dst []byte, n int) []byte {
 	return append(dst, '\r', '\n')
 }
 
+// appendBulkHeader64 is appendBulkHeader for a length of any size.
+func appendBulkHeader64(dst []byte, n int64) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, n, 10)
+	return append(dst, '\r', '\n')
+}
+
 // appendBulk appends one bulk string.
 func appendBulk(dst, b []byte) []byte {
 	dst = appendBulkHeader(dst, len(b))

@@ -147,6 +147,11 @@ type sharded struct {
 	// Reconnect dropped the queue (writer goroutine only).
 	acked               map[int64]bool
 	ackedMax            int64
+	keyIdx              []int // scratch of routeBig (writer goroutine)
+	head                []byte
+	bigStreamed         atomic.Uint64
+	bigChunked          atomic.Uint64
+	bigChunks           atomic.Uint64
 	broken              error
 	applied             int64
 	appliedDB           int
@@ -160,6 +165,10 @@ type shardNode struct {
 	oplog  *Conn
 	// Transaction reply state, touched only by the oplog connection's reply reader.
 	txRedir *redirect
+	// The last command whose error reply was counted (its chunks are counted once), reply
+	// reader only.
+	errSeq     uint64
+	errCounted bool
 }
 
 // redirect is a request to send again: to a MOVED's or ASK's node, or to the same node after a
@@ -173,6 +182,7 @@ type redirect struct {
 	ask    bool
 	retry  bool
 	cmds   [][]byte
+	body   body // the body of cmds[0], when it has one (see Conn.sendBody)
 	reason string
 }
 
@@ -414,7 +424,7 @@ func (w *sharded) onRDBRedirect(t *Tag, r *Reply) bool {
 		return false
 	}
 	rd := redirect{kind: t.Kind, key: append([]byte(nil), t.Key...), unit: unit, addr: addr,
-		ask: re.Prefix == "ASK", cmds: [][]byte{append([]byte(nil), t.Cmd...)}, reason: re.Prefix}
+		ask: re.Prefix == "ASK", cmds: [][]byte{append([]byte(nil), t.Cmd...)}, body: t.body, reason: re.Prefix}
 	w.mu.Lock()
 	w.rdbRedir = append(w.rdbRedir, rd)
 	w.rdbBytes += int64(len(rd.key) + len(rd.cmds[0]))
@@ -471,7 +481,14 @@ func (w *sharded) WaitRDB(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := rc.c.SendRaw(ctx, Tag{Kind: rd.kind, Key: rd.key}, rd.cmds[0]); err != nil {
+			tag := Tag{Kind: rd.kind, Key: rd.key}
+			if rd.body != nil {
+				if err := rc.c.sendBody(ctx, tag, rd.cmds[0], rd.body, false); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := rc.c.SendRaw(ctx, tag, rd.cmds[0]); err != nil {
 				return err
 			}
 		}
@@ -536,7 +553,8 @@ func (w *sharded) Stats() Stats {
 		oplogs[i] = n.oplog
 	}
 	st := Stats{Errors: maps.Clone(w.errs), Skipped: maps.Clone(w.skipped), LastError: w.lastErr,
-		AppliedOffset: w.applied, AppliedDB: w.appliedDB, Retried: w.retried + w.redirected}
+		AppliedOffset: w.applied, AppliedDB: w.appliedDB, Retried: w.retried + w.redirected,
+		BigStreamed: w.bigStreamed.Load(), BigChunked: w.bigChunked.Load(), BigChunks: w.bigChunks.Load()}
 	w.mu.Unlock()
 	var addrs []string
 	for i, n := range nodes {
@@ -562,6 +580,7 @@ func (w *sharded) Stats() Stats {
 		st.Expired += ns.Expired
 		st.Functions += ns.Functions
 		st.Retried += ns.Retried
+		st.RestoresFromFile += ns.RestoresFromFile
 		if st.LastError == "" {
 			st.LastError = ns.LastError
 		}

@@ -90,11 +90,11 @@ func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 			return fmt.Errorf("target %s: apply at offset %d: %w", w.kind.name, end, err)
 		}
 	}
-	if len(cmd.Args) == 0 {
+	if len(cmd.Args) == 0 && !cmd.Big() {
 		w.skip(SkipEmpty, end)
 		return nil
 	}
-	name := cmd.Args[0]
+	name := argOrNil(cmd.Args, 0) // nil: a big command whose name was too long to hold
 	switch {
 	case isCmd(name, "PING"), isCmd(name, "REPLCONF"):
 		w.skip(SkipControl, end)
@@ -143,6 +143,16 @@ func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 		w.skip("", end)
 		return nil
 	}
+	if w.tx != nil && cmd.Big() {
+		// A big command is not held: what the transaction has goes one by one, then it.
+		w.countSkip(CountMultiSplit, nil, "big command inside a transaction: applied command by command",
+			zap.Int64("offset", end))
+		tx := w.tx
+		w.tx = nil
+		if err := w.applyEach(tx); err != nil {
+			return err
+		}
+	}
 	if w.tx != nil {
 		w.tx.add(cmd, end)
 		if w.tx.bytes > txLimit {
@@ -154,6 +164,9 @@ func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 			return w.applyEach(tx)
 		}
 		return nil
+	}
+	if cmd.Big() {
+		return w.routeBig(cmd, end)
 	}
 	return w.route(cmd.Args, cmd.Raw, end)
 }
@@ -581,13 +594,15 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 		if re != nil {
 			if rd, ok := w.redirectOf(n, t, re); ok {
 				rd.cmds = [][]byte{append([]byte(nil), t.Cmd...)}
+				rd.body = t.body
 				w.addRedirect(rd)
 				return
 			}
 		}
 	}
-	if re != nil {
+	if re != nil && (!n.errCounted || n.errSeq != seq) { // the chunks of one command: counted once
 		w.countErr(re.Prefix, t, re)
+		n.errSeq, n.errCounted = seq, true
 	}
 	if r.NestedErrs > 0 {
 		w.mu.Lock()
@@ -711,7 +726,14 @@ func (w *sharded) resolve(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := n.oplog.SendRaw(ctx, Tag{Offset: int64(rd.seq), DB: rd.unit, Kind: kindRoutedOp, Key: rd.key}, rd.cmds[0]); err != nil {
+			tag := Tag{Offset: int64(rd.seq), DB: rd.unit, Kind: kindRoutedOp, Key: rd.key}
+			if rd.body != nil {
+				if err := n.oplog.sendBody(ctx, tag, rd.cmds[0], rd.body, true); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := n.oplog.SendRaw(ctx, tag, rd.cmds[0]); err != nil {
 				return err
 			}
 		}

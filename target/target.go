@@ -15,6 +15,13 @@ import (
 	"github.com/rmt-project/rmt/rdb"
 )
 
+// MaxHeldValue is the largest value of a snapshot the writers take held in memory (the maxRaw
+// of source.SnapshotReady.Open): a larger one comes with a nil Entry.Value, Restore returns
+// ErrNeedsRewrite, and Rewrite reads it again from the snapshot, copying it to the socket as
+// one RESTORE or sending it as chunked commands (Config.BigKeyBytes chooses). It is fixed and
+// small: what a load holds does not grow with a key's size.
+const MaxHeldValue = 1 << 20
+
 // Kinds of target, as rmt.yaml's target.type names them (conf.TypeSingle and the others are the
 // same strings; target does not import conf).
 const (
@@ -71,8 +78,11 @@ type Config struct {
 	Conn Options
 	// Conns is the number of RDB-phase connections per target node (common.threads); 0 means
 	// 4 on a single target, 2 per node on a cluster or pool.
-	Conns       int
-	BigKeyBytes int64 // values over this many bytes go as native commands; 0 means no limit
+	Conns int
+	// BigKeyBytes: snapshot values not held (over MaxHeldValue) and over this many bytes go as
+	// chunked native commands, others as one RESTORE copied from the snapshot (strings, streams
+	// and module values always); 0 means no limit.
+	BigKeyBytes int64
 	// Hash, HashTag and Distribution are a twemproxy pool's (target.hash, ...).
 	Hash, HashTag, Distribution string
 	// RDBVersion is the version an rdb file is written in; 0 means the first snapshot's.
@@ -163,7 +173,10 @@ type Writer interface {
 	// broke. Error replies of the target are counted in Stats, not returned.
 	Restore(e *rdb.Entry) error
 	// Rewrite sends one key whose value Restore could not carry, reading its raw bytes from
-	// value (nil: e.Value): as native commands, or re-encoded for an rdb file.
+	// value (nil: e.Value): a value not held as one RESTORE copied from value, or as native
+	// commands (BigKeyBytes chooses), or into an rdb file; in bounded memory whatever its size.
+	// value may be read after Rewrite returned, until WaitRDB does (an io.ReaderAt, such as
+	// Entries.Value gives, is read again for a resend).
 	Rewrite(e *rdb.Entry, value io.Reader) error
 	// WaitRDB returns when everything the snapshot sent has its reply (or is written), after the
 	// retries and redirects it needs. It returns an error only when the target broke or ctx ended.
@@ -173,7 +186,10 @@ type Writer interface {
 	// (0, 0) when it was not called. A kind that takes no stream returns ErrNoOplog.
 	StartOplog(ctx context.Context, offset int64, db int) error
 	// Apply forwards one command of the stream, in order; end is the replication offset just
-	// after it. Replication chatter (PING, REPLCONF) and PUBLISH are skipped and counted. It
+	// after it. A big command (aof.Command.Big) is read from its Input, re-chunked where that
+	// keeps its meaning or copied whole (bigcmd.go); Apply returns once it is written, its
+	// chunks counting as one command. Replication chatter (PING, REPLCONF) and PUBLISH are
+	// skipped and counted. It
 	// returns an error wrapping ErrBroken or ErrRetry when the caller must Reconnect and resend
 	// from the offset Reconnect returns; ErrNoOplog for a kind that takes no stream.
 	Apply(cmd *aof.Command, end int64) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ type SingleOptions struct {
 	Conn             Options // address, auth, TLS, window; OnReply and Name are set by Single
 	Conns            int     // connections for the RDB phase; 0 means 4
 	SourceRDBVersion int     // RDB version of the source's snapshot (DUMP payload version)
-	BigKeyBytes      int64   // values over this many bytes need rewriting; 0 means no limit
+	BigKeyBytes      int64   // see Config.BigKeyBytes; 0 means no limit
 	Logger           *zap.Logger
 	// Now returns the current time, for skipping expired keys; nil means time.Now.
 	Now func() time.Time
@@ -103,8 +104,16 @@ type Single struct {
 	acked   bool
 	oplogID int64 // the oplog connection's CLIENT ID on the target; 0 unknown
 
+	// Big commands of the stream and values not held (bigcmd_single.go, restoreFrom).
+	batchOneBig bool   // the open batch is one re-chunked big command (its EXEC's Part is 1)
+	errEnd      int64  // the end offset of the last oplog command whose error was counted (reply reader)
+	head        []byte // scratch for the heads of big commands' chunks (oplog goroutine)
+	rdbHead     []byte // scratch for the heads of RESTOREs of values not held (RDB goroutine)
+
 	restored, rewritten, rewriteReplies, expired, functions, retried atomic.Uint64
-	retryBig                                                         atomic.Bool // the retry list holds more than retryLimit bytes
+	streamedRestores                                                 atomic.Uint64 // RESTOREs of values not held, copied from the snapshot
+	bigStreamed, bigChunked, bigChunks                               atomic.Uint64 // big commands of the stream
+	retryBig                                                         atomic.Bool   // the retry list holds more than retryLimit bytes
 	retryLimit                                                       int64
 
 	mu        sync.Mutex // guards everything below
@@ -136,6 +145,7 @@ type retryReq struct {
 	key    []byte
 	count  int
 	cmd    []byte
+	body   body // the body of cmd, when it has one (a RESTORE of a value not held)
 	reason string
 }
 
@@ -273,20 +283,33 @@ func (s *Single) Restore(e *rdb.Entry) error {
 	if err != nil {
 		return err
 	}
-	ttl, n := int64(0), 4
+	buf = s.appendRestoreHead(buf, e, int64(len(e.Value)))
+	buf = rdb.DumpPayload(buf, e.Type, e.Value, s.opts.SourceRDBVersion)
+	buf = s.appendRestoreTail(buf)
+	rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindRestore, Key: e.Key})
+	return s.expireAfterRestore(rc, e)
+}
+
+// appendRestoreHead appends `RESTORE key ttl` and the payload's bulk header, for a value of n
+// bytes.
+func (s *Single) appendRestoreHead(buf []byte, e *rdb.Entry, n int64) []byte {
+	ttl, args := int64(0), 4
 	if s.info.AbsTTL {
 		ttl = e.ExpireMs
-		n++
+		args++
 	}
 	if s.info.Replace {
-		n++
+		args++
 	}
-	buf = appendArrayHeader(buf, n)
+	buf = appendArrayHeader(buf, args)
 	buf = appendBulkString(buf, "RESTORE")
 	buf = appendBulk(buf, e.Key)
 	buf = appendBulkInt(buf, ttl)
-	buf = appendBulkHeader(buf, 1+len(e.Value)+2+8) // type, value, version, CRC64
-	buf = rdb.DumpPayload(buf, e.Type, e.Value, s.opts.SourceRDBVersion)
+	return appendBulkHeader64(buf, 1+n+2+8) // type, value, version, CRC64
+}
+
+// appendRestoreTail appends what follows the payload: its CRLF, REPLACE and ABSTTL.
+func (s *Single) appendRestoreTail(buf []byte) []byte {
 	buf = append(buf, '\r', '\n')
 	if s.info.Replace {
 		buf = appendBulkString(buf, "REPLACE")
@@ -294,19 +317,47 @@ func (s *Single) Restore(e *rdb.Entry) error {
 	if s.info.AbsTTL {
 		buf = appendBulkString(buf, "ABSTTL")
 	}
-	rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindRestore, Key: e.Key})
-	if !s.info.AbsTTL && e.ExpireMs > 0 {
-		buf, err := rc.c.Begin(s.ctx)
-		if err != nil {
+	return buf
+}
+
+// expireAfterRestore sends PEXPIREAT after a RESTORE, on a target without ABSTTL.
+func (s *Single) expireAfterRestore(rc *rdbConn, e *rdb.Entry) error {
+	if s.info.AbsTTL || e.ExpireMs <= 0 {
+		return nil
+	}
+	buf, err := rc.c.Begin(s.ctx)
+	if err != nil {
+		return err
+	}
+	buf = appendArrayHeader(buf, 3)
+	buf = appendBulkString(buf, "PEXPIREAT")
+	buf = appendBulk(buf, e.Key)
+	buf = appendBulkInt(buf, e.ExpireMs)
+	rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindExpire, Key: e.Key})
+	return nil
+}
+
+// restoreFrom sends one RESTORE of a value the decoder did not hold: the head, then the DUMP
+// payload copied from value (the value's section of the snapshot) by the connection's writer,
+// its CRC64 computed while copying, so that a value of any size goes in bounded memory. A
+// value that is an io.ReaderAt (Entries.Value gives one) is read again for a resend.
+func (s *Single) restoreFrom(e *rdb.Entry, value io.Reader) error {
+	if s.retryBig.Load() {
+		if err := s.WaitRDB(s.ctx); err != nil {
 			return err
 		}
-		buf = appendArrayHeader(buf, 3)
-		buf = appendBulkString(buf, "PEXPIREAT")
-		buf = appendBulk(buf, e.Key)
-		buf = appendBulkInt(buf, e.ExpireMs)
-		rc.c.Commit(buf, Tag{DB: e.DB, Kind: kindExpire, Key: e.Key})
 	}
-	return nil
+	rc, err := s.rdbConnFor(e.DB)
+	if err != nil {
+		return err
+	}
+	s.rdbHead = s.appendRestoreHead(s.rdbHead[:0], e, e.ValueLen)
+	b := newRestoreBody(e.Type, value, e.ValueLen, s.opts.SourceRDBVersion, s.appendRestoreTail(nil))
+	if err := rc.c.sendBody(s.ctx, Tag{DB: e.DB, Kind: kindRestore, Key: e.Key}, s.rdbHead, b, false); err != nil {
+		return err
+	}
+	s.streamedRestores.Add(1)
+	return s.expireAfterRestore(rc, e)
 }
 
 // rdbConnFor picks the next RDB-phase connection, round robin, and selects db on it.
@@ -402,7 +453,7 @@ func (s *Single) onRDBReply(t *Tag, r *Reply) {
 			s.retried.Add(1)
 			s.mu.Lock()
 			s.retry = append(s.retry, retryReq{db: t.DB, kind: t.Kind, key: append([]byte(nil), t.Key...),
-				count: t.Count, cmd: append([]byte(nil), t.Cmd...), reason: re.Prefix})
+				count: t.Count, cmd: append([]byte(nil), t.Cmd...), body: t.body, reason: re.Prefix})
 			s.retryLen += int64(len(t.Cmd) + len(t.Key))
 			s.retryBig.Store(s.retryLen > s.retryLimit)
 			s.mu.Unlock()
@@ -501,7 +552,14 @@ func (s *Single) WaitRDB(ctx context.Context) error {
 			if err := rc.selectDB(ctx, r.db); err != nil {
 				return err
 			}
-			if err := rc.c.SendRaw(ctx, Tag{DB: r.db, Kind: r.kind, Key: r.key, Count: r.count}, r.cmd); err != nil {
+			tag := Tag{DB: r.db, Kind: r.kind, Key: r.key, Count: r.count}
+			if r.body != nil {
+				if err := rc.c.sendBody(ctx, tag, r.cmd, r.body, false); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := rc.c.SendRaw(ctx, tag, r.cmd); err != nil {
 				return err
 			}
 		}

@@ -413,8 +413,10 @@ func TestRestoreNeedsRewrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if a, b := newer.Stats(), same.Stats(); a.Rewritten != 1 || b.Rewritten != 2 || b.Restored != 1 {
-		t.Fatalf("rewritten %d and %d, restored %d", a.Rewritten, b.Rewritten, b.Restored)
+	// A string not held goes as one RESTORE read from its reader, whatever BigKeyBytes says
+	// (SET would keep the target as busy); a held one over BigKeyBytes as commands.
+	if a, b := newer.Stats(), same.Stats(); a.Rewritten != 1 || b.Rewritten != 1 || b.Restored != 2 || b.RestoresFromFile != 1 {
+		t.Fatalf("rewritten %d and %d, restored %d (%d from a reader)", a.Rewritten, b.Rewritten, b.Restored, b.RestoresFromFile)
 	}
 	got := readBack(t, dst.Addr, 0)
 	want := map[string]string{"newer": "string:v", "big": "string:" + strings.Repeat("x", 20),
