@@ -38,6 +38,10 @@ func (d *Daemon) Snapshot() *status.Snapshot {
 			}
 			s.Progress.KeysRestored += int64(tgt.Restored + tgt.Rewritten)
 			s.Progress.ExpiredSkipped += int64(tgt.Expired)
+			s.Progress.RestoresFromFile += int64(tgt.RestoresFromFile)
+			s.Progress.BigStreamed += int64(tgt.BigStreamed)
+			s.Progress.BigChunked += int64(tgt.BigChunked)
+			s.Progress.BigChunks += int64(tgt.BigChunks)
 			for _, c := range tgt.Conns {
 				s.Stats.TotalMsgsSent += int64(c.Sent)
 				s.Stats.TotalNetOutputBytes += int64(c.SentBytes)

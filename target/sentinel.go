@@ -264,12 +264,7 @@ func (w *Sentinel) retire(s *Single) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := &w.retired
-	r.Restored += st.Restored
-	r.Rewritten += st.Rewritten
-	r.RewriteCmds += st.RewriteCmds
-	r.Expired += st.Expired
-	r.Functions += st.Functions
-	r.Retried += st.Retried
+	r.addCounts(st)
 	for k, v := range st.Errors {
 		r.Errors[k] += v
 	}
@@ -286,12 +281,7 @@ func (w *Sentinel) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.retired
-	st.Restored += r.Restored
-	st.Rewritten += r.Rewritten
-	st.RewriteCmds += r.RewriteCmds
-	st.Expired += r.Expired
-	st.Functions += r.Functions
-	st.Retried += r.Retried
+	st.addCounts(r)
 	st.Errors = maps.Clone(st.Errors)
 	for k, v := range r.Errors {
 		st.Errors[k] += v

@@ -574,13 +574,7 @@ func (w *sharded) Stats() Stats {
 		for k, v := range ns.Skipped {
 			st.Skipped[k] += v
 		}
-		st.Restored += ns.Restored
-		st.Rewritten += ns.Rewritten
-		st.RewriteCmds += ns.RewriteCmds
-		st.Expired += ns.Expired
-		st.Functions += ns.Functions
-		st.Retried += ns.Retried
-		st.RestoresFromFile += ns.RestoresFromFile
+		st.addCounts(ns) // the stream's big commands are the sharded writer's: its nodes' Singles load snapshots only
 		if st.LastError == "" {
 			st.LastError = ns.LastError
 		}

@@ -27,6 +27,20 @@ type Stats struct {
 	LastError                          string
 }
 
+// addCounts adds o's key and command counters (not its maps, connections or position) to s.
+func (s *Stats) addCounts(o Stats) {
+	s.Restored += o.Restored
+	s.Rewritten += o.Rewritten
+	s.RewriteCmds += o.RewriteCmds
+	s.Expired += o.Expired
+	s.Functions += o.Functions
+	s.Retried += o.Retried
+	s.RestoresFromFile += o.RestoresFromFile
+	s.BigStreamed += o.BigStreamed
+	s.BigChunked += o.BigChunked
+	s.BigChunks += o.BigChunks
+}
+
 // Stats returns a snapshot of the writer's counters.
 func (s *Single) Stats() Stats {
 	st := Stats{

@@ -215,6 +215,11 @@ func TestBigCommandsLive(t *testing.T) {
 			if e := errorFields(m); e != "" {
 				t.Fatalf("INFO counts errors: %s", e)
 			}
+			// The SADD goes in chunks, the SET whole from the spool.
+			if m["big_commands_chunked"] != "1" || m["big_commands_streamed"] != "1" || atoi(t, m["big_command_chunks"]) < 2 {
+				t.Errorf("INFO big_commands_chunked=%s big_commands_streamed=%s big_command_chunks=%s, want 1, 1 and several",
+					m["big_commands_chunked"], m["big_commands_streamed"], m["big_command_chunks"])
+			}
 		})
 	}
 }

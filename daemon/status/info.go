@@ -309,6 +309,10 @@ func infoWriteProgress(w *infoWriter, s *Snapshot) {
 	w.str("phase", infoValue(p.Phase))
 	w.int("keys_restored", p.KeysRestored)
 	w.int("keys_expired_skipped", p.ExpiredSkipped)
+	w.int("restores_from_file", p.RestoresFromFile)
+	w.int("big_commands_streamed", p.BigStreamed)
+	w.int("big_commands_chunked", p.BigChunked)
+	w.int("big_command_chunks", p.BigChunks)
 }
 
 // infoLine builds one "name0:k=v,k=v" line.

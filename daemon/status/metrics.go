@@ -32,6 +32,7 @@ type metricDescs struct {
 	sourceNodes, targetNodes                       *prometheus.Desc
 	msgsRecv, msgsSent, netIn, netOut              *prometheus.Desc
 	keysRestored, keysExpired                      *prometheus.Desc
+	restoresFromFile, bigCommands, bigChunks       *prometheus.Desc
 	errors, skipped                                *prometheus.Desc
 	srcState, srcReceived, srcApplied              *prometheus.Desc
 	srcLagBytes, srcLagSeconds                     *prometheus.Desc
@@ -62,14 +63,17 @@ func newMetricDescs() metricDescs {
 		sourceNodes: d("source_nodes", "Source nodes of the job (masters, backends, files)."),
 		targetNodes: d("target_nodes", "Target nodes written to."),
 
-		msgsRecv:     d("commands_received_total", "Commands read from the sources' streams."),
-		msgsSent:     d("commands_sent_total", "Commands written to the targets."),
-		netIn:        d("received_bytes_total", "Bytes read from the sources (snapshots and streams)."),
-		netOut:       d("sent_bytes_total", "Bytes written to the targets."),
-		keysRestored: d("keys_restored_total", "Snapshot keys written to the targets."),
-		keysExpired:  d("keys_expired_skipped_total", "Snapshot keys skipped because already expired."),
-		errors:       d("errors_total", "What could not be applied, by reason.", "reason"),
-		skipped:      d("skipped_total", "What was left out on purpose, by reason.", "reason"),
+		msgsRecv:         d("commands_received_total", "Commands read from the sources' streams."),
+		msgsSent:         d("commands_sent_total", "Commands written to the targets."),
+		netIn:            d("received_bytes_total", "Bytes read from the sources (snapshots and streams)."),
+		netOut:           d("sent_bytes_total", "Bytes written to the targets."),
+		keysRestored:     d("keys_restored_total", "Snapshot keys written to the targets."),
+		keysExpired:      d("keys_expired_skipped_total", "Snapshot keys skipped because already expired."),
+		restoresFromFile: d("restores_from_file_total", "Snapshot values too big to hold, RESTOREd from the file."),
+		bigCommands:      d("big_commands_total", "Stream commands over big_key_bytes, by how they went: whole from the spool, or chunked.", "how"),
+		bigChunks:        d("big_command_chunks_total", "Chunks the chunked big commands made."),
+		errors:           d("errors_total", "What could not be applied, by reason.", "reason"),
+		skipped:          d("skipped_total", "What was left out on purpose, by reason.", "reason"),
 
 		srcState:        d("source_state", "1 for the state the source node is in.", "node", "state"),
 		srcReceived:     d("source_received_offset", "Replication offset spooled and fsynced.", node...),
@@ -130,6 +134,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.netOut, float64(s.Stats.TotalNetOutputBytes))
 	counter(d.keysRestored, float64(s.Progress.KeysRestored))
 	counter(d.keysExpired, float64(s.Progress.ExpiredSkipped))
+	counter(d.restoresFromFile, float64(s.Progress.RestoresFromFile))
+	counter(d.bigCommands, float64(s.Progress.BigStreamed), "whole")
+	counter(d.bigCommands, float64(s.Progress.BigChunked), "chunked")
+	counter(d.bigChunks, float64(s.Progress.BigChunks))
 	for reason, n := range foldReasons(s.Errors) {
 		counter(d.errors, float64(n), reason)
 	}

@@ -177,6 +177,11 @@ type ProgressInfo struct {
 	Phase          string // e.g. "sync", "rdb", "oplog", "done"
 	KeysRestored   int64  // RDB keys written to the targets
 	ExpiredSkipped int64  // RDB keys skipped because already expired
+	// RestoresFromFile counts snapshot values too big to hold, RESTOREd from the file.
+	RestoresFromFile int64
+	// Big commands of the stream (over big_key_bytes): sent whole from the spool, or re-chunked
+	// (BigChunked), in BigChunks chunks.
+	BigStreamed, BigChunked, BigChunks int64
 }
 
 // Clone returns a deep copy of s: the copy shares no slices or maps with s.
