@@ -113,9 +113,10 @@ var errTargetNotEmpty = errors.New("the target is not empty")
 // (merge) or emptied (flush). It retries while the target cannot be reached.
 func (d *Daemon) prepareTarget(ctx context.Context) error {
 	own := d.cfg.Common.CheckpointKey
+	owns := d.shardOwns()
 	bo := newBackoff()
 	for {
-		inv, err := d.target.Inventory(ctx, own)
+		inv, err := d.target.Inventory(ctx, owns, own)
 		if err == nil {
 			return d.applyNotEmptyRule(ctx, inv)
 		}
@@ -123,6 +124,33 @@ func (d *Daemon) prepareTarget(ctx context.Context) error {
 		if !bo.wait(ctx) {
 			return ctx.Err()
 		}
+	}
+}
+
+// shardOwns is, for a process of a sharded job (common.shard i/n, n > 1), which keys are its
+// source nodes' (the other processes write the rest into the same target); nil — every key —
+// otherwise, or where a node cannot tell its keys from others' (a file).
+func (d *Daemon) shardOwns() func(db int, key []byte) bool {
+	if _, n := d.cfg.Common.ShardRule(); n == 1 {
+		return nil
+	}
+	var all []func(int, []byte) bool
+	for _, p := range d.pipelines() {
+		o := p.node.Owns()
+		if o == nil {
+			d.log.Warn("common.shard: a source node cannot tell its keys from the other processes'; "+
+				"the target's keys all count for common.target_not_empty", zap.String("node", p.name))
+			return nil
+		}
+		all = append(all, o)
+	}
+	return func(db int, key []byte) bool {
+		for _, o := range all {
+			if o(db, key) {
+				return true
+			}
+		}
+		return false
 	}
 }
 
@@ -141,7 +169,7 @@ func (d *Daemon) applyNotEmptyRule(ctx context.Context, inv target.Inventory) er
 		d.log.Warn("the target holds keys rmtd did not write: loading over them (common.target_not_empty: merge); "+
 			"keys of the same name are replaced, the others stay", fields...)
 	case conf.TargetNotEmptyFlush:
-		n, err := d.target.DeleteKeys(ctx, nil, own)
+		n, err := d.target.DeleteKeys(ctx, d.shardOwns(), own)
 		if err != nil {
 			return fmt.Errorf("common.target_not_empty: flush: %w", err)
 		}

@@ -46,8 +46,12 @@ func dataNodesOf(o Options, addrs []string) []dataNode {
 	return out
 }
 
-// inventory counts the keys of nodes outside rmtd's own (those starting with own + ":").
-func inventory(ctx context.Context, nodes []dataNode, own string) (Inventory, error) {
+// inventory counts the keys of nodes outside rmtd's own (those starting with own + ":"); with
+// owns, only those it reports (found by SCAN).
+func inventory(ctx context.Context, nodes []dataNode, owns func(db int, key []byte) bool, own string) (Inventory, error) {
+	if owns != nil {
+		return ownedInventory(ctx, nodes, owns, own)
+	}
 	var inv Inventory
 	for _, n := range nodes {
 		err := n.do(ctx, func(c radix.Conn) error {
@@ -82,6 +86,60 @@ func inventory(ctx context.Context, nodes []dataNode, own string) (Inventory, er
 		}
 	}
 	return inv, nil
+}
+
+// ownedInventory is inventory over the keys owns reports: every db of every node scanned.
+func ownedInventory(ctx context.Context, nodes []dataNode, owns func(db int, key []byte) bool, own string) (Inventory, error) {
+	var inv Inventory
+	for _, n := range nodes {
+		err := n.do(ctx, func(c radix.Conn) error {
+			dbs, err := keyspace(ctx, c)
+			if err != nil {
+				return err
+			}
+			for db, keys := range dbs {
+				if keys == 0 {
+					continue
+				}
+				if err := c.Do(ctx, radix.Cmd(nil, "SELECT", strconv.Itoa(db))); err != nil {
+					return err
+				}
+				cursor := "0"
+				for {
+					next, page, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor)
+					if err != nil {
+						return err
+					}
+					for _, k := range page {
+						if (own != "" && strings.HasPrefix(k, own+":")) || !owns(db, []byte(k)) {
+							continue
+						}
+						inv.Keys++
+						if len(inv.Sample) < inventorySample {
+							inv.Sample = append(inv.Sample, sampleName(db, k))
+						}
+					}
+					if cursor = next; cursor == "0" {
+						break
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return inv, fmt.Errorf("target %s: %w", n.addr, err)
+		}
+	}
+	return inv, nil
+}
+
+// sampleName is a key's name in an Inventory's sample: quoted as redis-cli does, with its db.
+func sampleName(db int, key string) string {
+	name := redisfmt.Quote(key)
+	if db != 0 {
+		name = "db" + strconv.Itoa(db) + ":" + name
+	}
+	return name
 }
 
 // deleteKeys removes, from every db of nodes, the keys owns says are a source node's (every
@@ -200,11 +258,7 @@ func sampleKeys(ctx context.Context, c radix.Conn, own string, db int, sample *[
 			if own != "" && strings.HasPrefix(k, own+":") {
 				continue
 			}
-			name := redisfmt.Quote(k)
-			if db != 0 {
-				name = "db" + strconv.Itoa(db) + ":" + name
-			}
-			*sample = append(*sample, name)
+			*sample = append(*sample, sampleName(db, k))
 			if len(*sample) >= inventorySample {
 				return nil
 			}
@@ -218,28 +272,28 @@ func sampleKeys(ctx context.Context, c radix.Conn, own string, db int, sample *[
 
 // The kinds' data nodes.
 
-func (t *singleTarget) Inventory(ctx context.Context, own string) (Inventory, error) {
-	return inventory(ctx, dataNodesOf(t.conn, []string{t.conn.Addr}), own)
+func (t *singleTarget) Inventory(ctx context.Context, owns func(int, []byte) bool, own string) (Inventory, error) {
+	return inventory(ctx, dataNodesOf(t.conn, []string{t.conn.Addr}), owns, own)
 }
 
 func (t *singleTarget) DeleteKeys(ctx context.Context, owns func(int, []byte) bool, own string) (int64, error) {
 	return deleteKeys(ctx, dataNodesOf(t.conn, []string{t.conn.Addr}), owns, own)
 }
 
-func (t *twemproxyTarget) Inventory(ctx context.Context, own string) (Inventory, error) {
-	return inventory(ctx, dataNodesOf(t.cfg.Conn, t.pool.Addrs()), own)
+func (t *twemproxyTarget) Inventory(ctx context.Context, owns func(int, []byte) bool, own string) (Inventory, error) {
+	return inventory(ctx, dataNodesOf(t.cfg.Conn, t.pool.Addrs()), owns, own)
 }
 
 func (t *twemproxyTarget) DeleteKeys(ctx context.Context, owns func(int, []byte) bool, own string) (int64, error) {
 	return deleteKeys(ctx, dataNodesOf(t.cfg.Conn, t.pool.Addrs()), owns, own)
 }
 
-func (t *clusterTarget) Inventory(ctx context.Context, own string) (Inventory, error) {
+func (t *clusterTarget) Inventory(ctx context.Context, owns func(int, []byte) bool, own string) (Inventory, error) {
 	nodes, err := t.masters(ctx)
 	if err != nil {
 		return Inventory{}, err
 	}
-	return inventory(ctx, nodes, own)
+	return inventory(ctx, nodes, owns, own)
 }
 
 func (t *clusterTarget) DeleteKeys(ctx context.Context, owns func(int, []byte) bool, own string) (int64, error) {
@@ -276,7 +330,7 @@ func (t *clusterTarget) masters(ctx context.Context) ([]dataNode, error) {
 
 // An rdb file is written anew by each job: it holds nothing before.
 
-func (t *rdbFileTarget) Inventory(context.Context, string) (Inventory, error) {
+func (t *rdbFileTarget) Inventory(context.Context, func(int, []byte) bool, string) (Inventory, error) {
 	return Inventory{}, nil
 }
 

@@ -127,12 +127,12 @@ func (t *sentinelTarget) FlushAll(ctx context.Context) (bool, error) {
 }
 
 // Inventory counts what the master of now holds.
-func (t *sentinelTarget) Inventory(ctx context.Context, own string) (Inventory, error) {
+func (t *sentinelTarget) Inventory(ctx context.Context, owns func(int, []byte) bool, own string) (Inventory, error) {
 	conn, err := t.master(ctx)
 	if err != nil {
 		return Inventory{}, err
 	}
-	return inventory(ctx, dataNodesOf(conn, []string{conn.Addr}), own)
+	return inventory(ctx, dataNodesOf(conn, []string{conn.Addr}), owns, own)
 }
 
 // DeleteKeys removes keys from the master of now.

@@ -144,8 +144,9 @@ type Target interface {
 	// caller makes sure no other source node writes into the target (design rule 6).
 	FlushAll(ctx context.Context) (bool, error)
 	// Inventory counts what the target holds besides rmtd's own keys (those under the
-	// checkpoint prefix own), with a few of their names: before a job loads anything.
-	Inventory(ctx context.Context, own string) (Inventory, error)
+	// checkpoint prefix own), with a few of their names: before a job loads anything. With
+	// owns, only the keys it reports count (a process of a sharded job: its masters' keys).
+	Inventory(ctx context.Context, owns func(db int, key []byte) bool, own string) (Inventory, error)
 	// DeleteKeys removes from the target the keys owns reports as one source node's (every
 	// key when owns is nil), leaving rmtd's own, and returns how many: what a load of that
 	// node left before a new one replaces it.
