@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 RMTD=$PWD/bin/rmtd
 KEYS=${KEYS:-400000}
 WORK=${BENCH_DIR:-$PWD/bench-data}
+# rmtd serves /metrics as in production, scraped every second during the live step, unless
+# BENCH_METRICS=0 (to compare the two).
+METRICS=${BENCH_METRICS:-1}
 mkdir -p "$WORK"
 
 . scripts/ports.sh # (the working directory is the repository)
@@ -104,13 +107,14 @@ redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 
 # 2. rmtd loading the same file (an "rdb file" source) into an empty redis-server: rmtd's own
 #    loading, without the source's snapshot time.
-free_port dst2; free_port admin2
+free_port dst2; free_port admin2; free_port metrics2
+metrics_key() { [ "$METRICS" = 1 ] && echo ", metrics_listen: 127.0.0.1:$1" || true; }
 F=$WORK/rmtd-file
 rm -rf "$WORK/dst2" "$F"; mkdir -p "$F"; start_redis "$dst2" "$WORK/dst2"; wait_ready "$dst2"
 cat >"$F/rmt.yaml" <<YAML
 source: {type: rdb file, servers: [$RDB]}
 target: {type: single, servers: [127.0.0.1:$dst2]}
-common: {listen: 127.0.0.1:$admin2, dir: $F/data}
+common: {listen: 127.0.0.1:$admin2, dir: $F/data$(metrics_key "$metrics2")}
 YAML
 # Its peak RSS from GNU time when installed (polling /proc would take CPU from the run).
 timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$F/rss")
@@ -123,7 +127,7 @@ file_keys=$(redis-cli -p "$dst2" dbsize)
 redis-cli -p "$dst2" shutdown nosave >/dev/null 2>&1 || true
 
 # 3. rmtd: source holding the data set, empty target, from rmtd's start to the end of RDB loading.
-free_port src; free_port dst; free_port admin
+free_port src; free_port dst; free_port admin; free_port metrics
 rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd" "$WORK/replica"; mkdir -p "$WORK/src" "$WORK/rmtd"
 cp "$RDB" "$WORK/src/dump.rdb"
 start_redis "$src" "$WORK/src"; start_redis "$dst" "$WORK/dst"
@@ -131,11 +135,15 @@ wait_ready "$src"; wait_ready "$dst"
 cat >"$WORK/rmtd/rmt.yaml" <<YAML
 source: {type: single, servers: [127.0.0.1:$src]}
 target: {type: single, servers: [127.0.0.1:$dst]}
-common: {listen: 127.0.0.1:$admin, dir: $WORK/rmtd/data}
+common: {listen: 127.0.0.1:$admin, dir: $WORK/rmtd/data$(metrics_key "$metrics")}
 YAML
 sync; t0=$(now_ms)
 "$RMTD" -c "$WORK/rmtd/rmt.yaml" -o "$WORK/rmtd/rmt.log" &
 rmtd_pid=$!; pids+=($rmtd_pid)
+if [ "$METRICS" = 1 ] && command -v curl >/dev/null; then # a Prometheus scraping every second
+	(while kill -0 "$rmtd_pid" 2>/dev/null; do curl -s -o /dev/null "http://127.0.0.1:$metrics/metrics" || true; sleep 1; done) &
+	pids+=($!)
+fi
 # Polled ten times a second, with bash builtins where possible; the times come from rmtd's log.
 vmhwm() { local k v _; while read -r k v _; do [ "$k" = VmHWM: ] && { echo "$v"; return; }; done <"/proc/$1/status"; echo 0; }
 peak=0
@@ -205,6 +213,7 @@ echo "a redis-server replica's full sync of the source:       $(sec $replica_ms)
 echo "rmtd, source.mode scan (SCAN + DUMP, no PSYNC): start"
 echo "    to loaded and exited:                               $(sec $scan_ms) s ($scan_keys keys on the target; PSYNC path $(sec $rmtd_ms) s, scan/psync $(ratio $scan_ms $rmtd_ms))"
 echo "rmtd peak RSS: live source $((peak / 1024)) MB, rdb file source $file_rss, scan source $scan_rss"
+echo "rmtd's /metrics: $([ "$METRICS" = 1 ] && echo "on (scraped every second in the live run)" || echo "off (BENCH_METRICS=0)")"
 
 # 4. The RDB decoder alone on the same file, in memory (go test -bench in rdb): framing only
 #    (the RESTORE path) and full decoding of every value (the rewrite path), in MB/s.
