@@ -93,44 +93,58 @@ func ownedInventory(ctx context.Context, nodes []dataNode, owns func(db int, key
 	var inv Inventory
 	for _, n := range nodes {
 		err := n.do(ctx, func(c radix.Conn) error {
-			dbs, err := keyspace(ctx, c)
-			if err != nil {
-				return err
-			}
-			for db, keys := range dbs {
-				if keys == 0 {
-					continue
+			return ownedKeys(ctx, c, owns, own, func(db int, keys []string) error {
+				inv.Keys += int64(len(keys))
+				for _, k := range keys[:min(len(keys), inventorySample-len(inv.Sample))] {
+					inv.Sample = append(inv.Sample, sampleName(db, k))
 				}
-				if err := c.Do(ctx, radix.Cmd(nil, "SELECT", strconv.Itoa(db))); err != nil {
-					return err
-				}
-				cursor := "0"
-				for {
-					next, page, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor)
-					if err != nil {
-						return err
-					}
-					for _, k := range page {
-						if (own != "" && strings.HasPrefix(k, own+":")) || !owns(db, []byte(k)) {
-							continue
-						}
-						inv.Keys++
-						if len(inv.Sample) < inventorySample {
-							inv.Sample = append(inv.Sample, sampleName(db, k))
-						}
-					}
-					if cursor = next; cursor == "0" {
-						break
-					}
-				}
-			}
-			return nil
+				return nil
+			})
 		})
 		if err != nil {
 			return inv, fmt.Errorf("target %s: %w", n.addr, err)
 		}
 	}
 	return inv, nil
+}
+
+// ownedKeys scans every db of the server c is connected to and gives page, a SCAN page at a
+// time, the keys owns reports, rmtd's own (under own + ":") left out.
+func ownedKeys(ctx context.Context, c radix.Conn, owns func(db int, key []byte) bool, own string, page func(db int, keys []string) error) error {
+	dbs, err := keyspace(ctx, c)
+	if err != nil {
+		return err
+	}
+	for db, n := range dbs {
+		if n == 0 {
+			continue
+		}
+		if err := c.Do(ctx, radix.Cmd(nil, "SELECT", strconv.Itoa(db))); err != nil {
+			return err
+		}
+		cursor := "0"
+		for {
+			next, keys, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor)
+			if err != nil {
+				return err
+			}
+			var mine []string
+			for _, k := range keys {
+				if (own == "" || !strings.HasPrefix(k, own+":")) && owns(db, []byte(k)) {
+					mine = append(mine, k)
+				}
+			}
+			if len(mine) > 0 {
+				if err := page(db, mine); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == "0" {
+				break // the next db
+			}
+		}
+	}
+	return nil
 }
 
 // sampleName is a key's name in an Inventory's sample: quoted as redis-cli does, with its db.
@@ -165,38 +179,14 @@ func deleteKeys(ctx context.Context, nodes []dataNode, owns func(db int, key []b
 				}
 				return nil
 			}
-			for db, keys := range dbs {
-				if keys == 0 {
-					continue
-				}
-				if err := c.Do(ctx, radix.Cmd(nil, "SELECT", strconv.Itoa(db))); err != nil {
+			return ownedKeys(ctx, c, owns, own, func(_ int, doomed []string) error {
+				var n int64
+				if err := c.Do(ctx, radix.Cmd(&n, "UNLINK", doomed...)); err != nil {
 					return err
 				}
-				cursor := "0"
-				for {
-					next, page, err := redisctl.ScanKeys(func(a radix.Action) error { return c.Do(ctx, a) }, cursor)
-					if err != nil {
-						return err
-					}
-					var doomed []string
-					for _, k := range page {
-						if (own == "" || !strings.HasPrefix(k, own+":")) && owns(db, []byte(k)) {
-							doomed = append(doomed, k)
-						}
-					}
-					if len(doomed) > 0 {
-						var n int64
-						if err := c.Do(ctx, radix.Cmd(&n, "UNLINK", doomed...)); err != nil {
-							return err
-						}
-						removed += n
-					}
-					if cursor = next; cursor == "0" {
-						break
-					}
-				}
-			}
-			return nil
+				removed += n
+				return nil
+			})
 		})
 		if err != nil {
 			return removed, fmt.Errorf("target %s: %w", n.addr, err)
