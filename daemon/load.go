@@ -55,6 +55,14 @@ func (p *pipeline) migrate(ctx context.Context, snap source.SnapshotReady, repla
 			p.d.target.Abandon()
 			return err
 		}
+		if errors.Is(err, source.ErrTransferFailed) {
+			// Never whole, and its file is gone: the link asks for a new snapshot itself, after
+			// its full-sync backoff, and the new one replaces this task. Loading this one again
+			// would only fail again, emptying the target's keys of this node each time.
+			p.log.Warn("the snapshot did not arrive whole: waiting for the next one", zap.Error(err))
+			<-ctx.Done()
+			return nil
+		}
 		if undecodable(err) && p.node.Resync(err) {
 			// The same bytes would fail again: a new snapshot comes, and replaces this task.
 			p.count(status.ReasonSnapshotResync)
@@ -167,7 +175,7 @@ func (p *pipeline) loadSnapshot(ctx context.Context, snap source.SnapshotReady) 
 	}
 	entries, err := snap.Open(ctx, target.MaxHeldValue)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", snap.Name, err)
 	}
 	defer entries.Close()
 	owned := p.node.Filter(0)

@@ -59,7 +59,8 @@ func parsePSYNCReply(line string) (psyncReply, error) {
 		}
 		n, ok := parseOffset(off, maxOffset)
 		if !ok {
-			return psyncReply{}, badReply("PSYNC", "+FULLRESYNC offset is not an integer in [0, 2^62]", line)
+			// The offset is named apart: the line, cut at 64 bytes, would cut it off.
+			return psyncReply{}, badReply("PSYNC", fmt.Sprintf("+FULLRESYNC offset %q is not an integer in [0, 2^62]", truncate(off, 24)), line)
 		}
 		return psyncReply{Kind: psyncFull, Replid: id, Offset: n}, nil
 	case "+CONTINUE":

@@ -2,11 +2,18 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 )
+
+// ErrTransferFailed wraps the error of a snapshot whose transfer failed (the connection cut, a
+// full disk): it will never be whole, and its file is gone. There is nothing to load again: the
+// link asks the master for a new snapshot by itself, after its full-sync backoff, and a new
+// SnapshotReady brings it.
+var ErrTransferFailed = errors.New("snapshot transfer failed")
 
 // Transfer is a snapshot while it arrives. Its bytes go to a file as they come, and a reader can
 // follow them, so the daemon loads the RDB into the target while the master is still sending it
@@ -76,7 +83,14 @@ func (t *Transfer) state() (int64, bool, <-chan struct{}, error) {
 func (t *Transfer) Open(ctx context.Context) (*TransferReader, error) {
 	t.mu.Lock()
 	f, err := os.Open(t.path) // under the lock: the rename to the final name cannot come between
+	failed := t.err
 	t.mu.Unlock()
+	if failed != nil { // its file is removed, or about to be
+		if err == nil {
+			f.Close()
+		}
+		return nil, fmt.Errorf("%w: %w", ErrTransferFailed, failed)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +114,7 @@ func (r *TransferReader) await(end int64) (int64, error) {
 		case written >= end:
 			return written, nil
 		case err != nil:
-			return written, fmt.Errorf("snapshot transfer failed: %w", err)
+			return written, fmt.Errorf("%w: %w", ErrTransferFailed, err)
 		case done:
 			return written, nil
 		}

@@ -82,14 +82,15 @@ func TestTransferFailureReachesTheReader(t *testing.T) {
 	if err == nil {
 		t.Fatal("a short transfer saved")
 	}
-	// The file is gone, so Open fails; a reader opened before the failure gets the error.
-	if _, err := tr.Open(context.Background()); err == nil {
-		t.Fatal("opened the removed file of a failed transfer")
+	// The file is gone, so Open fails, saying the transfer failed and why (not only that the
+	// file is missing); a reader opened before the failure gets the error too.
+	if _, err := tr.Open(context.Background()); !errors.Is(err, ErrTransferFailed) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Open after a failed transfer: %v, want ErrTransferFailed and the cause", err)
 	}
 	tr2 := newTransfer(dir + "/x")
 	tr2.progress(0, false, errors.New("master went away"), "")
 	r := &TransferReader{t: tr2, ctx: context.Background()}
-	if _, err := r.Read(make([]byte, 10)); err == nil || !bytes.Contains([]byte(err.Error()), []byte("master went away")) {
+	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, ErrTransferFailed) || !bytes.Contains([]byte(err.Error()), []byte("master went away")) {
 		t.Fatalf("Read after a failed transfer: %v", err)
 	}
 }

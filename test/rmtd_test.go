@@ -25,6 +25,7 @@ import (
 type Rmtd struct {
 	D      *daemon.Daemon
 	Admin  string // admin port address
+	Pass   string // common.requirepass: Info, waitPhase and waitCaughtUp send AUTH with it
 	LogBuf *syncBuffer
 	stop   context.CancelFunc
 	done   chan error
@@ -96,17 +97,23 @@ func (r *Rmtd) Stop(t testing.TB) {
 // key=value pairs as "source0.applied_offset".
 func (r *Rmtd) Info(t testing.TB) map[string]string {
 	t.Helper()
-	m, err := adminInfo(r.Admin)
+	m, err := r.info()
 	if err != nil {
 		t.Fatalf("INFO: %v", err)
 	}
 	return m
 }
 
-func adminInfo(addr string) (map[string]string, error) {
+// info is INFO, parsed as Info does, with AUTH first when r.Pass is set.
+func (r *Rmtd) info() (map[string]string, error) { return adminInfoAuth(r.Admin, r.Pass) }
+
+func adminInfo(addr string) (map[string]string, error) { return adminInfoAuth(addr, "") }
+
+// adminInfoAuth is INFO on the admin port at addr, after AUTH pass unless pass is "".
+func adminInfoAuth(addr, pass string) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := radix.Dial(ctx, "tcp", addr)
+	c, err := (radix.Dialer{AuthPass: pass}).Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +163,7 @@ func parseAdminInfo(s string) map[string]string {
 func waitPhase(t testing.TB, r *Rmtd, want string, timeout time.Duration) {
 	t.Helper()
 	redistest.WaitFor(t, timeout, func() error {
-		m, err := adminInfo(r.Admin)
+		m, err := r.info()
 		if err != nil {
 			return err
 		}
@@ -173,7 +180,7 @@ func waitCaughtUp(t testing.TB, r *Rmtd, src *redistest.Redis, timeout time.Dura
 	redistest.WaitFor(t, timeout, func() error {
 		repl := src.Info(t, "replication")
 		master := repl["master_repl_offset"]
-		m, err := adminInfo(r.Admin)
+		m, err := r.info()
 		if err != nil {
 			return err
 		}

@@ -88,6 +88,11 @@ type Server struct {
 	authFails atomic.Int64
 	events    *eventLog
 
+	// The delay of failed AUTHs (authDelayMin and authDelayMax; tests change them), and how
+	// many replies it holds back now.
+	authDelayMin, authDelayMax time.Duration
+	authWaiting                atomic.Int64
+
 	clientsMu sync.Mutex
 	clients   map[*guardConn]struct{} // open connections, for max_clients
 
@@ -142,7 +147,7 @@ func New(opts Options) *Server {
 		opts.LogInterval = defaultLogInterval
 	}
 	a := &Server{opts: opts, log: log.Named("admin"), clients: map[*guardConn]struct{}{}, quit: make(chan struct{}),
-		runID: opts.RunID}
+		runID: opts.RunID, authDelayMin: authDelayMin, authDelayMax: authDelayMax}
 	if a.runID == "" {
 		a.runID = newRunID()
 	}
@@ -278,8 +283,7 @@ func (a *Server) accept(c redcon.Conn) bool {
 			return false
 		}
 		delete(a.clients, victim)
-		victim.evicted.Store(true)
-		_ = victim.Conn.Close() // its goroutine ends on the read error
+		victim.evict()
 		a.evicted.Add(1)
 		a.events.add("admin connections evicted (not authenticated) to make room under max_clients",
 			clientHost(victim.RemoteAddr().String()))
@@ -523,7 +527,11 @@ func (a *Server) cmdAuth(c redcon.Conn, args [][]byte, sess *session) {
 		a.authFails.Add(1)
 		a.events.add("admin AUTH failed", clientHost(c.RemoteAddr()))
 		sess.authFails++
-		a.authDelay(sess.authFails)
+		var gone <-chan struct{} // nil: never closed
+		if g, _ := c.NetConn().(*guardConn); g != nil {
+			gone = g.gone
+		}
+		a.authDelay(sess.authFails, gone)
 		c.WriteError(errWrongPass)
 		return
 	}
@@ -620,14 +628,19 @@ func (a *Server) cmdClientSetinfo(c redcon.Conn, _ [][]byte, _ *session) {
 }
 
 // authDelay holds a failed AUTH's reply: authDelayMin after the first failure in a row,
-// doubling up to authDelayMax; Close cuts it short.
-func (a *Server) authDelay(fails int) {
-	d := authDelayMin << min(fails-1, 8)
-	t := time.NewTimer(min(d, authDelayMax))
+// doubling up to authDelayMax; Close cuts it short, and so does the connection's eviction
+// (gone closed). Otherwise a client sending one wrong AUTH per new connection would keep a
+// goroutine and its buffers for each, evicted or not: as many as it opens in the delay.
+func (a *Server) authDelay(fails int, gone <-chan struct{}) {
+	a.authWaiting.Add(1)
+	defer a.authWaiting.Add(-1)
+	d := a.authDelayMin << min(fails-1, 8)
+	t := time.NewTimer(min(d, a.authDelayMax))
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-a.quit:
+	case <-gone:
 	}
 }
 

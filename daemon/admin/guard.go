@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -43,7 +44,7 @@ var errGuardIdle = errors.New("admin: connection idle before authenticating")
 
 // guardConn is one admin connection as redcon sees it: Read yields canonical commands only.
 // Read runs on redcon's goroutine for this connection, as does the command handler, so the
-// fields below but trusted and evicted need no lock.
+// fields below but trusted, evicted and gone need no lock.
 type guardConn struct {
 	net.Conn
 	in      *bufio.Reader
@@ -62,10 +63,23 @@ type guardConn struct {
 	// not trusted are closed when idle and evicted first when max_clients is reached.
 	trusted atomic.Bool
 	evicted atomic.Bool
+	// gone is closed when the connection is evicted: a reply held back (a failed AUTH's
+	// delay) is not waited for, so that the goroutine and buffers of a connection that no
+	// longer counts toward max_clients go at once.
+	gone     chan struct{}
+	goneOnce sync.Once
 }
 
 func newGuardConn(c net.Conn, idle time.Duration) *guardConn {
-	return &guardConn{Conn: c, in: bufio.NewReaderSize(c, 4096), idle: idle, started: time.Now()}
+	return &guardConn{Conn: c, in: bufio.NewReaderSize(c, 4096), idle: idle, started: time.Now(),
+		gone: make(chan struct{})}
+}
+
+// evict closes the connection to make room for another, and ends any wait of its handler.
+func (g *guardConn) evict() {
+	g.evicted.Store(true)
+	g.goneOnce.Do(func() { close(g.gone) })
+	_ = g.Conn.Close() // its goroutine ends on the read error
 }
 
 func (g *guardConn) authenticated() bool { return g.sess == nil || g.sess.authed }

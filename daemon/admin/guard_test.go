@@ -342,6 +342,43 @@ func TestAdminAuthFailuresSlowedAndAggregated(t *testing.T) {
 	}
 }
 
+// TestAdminAuthDelayEndsOnEviction: a connection evicted while its failed AUTH's reply is held
+// back does not keep its handler waiting out the delay (here an hour): one wrong AUTH per
+// new connection would otherwise pile up goroutines and buffers past max_clients, as many as
+// a client opens in the delay.
+func TestAdminAuthDelayEndsOnEviction(t *testing.T) {
+	a := New(Options{Addr: "127.0.0.1:0", RequirePass: "pw", MaxClients: 1})
+	a.authDelayMin, a.authDelayMax = time.Hour, time.Hour
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	r := adminTestRawDial(t, a.Addr())
+	r.send("AUTH wrong\r\n")
+	redistest.WaitFor(t, 5*time.Second, func() error {
+		if n := a.authWaiting.Load(); n != 1 {
+			return fmt.Errorf("%d AUTH replies held back, want 1", n)
+		}
+		return nil
+	})
+	op := adminTestRawDial(t, a.Addr()) // max_clients 1: the failed one makes room
+	if got := op.cmd("AUTH", "pw"); got != "+OK\r\n" {
+		t.Fatalf("operator's AUTH: %q", got)
+	}
+	if err := r.eof(); err != nil {
+		t.Fatalf("the evicted connection: %v", err)
+	}
+	redistest.WaitFor(t, 5*time.Second, func() error {
+		if n := a.authWaiting.Load(); n != 0 {
+			return fmt.Errorf("%d AUTH replies still held back after the eviction", n)
+		}
+		return nil
+	})
+	if c := a.Counters(); c.Evicted != 1 || c.AuthFailures != 1 {
+		t.Fatalf("counters: %+v", c)
+	}
+}
+
 func TestEventLogBounded(t *testing.T) {
 	core, logs := observer.New(zapcore.WarnLevel)
 	l := newEventLog(zap.New(core), time.Hour)

@@ -44,9 +44,16 @@ type Proxy struct {
 	paused  bool
 	resume  chan struct{} // closed by Resume; a new one is made by Pause
 	delay   time.Duration
+	rewrite func(n int) Rewrite // RewriteDown's; nil: none
 	conns   map[*proxyConn]struct{}
 	stats   ProxyStats
 }
+
+// A Rewrite edits what one connection's upstream sends: it sees every chunk read from the
+// upstream, in order, and returns the bytes the client gets instead (the chunk itself, an
+// edited copy, or nothing); cut closes the connection once they are written. It runs on that
+// connection's forwarding goroutine only, so it may keep state without a lock.
+type Rewrite func(chunk []byte) (out []byte, cut bool)
 
 // ProxyStats is a snapshot of a Proxy's counters. A byte count grows just after its write
 // returns, so a client can hold bytes a moment before they are counted: tests that expect an
@@ -63,9 +70,10 @@ type ProxyStats struct {
 
 // proxyConn is one forwarded connection: the client side and, once dialed, the upstream side.
 type proxyConn struct {
-	client net.Conn
-	ctx    context.Context // cancelled by close (or by the proxy's Close): ends every wait
-	cancel context.CancelFunc
+	client  net.Conn
+	ctx     context.Context // cancelled by close (or by the proxy's Close): ends every wait
+	cancel  context.CancelFunc
+	rewrite Rewrite // what the upstream sends goes through it; nil: as it is
 
 	mu       sync.Mutex
 	upstream net.Conn
@@ -205,6 +213,24 @@ func (p *Proxy) SetRate(bytesPerSecond int64) {
 	p.down.set(bytesPerSecond)
 }
 
+// RewriteDown makes every connection accepted from now on pass what its upstream sends through
+// the Rewrite that f returns for it, n being the connection's number (1 for the proxy's first
+// accepted connection, as Stats counts them); f returning nil leaves that connection alone,
+// and a nil f ends rewriting for the connections to come. Connections already open keep what
+// they had. Delay, rate and pause apply to the rewritten bytes.
+//
+//	p.RewriteDown(func(n int) redistest.Rewrite {
+//		if n != 1 {
+//			return nil // only the first connection is tampered with
+//		}
+//		return func(b []byte) ([]byte, bool) { return bytes.ToUpper(b), false }
+//	})
+func (p *Proxy) RewriteDown(f func(n int) Rewrite) {
+	p.mu.Lock()
+	p.rewrite = f
+	p.mu.Unlock()
+}
+
 // Stats returns a snapshot of the proxy's counters.
 func (p *Proxy) Stats() ProxyStats {
 	p.mu.Lock()
@@ -260,6 +286,9 @@ func (p *Proxy) acceptLoop() {
 			continue
 		}
 		p.stats.Accepted++
+		if p.rewrite != nil {
+			c.rewrite = p.rewrite(p.stats.Accepted)
+		}
 		p.conns[c] = struct{}{}
 		p.wg.Add(1) // under p.mu, so Close's Wait cannot have started
 		p.mu.Unlock()
@@ -287,9 +316,9 @@ func (p *Proxy) serve(c *proxyConn) {
 	half := make(chan struct{})
 	go func() {
 		defer close(half)
-		p.forward(c, c.client, up, p.up, &p.stats.BytesUp)
+		p.forward(c, c.client, up, p.up, &p.stats.BytesUp, nil)
 	}()
-	p.forward(c, up, c.client, p.down, &p.stats.BytesDown)
+	p.forward(c, up, c.client, p.down, &p.stats.BytesDown, c.rewrite)
 	<-half
 }
 
@@ -301,14 +330,19 @@ func (p *Proxy) drop(c *proxyConn) {
 	c.close()
 }
 
-// forward copies src to dst chunk by chunk, applying delay, rate and pause to each chunk, and
-// adds what it wrote to *count (guarded by p.mu). It closes c when it ends.
-func (p *Proxy) forward(c *proxyConn, src, dst net.Conn, tb *tokenBucket, count *int64) {
+// forward copies src to dst chunk by chunk, applying rewrite (if not nil), then delay, rate
+// and pause to each chunk, and adds what it wrote to *count (guarded by p.mu). It closes c
+// when it ends.
+func (p *Proxy) forward(c *proxyConn, src, dst net.Conn, tb *tokenBucket, count *int64, rewrite Rewrite) {
 	defer c.close()
 	buf := make([]byte, proxyChunk)
 	for {
 		n, rerr := src.Read(buf)
-		if n > 0 {
+		chunk, cut := buf[:n], false
+		if n > 0 && rewrite != nil {
+			chunk, cut = rewrite(chunk)
+		}
+		if len(chunk) > 0 {
 			readAt := time.Now()
 			p.mu.Lock()
 			delay := p.delay
@@ -316,7 +350,7 @@ func (p *Proxy) forward(c *proxyConn, src, dst net.Conn, tb *tokenBucket, count 
 			if delay > 0 && !proxySleep(c.ctx, time.Until(readAt.Add(delay))) {
 				return
 			}
-			for b := buf[:n]; len(b) > 0; {
+			for b := chunk; len(b) > 0; {
 				k, hold := tb.take(len(b))
 				if !proxySleep(c.ctx, hold) || !p.waitResumed(c.ctx) {
 					return
@@ -331,7 +365,7 @@ func (p *Proxy) forward(c *proxyConn, src, dst net.Conn, tb *tokenBucket, count 
 				b = b[k:]
 			}
 		}
-		if rerr != nil {
+		if rerr != nil || cut {
 			return
 		}
 	}

@@ -152,6 +152,46 @@ func TestProxyCut(t *testing.T) {
 	}
 }
 
+// TestProxyRewriteDown: the Rewrite RewriteDown picks for a connection edits what its upstream
+// sends, only on the connections it is given for; a cut closes the connection once the
+// rewritten bytes are out; a nil function ends the rewriting for new connections.
+func TestProxyRewriteDown(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t)
+	p := StartProxy(t, r.Addr)
+	p.RewriteDown(func(n int) Rewrite {
+		switch n {
+		case 1:
+			return func(b []byte) ([]byte, bool) { return []byte(strings.ReplaceAll(string(b), "PONG", "PANG")), false }
+		case 3:
+			return func(b []byte) ([]byte, bool) { return b[:2], true }
+		}
+		return nil
+	})
+	ping := func() (string, error) {
+		nc, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(nc, "PING\r\nPING\r\n"); err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(io.LimitReader(nc, 14))
+		return string(b), err
+	}
+	for i, want := range []string{"+PANG\r\n+PANG\r\n", "+PONG\r\n+PONG\r\n", "+P"} {
+		if got, err := ping(); got != want || err != nil {
+			t.Errorf("connection %d: %q, %v; want %q", i+1, got, err, want)
+		}
+	}
+	p.RewriteDown(nil)
+	if got, err := ping(); got != "+PONG\r\n+PONG\r\n" || err != nil {
+		t.Errorf("after RewriteDown(nil): %q, %v", got, err)
+	}
+}
+
 // TestProxyBlock: Block cuts the live connection and refuses new ones until Unblock.
 func TestProxyBlock(t *testing.T) {
 	t.Parallel()
