@@ -41,6 +41,7 @@ func (d *Daemon) sourceConfig(port int) (source.Config, error) {
 		Distribution:  p.Distribution,
 		MasterName:    p.MasterName,
 		PreferReplica: p.PreferReplica,
+		BigKeyBytes:   cfg.Common.BigKeyBytes,
 		Logger:        d.log,
 	}
 	c.SentinelUser, c.SentinelPass = sentinelAuth(p)

@@ -49,7 +49,10 @@ type Config struct {
 	SentinelUser, SentinelPass string
 	// PreferReplica links a cluster's or a Sentinel master's node to one of its replicas.
 	PreferReplica bool
-	Logger        *zap.Logger
+	// BigKeyBytes is common.big_key_bytes: the scan modes read a key over it in pages rather
+	// than by one DUMP (0: every key by DUMP).
+	BigKeyBytes int64
+	Logger      *zap.Logger
 }
 
 // Source is a configured source: its nodes, and what runs beside them (a cluster's slot-map

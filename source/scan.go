@@ -74,7 +74,10 @@ type scanNode struct {
 	events chan Event
 	facts  serverFacts
 	st     scanCounters
-	maxRaw atomic.Int64 // big_key_bytes, from the last Open
+	// bigKeyBytes is the size over which a key is read in pages (Config.BigKeyBytes); holdMax
+	// the largest DUMP reply held in memory, from the last Open (the snapshot's maxRaw).
+	bigKeyBytes int64
+	holdMax     atomic.Int64
 
 	addrMu sync.Mutex
 	addr   string              // where the server is now
@@ -96,7 +99,8 @@ func newScanNode(name, addr string, c Config, live bool, filter func(db int) Fil
 	o.Addr = addr
 	o.setDefaults()
 	n := &scanNode{name: name, live: live, opts: o, filter: filter, log: o.Logger.With(zap.String("node", name)),
-		events: make(chan Event, 16), addr: addr, conns: map[closer]struct{}{}, kick: make(chan struct{}, 1)}
+		bigKeyBytes: c.BigKeyBytes,
+		events:      make(chan Event, 16), addr: addr, conns: map[closer]struct{}{}, kick: make(chan struct{}, 1)}
 	n.st.passID.Store(new(string))
 	n.st.downSince = time.Now().UnixMilli() // down until connected
 	if live {
@@ -209,7 +213,7 @@ func (n *scanNode) hangUp(sc *scanConn) {
 
 // keyReader returns a reader of the server's keys on behalf of this node.
 func (n *scanNode) keyReader() *keyReader {
-	return &keyReader{addr: n.currentAddr(), facts: &n.facts, maxRaw: n.maxRaw.Load(),
+	return &keyReader{addr: n.currentAddr(), facts: &n.facts, bigKeyBytes: n.bigKeyBytes, holdMax: n.holdMax.Load(),
 		spillDir: filepath.Join(n.opts.Dir, "scan-spill"), log: n.log, stats: &n.st, now: time.Now}
 }
 

@@ -31,6 +31,7 @@ func passOf(t *testing.T, n *scanNode, maxRaw int64) (map[string]string, *ScanSt
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	n.bigKeyBytes = maxRaw
 	go n.Run(ctx, nil)
 	var snap SnapshotReady
 	select {
@@ -227,7 +228,7 @@ func TestBigCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	kr := &keyReader{addr: src.addr, facts: &serverFacts{}, maxRaw: 1, log: zap.NewNop(), stats: &scanCounters{}, now: time.Now}
+	kr := &keyReader{addr: src.addr, facts: &serverFacts{}, bigKeyBytes: 1, log: zap.NewNop(), stats: &scanCounters{}, now: time.Now}
 	dc := dst.client(t)
 	dc.must(t, "SET", "big:list", "stale") // DEL comes first
 	for _, key := range []string{"big:list", "big:set", "big:hash", "big:zset", "big:string"} {

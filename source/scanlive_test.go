@@ -27,6 +27,7 @@ type liveNode struct {
 func startLiveNode(t *testing.T, addr string, maxRaw int64) *liveNode {
 	t.Helper()
 	n := newScanNode(addr, addr, scanConfig(t), true, nil)
+	n.bigKeyBytes = maxRaw
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, nil) }()

@@ -30,12 +30,14 @@ const dumpBatchBytes = 32 << 20
 // daemon writes the batch before; big keys' pages come on another connection, as they are
 // taken.
 func (n *scanNode) openPass(ctx context.Context, maxRaw int64) (Entries, error) {
-	n.maxRaw.Store(maxRaw)
+	n.holdMax.Store(maxRaw)
 	if n.live {
 		n.lv.passOpened() // nothing read again while the pass reads
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &passReader{ctx: rctx, n: n, kr: n.keyReader()}
+	kr := n.keyReader()
+	kr.pass = &passSpill{}
+	r := &passReader{ctx: rctx, n: n, kr: kr}
 	err := n.retry(ctx, "scan pass", r.reconnect, func() error {
 		if r.sc == nil {
 			if err := r.reconnect(); err != nil {
@@ -60,6 +62,7 @@ func (n *scanNode) openPass(ctx context.Context, maxRaw int64) (Entries, error) 
 	if err != nil {
 		cancel()
 		n.hangUp(r.sc)
+		kr.pass.remove()
 		return nil, fmt.Errorf("source %s: %w", n.currentAddr(), err)
 	}
 	n.st.passes.Add(1)
@@ -217,10 +220,11 @@ func (r *passReader) fetch() error {
 	return nil
 }
 
-// removeSpills removes the files of payloads kept on disk that will not be used.
+// removeSpills removes the files of payloads kept on disk that will not be used (the pass's
+// file goes with the pass).
 func removeSpills(keys []keyRead) {
 	for i := range keys {
-		if keys[i].spill != "" {
+		if keys[i].spill != "" && !keys[i].spillShared {
 			os.Remove(keys[i].spill)
 		}
 	}
@@ -324,8 +328,7 @@ type passEntries struct {
 
 	// the entry last returned
 	held []byte   // its value bytes, given as not held (a payload of another version)
-	file *os.File // its payload kept on disk
-	path string
+	file *os.File // its payload kept on disk: the pass's file
 	big  *bigValue
 	bigK keyRead // the key big reads
 	err  error   // the pass is broken: every call fails
@@ -461,17 +464,15 @@ func (p *passEntries) entry(e *rdb.Entry, k *keyRead) (bool, error) {
 		k.payload = nil
 		return true, nil
 	case k.spill != "":
-		p.path, k.spill = k.spill, ""
-		f, err := os.Open(p.path)
+		// Always the pass's file: its keyReader has one.
+		k.spill = ""
+		p.file = p.kr.pass.f
+		typ, err := checkPayloadFile(io.NewSectionReader(p.file, k.spillOff, k.spillLen), k.spillLen)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("source %s: DUMP %s (%d bytes at %d of %s): %w", p.kr.addr, redisfmt.Quote(string(k.key)),
+				k.spillLen, k.spillOff, p.file.Name(), err)
 		}
-		p.file = f
-		typ, err := checkPayloadFile(f, k.spillLen)
-		if err != nil {
-			return false, fmt.Errorf("source %s: DUMP %s (%d bytes): %w", p.kr.addr, redisfmt.Quote(string(k.key)), k.spillLen, err)
-		}
-		e.Type, e.ValueOffset, e.ValueLen = typ, 1, k.spillLen-11
+		e.Type, e.ValueOffset, e.ValueLen = typ, k.spillOff+1, k.spillLen-11
 		return true, nil
 	case k.big != nil:
 		var v *bigValue
@@ -508,7 +509,7 @@ func (p *passEntries) entry(e *rdb.Entry, k *keyRead) (bool, error) {
 
 // checkPayloadFile checks the CRC64 and version trailer of a DUMP payload of size bytes in f,
 // and returns its type byte.
-func checkPayloadFile(f *os.File, size int64) (byte, error) {
+func checkPayloadFile(f io.ReaderAt, size int64) (byte, error) {
 	if size < 11 {
 		return 0, fmt.Errorf("a DUMP payload of %d bytes: %w", size, rdb.ErrCorrupt)
 	}
@@ -541,7 +542,9 @@ func checkPayloadFile(f *os.File, size int64) (byte, error) {
 func (p *passEntries) Value(e *rdb.Entry) io.Reader {
 	switch {
 	case p.held != nil:
-		return bytes.NewReader(p.held)
+		// Not an io.ReaderAt: bytes of another RDB version go as commands, never as a RESTORE
+		// of the version the writer was made for.
+		return struct{ io.Reader }{bytes.NewReader(p.held)}
 	case p.file != nil:
 		return io.NewSectionReader(p.file, e.ValueOffset, e.ValueLen)
 	case p.big != nil:
@@ -555,11 +558,7 @@ func (p *passEntries) Value(e *rdb.Entry) io.Reader {
 // failed midway.
 func (p *passEntries) release() {
 	p.held = nil
-	if p.file != nil {
-		p.file.Close()
-		p.file = nil
-		os.Remove(p.path)
-	}
+	p.file = nil // the pass's file: its bytes stay until Close
 	if p.big != nil {
 		if p.big.changed {
 			p.n.st.changed.Add(1)
@@ -592,6 +591,7 @@ func (p *passEntries) Close() error {
 		break
 	}
 	removeSpills(p.queue[p.qi:])
+	p.kr.pass.remove()
 	p.n.hangUp(p.bigSC)
 	p.bigSC = nil
 	return nil

@@ -3,9 +3,11 @@ package source
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +42,11 @@ type keyRead struct {
 	expireMs int64  // absolute Unix ms, 0: none
 	payload  []byte // its whole DUMP payload (type, value, version, CRC64)
 	spill    string // or the file holding it, when over the limit
+	spillOff int64  // where in spill it begins
 	spillLen int64
-	big      *bigKey // or, for a key too big to DUMP, what paging it needs
+	// spillShared: spill is the pass's file (passSpill), removed with the pass, not with the key
+	spillShared bool
+	big         *bigKey // or, for a key too big to DUMP, what paging it needs
 }
 
 // bigKey is a key read in pages: its type as TYPE names it, and its length (elements, or a
@@ -130,27 +135,34 @@ func rdbVersionOf(major, minor int, valkey string) int {
 
 // keyReader reads keys of one server for a scan node.
 type keyReader struct {
-	addr     string
-	facts    *serverFacts
-	maxRaw   int64  // the big-key limit: common.big_key_bytes
-	spillDir string // where DUMP replies over maxRaw go
-	log      *zap.Logger
-	stats    *scanCounters
-	now      func() time.Time
+	addr  string
+	facts *serverFacts
+	// bigKeyBytes is the big-key limit (common.big_key_bytes; 0: none): a key over it is read
+	// in pages. holdMax is the largest DUMP reply held in memory (0: maxReplyBulk).
+	bigKeyBytes int64
+	holdMax     int64
+	spillDir    string     // where DUMP replies over holdLimit go
+	pass        *passSpill // a pass's: they go into its one file; nil: a file each
+	log         *zap.Logger
+	stats       *scanCounters
+	now         func() time.Time
 }
 
-// holdLimit is the largest DUMP payload held in memory: the big-key limit, at most
-// maxReplyBulk; a larger one goes to disk.
+// holdLimit is the largest DUMP payload held in memory: the snapshot's maxRaw and the big-key
+// limit, at most maxReplyBulk; a larger one goes to disk.
 func (kr *keyReader) holdLimit() int64 {
-	if kr.maxRaw <= 0 || kr.maxRaw > maxReplyBulk {
-		return maxReplyBulk
+	limit := int64(maxReplyBulk)
+	for _, l := range []int64{kr.holdMax, kr.bigKeyBytes} {
+		if l > 0 && l < limit {
+			limit = l
+		}
 	}
-	return kr.maxRaw
+	return limit
 }
 
 // bigElems is the length over which a collection is read in pages when its size in bytes is
 // not known (MEMORY USAGE refused).
-func (kr *keyReader) bigElems() int64 { return max(kr.maxRaw/1024, 1024) }
+func (kr *keyReader) bigElems() int64 { return max(kr.bigKeyBytes/1024, 1024) }
 
 // read reads keys of db on sc into out (reset first), in the order given.
 func (kr *keyReader) read(sc *scanConn, db int, keys [][]byte, out []keyRead) ([]keyRead, error) {
@@ -220,7 +232,7 @@ func (kr *keyReader) sizes(sc *scanConn, keys []keyRead) error {
 				keys[i].gone = true
 			case r.Kind == ':':
 				keys[i].size = r.Int
-				if r.Int > kr.maxRaw && kr.maxRaw > 0 {
+				if r.Int > kr.bigKeyBytes && kr.bigKeyBytes > 0 {
 					keys[i].big = &bigKey{}
 				}
 			}
@@ -276,10 +288,10 @@ func (kr *keyReader) sizes(sc *scanConn, keys []keyRead) error {
 		}
 		limit := kr.bigElems()
 		if t == "string" {
-			limit = kr.maxRaw
+			limit = kr.bigKeyBytes
 			keys[i].size = r.Int
 		}
-		if kr.maxRaw > 0 && r.Int > limit {
+		if kr.bigKeyBytes > 0 && r.Int > limit {
 			keys[i].big = &bigKey{typ: t, length: r.Int}
 		}
 	}
@@ -400,8 +412,21 @@ func absExpiry(cmd string, v int64, at time.Time) int64 {
 	return v
 }
 
-// spillPayload writes a DUMP reply over the limit into a file.
+// spillPayload writes a DUMP reply over the limit into a file: the pass's, or one of its own.
 func (kr *keyReader) spillPayload(sc *scanConn, k *keyRead, size int64) error {
+	if kr.pass != nil {
+		f, err := kr.pass.file(kr.spillDir)
+		if err != nil {
+			return err
+		}
+		off := kr.pass.end.Add(size) - size
+		if err := sc.readBulkBody(io.NewOffsetWriter(f, off), size); err != nil {
+			return err
+		}
+		k.spill, k.spillOff, k.spillLen, k.spillShared = f.Name(), off, size, true
+		kr.spilled(k, size)
+		return nil
+	}
 	if err := os.MkdirAll(kr.spillDir, 0o755); err != nil {
 		return err
 	}
@@ -417,11 +442,54 @@ func (kr *keyReader) spillPayload(sc *scanConn, k *keyRead, size int64) error {
 		os.Remove(f.Name())
 		return err
 	}
-	k.spill, k.spillLen = f.Name(), size
+	k.spill, k.spillOff, k.spillLen = f.Name(), 0, size
+	kr.spilled(k, size)
+	return nil
+}
+
+func (kr *keyReader) spilled(k *keyRead, size int64) {
 	kr.stats.spilled.Add(1)
 	kr.log.Info("DUMP reply over big_key_bytes: kept on disk, not in memory", zap.String("key", redisfmt.Quote(string(k.key))),
 		zap.Int("db", k.db), zap.Int64("bytes", size))
-	return nil
+}
+
+// passSpill is the file of a pass's DUMP replies over the hold limit, appended to as they come
+// and read at each one's offset until the pass's entries are closed: a writer may read a
+// value after the next entry is taken (a RESTORE copied from the file as it is sent, or sent
+// again after a refusal), so no payload's bytes may go before the pass ends. It holds at most
+// what a replica link's RDB file would.
+type passSpill struct {
+	mu  sync.Mutex
+	f   *os.File
+	end atomic.Int64
+}
+
+func (s *passSpill) file(dir string) (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil {
+		return s.f, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, "pass-*.payloads")
+	if err != nil {
+		return nil, err
+	}
+	s.f = f
+	return f, nil
+}
+
+// remove closes and removes the file, once nothing reads it.
+func (s *passSpill) remove() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.f.Name())
+		s.f = nil
+	}
 }
 
 // bigInfo reads a big key's type (when not known), expiry and length.

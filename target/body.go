@@ -2,7 +2,6 @@ package target
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 
@@ -50,41 +49,27 @@ func (b *sectionsBody) writeTo(w io.Writer, buf []byte) error {
 
 // restoreBody is the DUMP payload of a value not held, then what follows it in the RESTORE: the
 // type byte, the value's bytes copied from the snapshot, the RDB version and the CRC64 of all
-// that, computed while copying; then tail (the payload's CRLF, REPLACE, ABSTTL).
+// that, computed while copying; then tail (the payload's CRLF, REPLACE, ABSTTL). The value is
+// read when the request is written, and again for a resend: it must be a section that can be
+// read again (Rewrite sends a value read only once as commands, at once).
 type restoreBody struct {
 	typ     byte
 	version uint16
-	ra      io.ReaderAt // the value's bytes from offset 0, when they can be read again
-	once    io.Reader   // else: a reader of them, good for one write only
+	ra      io.ReaderAt // the value's bytes from offset 0
 	n       int64       // the value's length
 	tail    []byte
 }
 
 // newRestoreBody makes the body of a RESTORE of a value of n bytes, read from value: its section
-// of the snapshot (an io.ReaderAt, such as Entries.Value gives, can be read again for a resend).
-func newRestoreBody(typ byte, value io.Reader, n int64, version int, tail []byte) *restoreBody {
-	b := &restoreBody{typ: typ, version: uint16(version), n: n, tail: tail}
-	if ra, ok := value.(io.ReaderAt); ok {
-		b.ra = ra
-	} else {
-		b.once = value
-	}
-	return b
+// of the snapshot.
+func newRestoreBody(typ byte, value io.ReaderAt, n int64, version int, tail []byte) *restoreBody {
+	return &restoreBody{typ: typ, version: uint16(version), ra: value, n: n, tail: tail}
 }
 
 func (b *restoreBody) size() int64 { return 1 + b.n + 2 + 8 + int64(len(b.tail)) }
 
-// errBodyUsed is the error of a restore body whose value cannot be read a second time.
-var errBodyUsed = errors.New("the value's reader cannot be read again")
-
 func (b *restoreBody) writeTo(w io.Writer, buf []byte) error {
-	src := b.once
-	if b.ra != nil {
-		src = io.NewSectionReader(b.ra, 0, b.n)
-	} else if src == nil {
-		return errBodyUsed
-	}
-	b.once = nil
+	src := io.NewSectionReader(b.ra, 0, b.n)
 	var head [1]byte
 	head[0] = b.typ
 	crc := rdb.CRC64(0, head[:])

@@ -22,7 +22,8 @@ const (
 
 // Rewrite sends one key whose value the decoder did not hold, reading its raw bytes (after the
 // type byte: the file section Entry.ValueOffset/ValueLen name) from value, or one Restore could
-// not carry (value nil: e.Value). Where the target restores the source's RDB version and the
+// not carry (value nil: e.Value). Where the target restores the source's RDB version, value
+// can be read again (an io.ReaderAt: a file's section, not a scan source's pages) and the
 // value is at most BigKeyBytes (or a string, or a module value, which have no commands worth
 // chunking), it goes as one RESTORE whose payload is copied from value to the socket in pieces
 // (restoreFrom): fast, but the target is busy for the whole key's load. Otherwise it goes as
@@ -37,8 +38,10 @@ func (s *Single) Rewrite(e *rdb.Entry, value io.Reader) error {
 	if s.skipExpired(e) {
 		return nil
 	}
-	if value != nil && e.Value == nil && s.restorable && s.restoresWhole(e) {
-		return s.restoreFrom(e, value)
+	// A RESTORE's payload is copied when the request is written, after the next entry is
+	// taken, and again for a resend: only a value that can be read again goes whole.
+	if again, ok := value.(io.ReaderAt); ok && e.Value == nil && s.restorable && s.restoresWhole(e) {
+		return s.restoreFrom(e, again)
 	}
 	if value == nil {
 		if e.Value == nil {

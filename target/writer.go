@@ -339,9 +339,9 @@ func (s *Single) expireAfterRestore(rc *rdbConn, e *rdb.Entry) error {
 
 // restoreFrom sends one RESTORE of a value the decoder did not hold: the head, then the DUMP
 // payload copied from value (the value's section of the snapshot) by the connection's writer,
-// its CRC64 computed while copying, so that a value of any size goes in bounded memory. A
-// value that is an io.ReaderAt (Entries.Value gives one) is read again for a resend.
-func (s *Single) restoreFrom(e *rdb.Entry, value io.Reader) error {
+// its CRC64 computed while copying, so that a value of any size goes in bounded memory, and
+// read again for a resend.
+func (s *Single) restoreFrom(e *rdb.Entry, value io.ReaderAt) error {
 	if s.retryBig.Load() {
 		if err := s.WaitRDB(s.ctx); err != nil {
 			return err

@@ -2,6 +2,9 @@ package test
 
 import (
 	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +103,48 @@ func TestScanModeNotForEveryKind(t *testing.T) {
 	_, err := daemon.New(cfg, daemon.Options{})
 	if err == nil || !strings.Contains(err.Error(), `not read in mode "scan_live"`) || !strings.Contains(err.Error(), "psync") {
 		t.Fatalf("daemon.New: %v", err)
+	}
+}
+
+// TestScanValuesOverHeld: with the default big_key_bytes, DUMP replies over what the writers
+// hold in memory (target.MaxHeldValue) and under big_key_bytes go into the pass's spill file
+// and reach the target as RESTOREs copied from it while they are sent, after the pass has moved
+// on to the next keys: the target equals the source, and the spill file is gone at the end.
+func TestScanValuesOverHeld(t *testing.T) {
+	src := redistest.StartRedis(t, redistest.WithArgs(refusedOnSource("")...))
+	dst := redistest.StartRedis(t, redistest.WithArgs(refusedOnTarget...))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	raw := make([]byte, 3<<20) // not compressible: the DUMP replies are as big
+	for i := range raw {
+		raw[i] = byte(rnd.Uint32())
+	}
+	big := string(raw)
+	for i := range 4 {
+		k := strconv.Itoa(i)
+		src.Do(t, "SET", "str:"+k, big+k)
+		for f := range 3 {
+			src.Do(t, "HSET", "hash:"+k, "f"+strconv.Itoa(f), big[:1<<20]+k)
+		}
+		for e := range 3 {
+			src.Do(t, "XADD", "stream:"+k, "*", "e"+strconv.Itoa(e), big[:1<<20])
+		}
+		src.Do(t, "SET", "small:"+k, k)
+	}
+	cfg := singleConfig(t, src, dst)
+	cfg.Source.Mode = conf.ModeScan
+	m, r, err := runToEnd(t, cfg, 60*time.Second)
+	if err != nil {
+		t.Fatalf("rmtd: %v", err)
+	}
+	compareDumps(t, src.Dump(t), withoutCheckpoints(dst.Dump(t)), 10)
+	if !strings.Contains(r.LogBuf.String(), "DUMP reply over big_key_bytes") {
+		t.Error("no DUMP reply was kept on disk")
+	}
+	if m["source0.state"] != "done" {
+		t.Errorf("source0: %s", m["source0"])
+	}
+	spills, _ := filepath.Glob(filepath.Join(cfg.Common.Dir, "*", "scan-spill", "*"))
+	if len(spills) > 0 {
+		t.Errorf("left on disk: %v", spills)
 	}
 }
