@@ -148,6 +148,14 @@ func (p Pool) Auth() (user, password string) {
 	return "", p.RedisAuth
 }
 
+// Sentinels are the pool's Sentinels (its servers, for type sentinel), nil for another type.
+func (p Pool) Sentinels() []string {
+	if p.Type != TypeSentinel {
+		return nil
+	}
+	return p.Servers
+}
+
 // Inert lists RMT's settings that rmtd accepts but that change nothing here, each
 // "<file>:<line>: <key>: ignored: <why>" (or the flag that set it), when set to other than
 // RMT's default. Call it after the flags are applied.

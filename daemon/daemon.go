@@ -147,10 +147,7 @@ func (d *Daemon) masterMoved(ctx context.Context, addr string) error {
 func (d *Daemon) sentinelHosts() []string {
 	var out []string
 	for _, p := range []conf.Pool{d.cfg.Source, d.cfg.Target} {
-		if p.Type != conf.TypeSentinel {
-			continue
-		}
-		for _, s := range p.Servers {
+		for _, s := range p.Sentinels() {
 			if h, _, err := net.SplitHostPort(s); err == nil {
 				out = append(out, h)
 			}
