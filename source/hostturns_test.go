@@ -14,7 +14,7 @@ import (
 func TestHostTurns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h := newHostTurns()
+	h := newHostTurns(nil)
 	log := zap.NewNop()
 	a, ok := h.wait(ctx, "127.0.0.1:1", log)
 	if !ok {

@@ -173,7 +173,8 @@ func (c Config) hostTurns() *hostTurns {
 	if !c.SourceSafe {
 		return nil
 	}
-	return newHostTurns()
+	d := c.Dialer
+	return newHostTurns(&d)
 }
 
 // openSingle is `single`: one node per server, each a replica link. With several servers into

@@ -6,10 +6,13 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/mediocregopher/radix/v4"
 	"github.com/rmt-project/rmt/aof"
+	"github.com/rmt-project/rmt/internal/redisctl"
 )
 
 // replicaNode is a master rmtd replicates through a Link: the node of single sources, of each
@@ -126,7 +129,8 @@ func (n *replicaNode) Run(ctx context.Context, resume *ResumePoint) error {
 				},
 				Done: func() error { return removeFile(t.Path()) }})
 		case FullSync:
-			turn.end() // the snapshot is whole: the host's next node may sync
+			// The snapshot is whole: the host's next node may sync once its child is gone.
+			go n.hosts.endAfterFork(ctx, turn, link.Addr())
 			if whole != nil && ev.Replid == replid && ev.Offset == offset {
 				close(whole)
 				whole = nil
@@ -233,11 +237,50 @@ func removeFile(path string) error {
 // hostTurns is common.source_safe: at most one node of each source host produces its snapshot
 // at a time, so a host's masters do not all fork at once.
 type hostTurns struct {
-	mu    sync.Mutex
-	hosts map[string]chan struct{} // one token per host
+	mu     sync.Mutex
+	hosts  map[string]chan struct{} // one token per host
+	dialer *radix.Dialer            // asks a master whether its snapshot child is gone; nil: not asked
 }
 
-func newHostTurns() *hostTurns { return &hostTurns{hosts: map[string]chan struct{}{}} }
+func newHostTurns(d *radix.Dialer) *hostTurns {
+	return &hostTurns{hosts: map[string]chan struct{}{}, dialer: d}
+}
+
+// forkWait bounds how long a node's turn outlives its snapshot, waiting for the master to reap
+// the child that produced it.
+const forkWait = 5 * time.Second
+
+// endAfterFork ends t once the master at addr no longer reports a snapshot child
+// (rdb_bgsave_in_progress:0): the child that sent a diskless snapshot lives on after its last
+// byte until the master reaps it (up to a cron tick later), and the host's next master must not
+// fork beside it. It ends t at once where INFO cannot be had, and after forkWait at most.
+func (h *hostTurns) endAfterFork(ctx context.Context, t *turn, addr string) {
+	defer t.end()
+	if h == nil || h.dialer == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, forkWait)
+	defer cancel()
+	c, err := h.dialer.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		var info string
+		if err := c.Do(ctx, radix.Cmd(&info, "INFO", "persistence")); err != nil {
+			return
+		}
+		if v, ok := redisctl.InfoField(info, "rdb_bgsave_in_progress"); !ok || v != "1" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
 
 // turn is one node's hold of its host's token; end releases it, any number of times.
 type turn struct {
