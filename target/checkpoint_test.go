@@ -256,3 +256,60 @@ func TestParseCheckpoint(t *testing.T) {
 		t.Errorf("round trip: %+v %v", got, err)
 	}
 }
+
+// TestCheckTargetWhileBatchesRun: CheckTarget called again and again while batches are
+// acknowledged never takes a batch acknowledged after its read of the checkpoint for a loss
+// (it compared the checkpoint read with the acknowledgement made since, and reported a target
+// that lost data in the middle of a healthy stream); a checkpoint removed on the target is one.
+func TestCheckTargetWhileBatchesRun(t *testing.T) {
+	dst := startRedis(t)
+	ctx := context.Background()
+	w := newSingle(t, dst.Addr, SingleOptions{CheckpointKey: testCheckpointKey, Replid: func() string { return "r1" }})
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	checked := make(chan error, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				checked <- nil
+				return
+			default:
+			}
+			if err := w.CheckTarget(ctx); err != nil {
+				checked <- fmt.Errorf("check %d: %w", n, err)
+				return
+			}
+			n++
+		}
+	}()
+	var end int64
+	for i := 0; i < 200; i++ {
+		for j := 0; j < 50; j++ {
+			cmd := rawCmd("INCR", "n")
+			end += cmd.N
+			if err := w.Apply(cmd, end); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	if err := <-checked; err != nil {
+		t.Fatal(err)
+	}
+	if err := ClearCheckpoint(ctx, Options{Addr: dst.Addr}, testCheckpointKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CheckTarget(ctx); !errors.Is(err, ErrTargetLost) {
+		t.Fatalf("CheckTarget after the checkpoint was removed: %v", err)
+	}
+}

@@ -135,7 +135,7 @@ func (s *Single) Reconnect(ctx context.Context) (offset int64, db int, err error
 		if err != nil {
 			return offset, db, err
 		}
-		if lost := s.lostCheckpoint(cp, ok); lost != nil && !bad {
+		if lost := s.lostCheckpoint(s.lastAcked(), cp, ok); lost != nil && !bad {
 			return offset, db, lost
 		}
 		if ok && cp.Offset > offset && cp.Offset <= s.sentEnd {
@@ -451,12 +451,11 @@ func (s *Single) Skip(cmd *aof.Command, end int64, reason string) {
 	s.skip(reason, cmd, end)
 }
 
-// CheckTarget reads the checkpoint and compares it with the last one the target acknowledged.
+// CheckTarget reads the checkpoint and compares it with the last one the target acknowledged
+// before the read: batches go on meanwhile, and one acknowledged after it is no loss.
 func (s *Single) CheckTarget(ctx context.Context) error {
-	s.mu.Lock()
-	acked := s.acked
-	s.mu.Unlock()
-	if !s.batching() || !acked {
+	acked := s.lastAcked()
+	if !s.batching() || acked == nil {
 		return nil
 	}
 	cp, ok, err := ReadCheckpoint(ctx, s.opts.Conn, s.opts.CheckpointKey)
@@ -466,17 +465,25 @@ func (s *Single) CheckTarget(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.lostCheckpoint(cp, ok)
+	return s.lostCheckpoint(acked, cp, ok)
 }
 
-// lostCheckpoint says whether the target's checkpoint (found: ok) shows it lost what it
-// acknowledged: gone, or behind the last acknowledged batch.
-func (s *Single) lostCheckpoint(cp Checkpoint, ok bool) error {
+// lastAcked is the checkpoint the target last acknowledged, nil when none.
+func (s *Single) lastAcked() *Checkpoint {
 	s.mu.Lock()
-	acked, any := s.ackedCP, s.acked
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.acked {
+		return nil
+	}
+	cp := s.ackedCP
+	return &cp
+}
+
+// lostCheckpoint says whether the target's checkpoint (found: ok) shows it lost what it had
+// acknowledged (acked; nil: nothing yet): gone, or behind it.
+func (s *Single) lostCheckpoint(acked *Checkpoint, cp Checkpoint, ok bool) error {
 	switch {
-	case !any:
+	case acked == nil:
 		return nil
 	case !ok:
 		return fmt.Errorf("target %s: the checkpoint %s is gone (acknowledged at offset %d): %w",
