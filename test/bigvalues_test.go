@@ -436,3 +436,52 @@ func TestAOFSourceBigCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetBulkLimit: a target whose proto-max-bulk-len is below a command's argument (1 MB
+// against 2 MB, held, and 10 MB, over big_key_bytes: copied whole from the spool) refuses it and
+// closes the connection; on a checkpointed single target the refusal is counted and logged with
+// its key, the command left out, and the stream goes on: a write made after it arrives (design
+// rule 7: no single command stalls the stream).
+func TestTargetBulkLimit(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		size int
+	}{{"single", 2 << 20}, {"single", 10 << 20}, {conf.TypeRedisCluster, 2 << 20}, {conf.TypeRedisCluster, 10 << 20}} {
+		size := tc.size
+		t.Run(strings.ReplaceAll(tc.kind, " ", "_")+"/"+strconv.Itoa(size>>20)+"MB", func(t *testing.T) {
+			src := redistest.StartRedis(t)
+			limit := redistest.WithArgs("proto-max-bulk-len 1mb")
+			var dst *redistest.Redis
+			var cfg *conf.Config
+			if tc.kind == "single" {
+				dst = redistest.StartRedis(t, limit)
+				cfg = singleConfig(t, src, dst)
+			} else {
+				cl := redistest.StartCluster(t, 3, limit)
+				dst = cl.NodeForKey(t, "after")
+				cfg = singleConfig(t, src, dst)
+				cfg.Target.Type, cfg.Target.Servers = conf.TypeRedisCluster, cl.Addrs[:1]
+			}
+			r := StartRmtd(t, cfg)
+			waitPhase(t, r, "oplog", 30*time.Second)
+			src.Do(t, "SET", "too:big", strings.Repeat("x", size))
+			src.Do(t, "SET", "after", "1")
+			redistest.WaitFor(t, 20*time.Second, func() error {
+				if got := dst.DoString(t, "GET", "after"); got != "1" {
+					m := r.Info(t)
+					return fmt.Errorf("the write after the refused command is not on the target (%q); source0: %s", got, m["source0"])
+				}
+				return nil
+			})
+			if tc.kind == "single" && dst.DoString(t, "EXISTS", "too:big") != "0" {
+				t.Error("too:big is on the target")
+			}
+			if e := errorFields(r.Info(t)); e == "" {
+				t.Error("INFO counts no error for the refused command")
+			}
+			if !strings.Contains(r.LogBuf.String(), "too:big") {
+				t.Error("the log does not name the refused command's key")
+			}
+		})
+	}
+}
