@@ -476,7 +476,9 @@ func TestTargetBulkLimit(t *testing.T) {
 			if tc.kind == "single" && dst.DoString(t, "EXISTS", "too:big") != "0" {
 				t.Error("too:big is on the target")
 			}
-			if e := errorFields(r.Info(t)); e == "" {
+			e := errorFields(r.Info(t))
+			t.Logf("INFO errors: %s", e)
+			if e == "" {
 				t.Error("INFO counts no error for the refused command")
 			}
 			if !strings.Contains(r.LogBuf.String(), "too:big") {
