@@ -39,6 +39,7 @@ type metricDescs struct {
 	srcRDBBytes, srcRDBSize, srcRDBKeys            *prometheus.Desc
 	srcRDBLoaded, srcRDBEta                        *prometheus.Desc
 	srcFullSyncs, srcPartialSyncs, srcReconnects   *prometheus.Desc
+	scan                                           scanDescs
 	tgtUp, tgtInflight, tgtInflightBytes           *prometheus.Desc
 	tgtSent, tgtSentBytes, tgtReplies, tgtErrorsTo *prometheus.Desc
 }
@@ -88,6 +89,26 @@ func newMetricDescs() metricDescs {
 		srcFullSyncs:    d("source_full_syncs_total", "Full synchronisations with the source node.", node...),
 		srcPartialSyncs: d("source_partial_syncs_total", "Partial resynchronisations with the source node.", node...),
 		srcReconnects:   d("source_reconnects_total", "Reconnections to the source node.", node...),
+
+		scan: scanDescs{
+			passes:      d("source_scan_passes_total", "Passes over every db begun (source.mode scan or scan_live).", node...),
+			keys:        d("source_scan_keys_total", "Keys SCAN gave, every pass and rescan.", node...),
+			progress:    d("source_scan_progress_ratio", "How far the current pass is, 0 to 1.", node...),
+			bigKeys:     d("source_scan_big_keys_total", "Keys read in pages rather than by one DUMP.", node...),
+			changed:     d("source_scan_changed_during_read_total", "Keys that changed while read, read again.", node...),
+			subUp:       d("source_scan_subscription_up", "1 while the keyspace-notification subscription is up (scan_live).", node...),
+			notified:    d("source_scan_notifications_total", "Keyspace notifications received (scan_live).", node...),
+			coalesced:   d("source_scan_notifications_coalesced_total", "Notifications of a key already waiting to be read.", node...),
+			rereads:     d("source_scan_rereads_total", "Keys read again and written whole after a notification.", node...),
+			pending:     d("source_scan_pending_keys", "Keys waiting to be read again.", node...),
+			bigRereads:  d("source_scan_big_rereads_total", "Big keys read again whole after a notification.", node...),
+			bigBytes:    d("source_scan_big_reread_bytes_total", "Bytes of the big keys read again.", node...),
+			drops:       d("source_scan_subscription_drops_total", "Subscriptions lost (changes until the next one unseen).", node...),
+			rescans:     d("source_scan_rescans_total", "Passes made again because changes may have been missed.", node...),
+			flushes:     d("source_scan_flushes_detected_total", "FLUSHALL or FLUSHDB found by the key count check.", node...),
+			overflows:   d("source_scan_pending_overflows_total", "Times the keys waiting to be read overflowed into a rescan.", node...),
+			streamReads: d("source_scan_stream_refreshes_total", "Streams with consumer groups read again.", node...),
+		},
 
 		tgtUp:            d("target_up", "1 when every connection to the target node is usable.", node...),
 		tgtInflight:      d("target_inflight_commands", "Commands sent whose reply has not come back.", node...),
@@ -164,6 +185,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(d.srcFullSyncs, float64(n.FullSyncs), node)
 		counter(d.srcPartialSyncs, float64(n.PartialSyncs), node)
 		counter(d.srcReconnects, float64(n.Reconnects), node)
+		if n.Scan.Mode != "" {
+			d.scan.collect(&n.Scan, node, gauge, counter)
+		}
 	}
 	for i := range s.Targets {
 		n := &s.Targets[i]
@@ -180,6 +204,41 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(d.tgtReplies, float64(n.Replies), node)
 		counter(d.tgtErrorsTo, float64(n.ErrorCount), node)
 	}
+}
+
+// scanDescs are the families of a node read by SCAN, the figures its sourceN line adds.
+type scanDescs struct {
+	passes, keys, progress, bigKeys, changed      *prometheus.Desc
+	subUp, notified, coalesced, rereads, pending  *prometheus.Desc
+	bigRereads, bigBytes, drops, rescans, flushes *prometheus.Desc
+	overflows, streamReads                        *prometheus.Desc
+}
+
+func (d *scanDescs) collect(s *ScanNode, node string, gauge, counter func(*prometheus.Desc, float64, ...string)) {
+	counter(d.passes, float64(s.Passes), node)
+	counter(d.keys, float64(s.KeysScanned), node)
+	gauge(d.progress, s.Progress/100, node)
+	counter(d.bigKeys, float64(s.BigKeys), node)
+	counter(d.changed, float64(s.ChangedDuringRead), node)
+	if s.Mode != "scan_live" {
+		return
+	}
+	up := 0.0
+	if s.SubscriptionUp {
+		up = 1
+	}
+	gauge(d.subUp, up, node)
+	counter(d.notified, float64(s.Notifications), node)
+	counter(d.coalesced, float64(s.Coalesced), node)
+	counter(d.rereads, float64(s.Rereads), node)
+	gauge(d.pending, float64(s.Pending), node)
+	counter(d.bigRereads, float64(s.BigRereads), node)
+	counter(d.bigBytes, float64(s.BigRereadBytes), node)
+	counter(d.drops, float64(s.SubscriptionDrops), node)
+	counter(d.rescans, float64(s.Rescans), node)
+	counter(d.flushes, float64(s.FlushesDetected), node)
+	counter(d.overflows, float64(s.PendingOverflows), node)
+	counter(d.streamReads, float64(s.StreamRefreshes), node)
 }
 
 // foldReasons keys counters by the names INFO gives them (errors_<name>), so that both

@@ -122,3 +122,53 @@ func TestReady(t *testing.T) {
 		t.Errorf("Ready(nil)")
 	}
 }
+
+// TestMetricsScanNodes: a node read by SCAN adds its figures as families of its own (scan_live's
+// only for a scan_live node), named by Prometheus's rules; other nodes have none.
+func TestMetricsScanNodes(t *testing.T) {
+	snap := func() *status.Snapshot {
+		s := statustest.Fixed()
+		s.Sources[0].Scan = status.ScanNode{Mode: "scan_live", Passes: 2, KeysScanned: 250, Progress: 42.5, BigKeys: 3,
+			SubscriptionUp: true, Notifications: 900, Coalesced: 40, Rereads: 850, Pending: 10, BigRereads: 2,
+			BigRereadBytes: 1 << 20, SubscriptionDrops: 1, Rescans: 1, FlushesDetected: 1, PendingOverflows: 0, StreamRefreshes: 5}
+		s.Sources[1].Scan = status.ScanNode{Mode: "scan", Passes: 1, KeysScanned: 40, Progress: 100}
+		return s
+	}
+	fams := gather(t, snap())
+	live, pass := []string{"node", "10.0.0.1:6379"}, []string{"node", "shard-b"}
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"rmtd_source_scan_passes_total", live, 2},
+		{"rmtd_source_scan_keys_total", pass, 40},
+		{"rmtd_source_scan_progress_ratio", live, 0.425},
+		{"rmtd_source_scan_progress_ratio", pass, 1},
+		{"rmtd_source_scan_subscription_up", live, 1},
+		{"rmtd_source_scan_notifications_total", live, 900},
+		{"rmtd_source_scan_rereads_total", live, 850},
+		{"rmtd_source_scan_pending_keys", live, 10},
+		{"rmtd_source_scan_big_reread_bytes_total", live, 1 << 20},
+		{"rmtd_source_scan_subscription_drops_total", live, 1},
+		{"rmtd_source_scan_rescans_total", live, 1},
+		{"rmtd_source_scan_flushes_detected_total", live, 1},
+	} {
+		if got := value(t, fams, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	if n := len(fams["rmtd_source_scan_notifications_total"].GetMetric()); n != 1 {
+		t.Errorf("rmtd_source_scan_notifications_total has %d series, want only the scan_live node's", n)
+	}
+	if fams := gather(t, statustest.Fixed()); fams["rmtd_source_scan_passes_total"] != nil {
+		t.Error("scan families for nodes that are not read by SCAN")
+	}
+	problems, err := testutil.CollectAndLint(status.NewMetrics(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
