@@ -3,10 +3,13 @@ package test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redistest"
@@ -61,6 +64,7 @@ func TestScanLiveWriter(t *testing.T) {
 	dst := redistest.StartRedis(t, redistest.WithArgs(refusedOnTarget...))
 	cfg := singleConfig(t, src, dst)
 	cfg.Source.Mode = conf.ModeScanLive
+	cfg.Common.MetricsListen = "127.0.0.1:0"
 	w := redistest.StartWriter(t, src.Addr, redistest.WriterOptions{DBs: []int{0, 1, 15}, Rate: 4000})
 	r := StartRmtd(t, cfg)
 	waitPhase(t, r, "oplog", 30*time.Second)
@@ -77,6 +81,25 @@ func TestScanLiveWriter(t *testing.T) {
 	}
 	if m["source0.mode"] != conf.ModeScanLive || m["source0.scan_progress"] != "100.0" || m["source0.rescans"] != "0" {
 		t.Errorf("source0: %s", m["source0"])
+	}
+	// /metrics says what INFO says (the writer has stopped: the figures hold still).
+	_, body, err := scrape("http://" + r.D.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	m = r.Info(t)
+	for family, field := range map[string]string{"rmtd_source_scan_notifications_total": "notifications",
+		"rmtd_source_scan_rereads_total": "rereads", "rmtd_source_scan_passes_total": "scan_passes",
+		"rmtd_source_scan_keys_total": "keys_scanned"} {
+		got, ok := metricValue(fams, family, "node", src.Addr)
+		if !ok || fmt.Sprint(int64(got)) != m["source0."+field] {
+			t.Errorf("%s = %v (%v), INFO's %s = %s", family, got, ok, field, m["source0."+field])
+		}
 	}
 }
 
