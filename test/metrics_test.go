@@ -26,6 +26,21 @@ func scrape(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
+// scrapeMetrics GETs rmtd's /metrics and parses it with Prometheus's own parser.
+func scrapeMetrics(t *testing.T, r *Rmtd) map[string]*dto.MetricFamily {
+	t.Helper()
+	_, body, err := scrape("http://" + r.D.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
 // metricValue is the value of the series of family name with the given label value.
 func metricValue(fams map[string]*dto.MetricFamily, name, label, value string) (float64, bool) {
 	f := fams[name]
@@ -85,15 +100,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	waitCaughtUp(t, r, src, 30*time.Second)
 
 	info := r.Info(t)
-	_, body, err := scrape(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
+	fams := scrapeMetrics(t, r)
 	line := parseNodeLine(info["source0"])
 	node := src.Addr
 	for _, c := range []struct {

@@ -3,13 +3,10 @@ package test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/mediocregopher/radix/v4"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/rmt-project/rmt/conf"
 	"github.com/rmt-project/rmt/internal/redistest"
@@ -83,15 +80,7 @@ func TestScanLiveWriter(t *testing.T) {
 		t.Errorf("source0: %s", m["source0"])
 	}
 	// /metrics says what INFO says (the writer has stopped: the figures hold still).
-	_, body, err := scrape("http://" + r.D.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
+	fams := scrapeMetrics(t, r)
 	m = r.Info(t)
 	for family, field := range map[string]string{"rmtd_source_scan_notifications_total": "notifications",
 		"rmtd_source_scan_rereads_total": "rereads", "rmtd_source_scan_passes_total": "scan_passes",
