@@ -237,13 +237,26 @@ func removeFile(path string) error {
 // hostTurns is common.source_safe: at most one node of each source host produces its snapshot
 // at a time, so a host's masters do not all fork at once.
 type hostTurns struct {
-	mu     sync.Mutex
-	hosts  map[string]chan struct{} // one token per host
-	dialer *radix.Dialer            // asks a master whether its snapshot child is gone; nil: not asked
+	mu      sync.Mutex
+	hosts   map[string]chan struct{} // one token per host
+	waiting map[string]int           // nodes waiting for each host's token
+	dialer  *radix.Dialer            // asks a master whether its snapshot child is gone; nil: not asked
 }
 
 func newHostTurns(d *radix.Dialer) *hostTurns {
-	return &hostTurns{hosts: map[string]chan struct{}{}, dialer: d}
+	return &hostTurns{hosts: map[string]chan struct{}{}, waiting: map[string]int{}, dialer: d}
+}
+
+func (h *hostTurns) addWaiting(host string, n int) {
+	h.mu.Lock()
+	h.waiting[host] += n
+	h.mu.Unlock()
+}
+
+func (h *hostTurns) anyWaiting(host string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting[host] > 0
 }
 
 // forkWait bounds how long a node's turn outlives its snapshot, waiting for the master to reap
@@ -253,10 +266,11 @@ const forkWait = 5 * time.Second
 // endAfterFork ends t once the master at addr no longer reports a snapshot child
 // (rdb_bgsave_in_progress:0): the child that sent a diskless snapshot lives on after its last
 // byte until the master reaps it (up to a cron tick later), and the host's next master must not
-// fork beside it. It ends t at once where INFO cannot be had, and after forkWait at most.
+// fork beside it. It ends t at once when no node of the host waits, where INFO cannot be had,
+// and after forkWait at most.
 func (h *hostTurns) endAfterFork(ctx context.Context, t *turn, addr string) {
 	defer t.end()
-	if h == nil || h.dialer == nil {
+	if h == nil || h.dialer == nil || !h.anyWaiting(hostOf(addr)) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, forkWait)
@@ -302,10 +316,7 @@ func (h *hostTurns) wait(ctx context.Context, addr string, log *zap.Logger) (*tu
 	if h == nil {
 		return &turn{}, true
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
+	host := hostOf(addr)
 	h.mu.Lock()
 	c := h.hosts[host]
 	if c == nil {
@@ -317,12 +328,24 @@ func (h *hostTurns) wait(ctx context.Context, addr string, log *zap.Logger) (*tu
 	case c <- struct{}{}:
 	default:
 		log.Info("source_safe: waiting for another node of this host to finish sending its RDB")
+		h.addWaiting(host, 1)
 		select {
 		case c <- struct{}{}:
+			h.addWaiting(host, -1)
 		case <-ctx.Done():
+			h.addWaiting(host, -1)
 			return nil, false
 		}
 		log.Info("source_safe: this node's turn to send its RDB")
 	}
 	return &turn{release: func() { <-c }}, true
+}
+
+// hostOf is addr's host (addr itself when it has no port).
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
