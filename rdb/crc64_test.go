@@ -21,7 +21,7 @@ func TestCRC64(t *testing.T) {
 	}
 }
 
-// TestCRC64AgainstStdlib checks the slicing-by-8 code against hash/crc64 with the same polynomial,
+// TestCRC64AgainstStdlib checks the slicing-by-16 code against hash/crc64 with the same polynomial,
 // at every length and split point that matters.
 func TestCRC64AgainstStdlib(t *testing.T) {
 	tab := crc64.MakeTable(crcPoly)

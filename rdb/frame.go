@@ -5,6 +5,9 @@ import "fmt"
 // frameValue consumes one value of type typ, understanding just enough of it to find its end.
 // Strings inside (ziplists, listpacks, members) are skipped, never held.
 func frameValue(in *input, typ byte) error {
+	if frameBuffered(in, typ) {
+		return nil
+	}
 	switch typ {
 	case TypeString, TypeHashZipmap, TypeListZiplist, TypeSetIntset, TypeZSetZiplist,
 		TypeHashZiplist, TypeHashListpack, TypeZSetListpack, TypeSetListpack,

@@ -32,7 +32,7 @@ type input struct {
 	cr  countingReader
 	br  *bufio.Reader
 	crc uint64
-	tab *[8][256]uint64
+	tab *[16][256]uint64
 
 	capturing bool  // inside a value: count (and maybe keep) its bytes
 	held      bool  // the value's bytes are still being kept in raw

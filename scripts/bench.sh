@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
 # make bench: how long rmtd takes from start to the end of RDB loading, against how long
 # redis-server takes to load the same RDB file itself at start-up; their ratio; rmtd's peak RSS.
-# Data set: KEYS keys (default 400,000) of every type, about 100 MB of RDB, made by a Lua script.
+# Two data sets, each made once by a Lua script and cached in bench-data/ (DATASET picks them):
+#   strings      KEYS keys (default 400,000) of every type, mostly strings and small
+#                collections, about 112 MB of RDB (the data set of the figures before it had a name);
+#   collections  KEYS keys (default 450,000): hashes, lists, sets and zsets of 10 to 500
+#                elements, listpack/intset-encoded and hashtable/skiplist-encoded, about 110 MB.
+# DATASET=both (the default) runs strings, then collections; each result line names its set.
+# RMTD=path measures another rmtd binary (a build from before a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RMTD=$PWD/bin/rmtd
-KEYS=${KEYS:-400000}
+DATASET=${DATASET:-both}
+case "$DATASET" in
+both)
+	DATASET=strings "$0"
+	DATASET=collections "$0"
+	exit 0
+	;;
+strings) KEYS=${KEYS:-400000} ;;
+collections) KEYS=${KEYS:-450000} ;;
+*) echo "bench: DATASET=$DATASET: want strings, collections or both" >&2; exit 2 ;;
+esac
+RMTD=${RMTD:-$PWD/bin/rmtd}
 WORK=${BENCH_DIR:-$PWD/bench-data}
 # rmtd serves /metrics as in production, scraped every second during the live step, unless
 # BENCH_METRICS=0 (to compare the two).
@@ -22,6 +38,16 @@ now_ms() { date +%s%3N; }
 # ms ("7249:S 23 Nov 2026 13:14:25.918 * ..."). Times are taken from logs, not by polling fast:
 # every process the bench starts takes CPU from the run it measures.
 redis_log_ms() { date -d "$(grep -m1 -F "$2" "$1" | awk '{print $2, $3, $4, $5}')" +%s%3N; }
+# cpu_ms PORT [children]: the CPU time (user + system) of a redis-server so far, in ms, from INFO
+# cpu; with "children", that of its finished children (the fork writing a snapshot).
+cpu_ms() {
+	redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: -v c="${2:-}" '
+		c == "" && ($1 == "used_cpu_user" || $1 == "used_cpu_sys") { t += $2 }
+		c != "" && ($1 == "used_cpu_user_children" || $1 == "used_cpu_sys_children") { t += $2 }
+		END { printf "%d", t * 1000 }'
+}
+# proc_cpu_ms PID: the CPU time (user + system) of a process so far, in ms, from /proc.
+proc_cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
 wait_ready() { # port: PING answers and loading:0
 	for _ in $(seq 1200); do
 		if redis-cli -p "$1" info persistence 2>/dev/null | grep -q '^loading:0'; then return; fi
@@ -37,13 +63,12 @@ start_redis() { # port dir [args...]
 	pids+=($!)
 }
 
-RDB=$WORK/bench-$KEYS.rdb
-if [ ! -f "$RDB" ]; then
-	echo "== generating $KEYS keys of every type"
-	free_port port; start_redis "$port" "$WORK/gen"; wait_ready "$port"
+# gen_strings prints the Lua script of the strings data set, gen_collections that of the
+# collections one; each takes ARGV base and count, and makes keys base to base+count-1.
+gen_strings() {
 	# Per 10 keys: 4 strings (150-480 B), 2 hashes (10 fields), 1 list (12), 1 set (10),
 	# 1 zset (10), 1 stream every other time, a hash every 10,000 keys large (2,000 fields).
-	gen='local base, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+	local gen='local base, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local pool = {}
 for c = 1, 8192 do pool[c] = string.char(33 + math.random(0, 93)) end
 pool = table.concat(pool)
@@ -84,6 +109,58 @@ for i = base, base + n - 1 do
   if i % 7 == 0 then redis.call("PEXPIRE", k, 86400000 + i) end
 end
 return n'
+	printf %s "$gen"
+}
+# By i % 4: hashes, lists (quicklists), sets (one in four of integers: intsets), zsets; per 100
+# of each, 95 of 10-15 elements, 4 of 40-120, 1 of 129-500. Encodings, by Redis's thresholds
+# without a config file (128 entries for a zset, 512 for a hash or an intset, 64-byte values):
+# zsets over 128 are skiplists, hashes with a 70-100 byte value (the big ones and one in 40)
+# hashtables, the rest listpacks or intsets; sets of strings are hashtables (Redis 7.0; 7.2
+# makes those up to 128 listpacks).
+# Elements of 5-12 bytes (set and zset members a few more); one key in 7 with an expiry.
+gen_collections() {
+	local gen='local base, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local pool = {}
+for c = 1, 8192 do pool[c] = string.char(33 + math.random(0, 93)) end
+pool = table.concat(pool)
+local function rnd(i, len) local o = 1 + (i * 7919) % (8192 - len); return pool:sub(o, o + len - 1) end
+for i = base, base + n - 1 do
+  local k = "coll:" .. i
+  local t, tier = i % 4, math.floor(i / 4) % 100
+  local m
+  if tier < 95 then m = 10 + (i * 13) % 6
+  elseif tier < 99 then m = 40 + (i * 17) % 81
+  else m = 129 + (i * 37) % 372 end
+  local a = {}
+  if t == 0 then
+    for f = 1, m do a[#a+1] = "f" .. f; a[#a+1] = rnd(i * 3 + f, 5 + (i + f) % 8) end
+    if i % 160 == 0 or tier == 99 then a[2] = rnd(i, 70 + i % 31) end
+    redis.call("HSET", k, unpack(a))
+  elseif t == 1 then
+    for e = 1, m do a[#a+1] = rnd(i * 13 + e, 5 + (i + e) % 8) end
+    redis.call("RPUSH", k, unpack(a))
+  elseif t == 2 then
+    if i % 16 == 2 then
+      for e = 1, m do a[#a+1] = i * 1000 + e end
+    else
+      for e = 1, m do a[#a+1] = rnd(i * 11 + e, 5 + (i + e) % 8) .. e end
+    end
+    redis.call("SADD", k, unpack(a))
+  else
+    for e = 1, m do a[#a+1] = e * 1.5 + i % 1000; a[#a+1] = rnd(i * 17 + e, 5 + (i + e) % 8) .. e end
+    redis.call("ZADD", k, unpack(a))
+  end
+  if i % 7 == 0 then redis.call("PEXPIRE", k, 86400000 + i) end
+end
+return n'
+	printf %s "$gen"
+}
+
+if [ "$DATASET" = strings ]; then RDB=$WORK/bench-$KEYS.rdb; else RDB=$WORK/bench-collections-$KEYS.rdb; fi
+if [ ! -f "$RDB" ]; then
+	echo "== generating $KEYS keys of the $DATASET data set"
+	free_port port; rm -rf "$WORK/gen"; start_redis "$port" "$WORK/gen"; wait_ready "$port"
+	gen=$("gen_$DATASET")
 	for ((b = 0; b < KEYS; b += 20000)); do
 		n=$(( KEYS - b < 20000 ? KEYS - b : 20000 ))
 		redis-cli -p "$port" eval "$gen" 0 "$b" "$n" >/dev/null
@@ -93,7 +170,7 @@ return n'
 	redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 fi
 size=$(stat -c %s "$RDB")
-echo "== data set: $KEYS keys, RDB $((size / 1048576)) MB ($RDB)"
+echo "== data set $DATASET: $KEYS keys, RDB $((size / 1048576)) MB ($RDB)"
 [ -n "${GEN_ONLY:-}" ] && exit 0
 
 # Each timed step starts with sync: the previous step's files (copies of the RDB, rmtd's spool)
@@ -102,6 +179,7 @@ echo "== data set: $KEYS keys, RDB $((size / 1048576)) MB ($RDB)"
 free_port port; rm -rf "$WORK/load"; mkdir -p "$WORK/load"; cp "$RDB" "$WORK/load/dump.rdb"
 sync; t0=$(now_ms); start_redis "$port" "$WORK/load"; wait_ready "$port"
 redis_ms=$(($(redis_log_ms "$WORK/load/redis.log" 'DB loaded from disk') - t0))
+redis_cpu=$(cpu_ms "$port")
 keys_loaded=$(redis-cli -p "$port" dbsize)
 redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 
@@ -118,10 +196,12 @@ common: {listen: 127.0.0.1:$admin2, dir: $F/data$(metrics_key "$metrics2")}
 YAML
 # Its peak RSS from GNU time when installed (polling /proc would take CPU from the run).
 timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$F/rss")
+dst2_cpu0=$(cpu_ms "$dst2")
 sync; t0=$(now_ms)
 "${timer[@]}" "$RMTD" -c "$F/rmt.yaml" -o "$F/rmt.log"
 t1=$(now_ms)
 file_ms=$((t1 - t0))
+file_target_cpu=$(($(cpu_ms "$dst2") - dst2_cpu0))
 file_rss="n/a (no /usr/bin/time)"; [ -s "$F/rss" ] && file_rss="$(($(tail -1 "$F/rss") / 1024)) MB"
 file_keys=$(redis-cli -p "$dst2" dbsize)
 redis-cli -p "$dst2" shutdown nosave >/dev/null 2>&1 || true
@@ -132,6 +212,7 @@ rm -rf "$WORK/src" "$WORK/dst" "$WORK/rmtd" "$WORK/replica"; mkdir -p "$WORK/src
 cp "$RDB" "$WORK/src/dump.rdb"
 start_redis "$src" "$WORK/src"; start_redis "$dst" "$WORK/dst"
 wait_ready "$src"; wait_ready "$dst"
+dst_cpu0=$(cpu_ms "$dst"); src_cpu0=$(cpu_ms "$src"); src_child0=$(cpu_ms "$src" children)
 cat >"$WORK/rmtd/rmt.yaml" <<YAML
 source: {type: single, servers: [127.0.0.1:$src]}
 target: {type: single, servers: [127.0.0.1:$dst]}
@@ -155,6 +236,10 @@ while :; do
 	sleep 0.1
 done
 peak=$(vmhwm "$rmtd_pid")
+# The CPU each process spent until the load was seen done (up to 0.1 s late, idle then): the
+# target's, rmtd's, the source's own and its fork's (counted once the fork is reaped).
+live_target_cpu=$(($(cpu_ms "$dst") - dst_cpu0)); live_rmtd_cpu=$(proc_cpu_ms "$rmtd_pid")
+live_src_cpu=$(($(cpu_ms "$src") - src_cpu0)); live_src_child=$(($(cpu_ms "$src" children) - src_child0))
 log_ms() { # the time of rmtd's first log line with this message, in Unix ms
 	date -d "$(grep -m1 -F "	$1	" "$WORK/rmtd/rmt.log" | cut -f1)" +%s%3N
 }
@@ -200,6 +285,7 @@ grep -q 'Transfer finished with success' <<<"$out" || { echo "bench: redis-cli -
 
 sec() { awk "BEGIN{printf \"%.3f\", $1/1000}"; }
 ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
+{
 echo "redis-server loading the file at start-up:              $(sec $redis_ms) s ($keys_loaded keys)"
 echo "rmtd loading the same file (rdb file source) into an"
 echo "    empty redis-server, start to loaded and exited:     $(sec $file_ms) s ($file_keys keys on the target)"
@@ -213,15 +299,18 @@ echo "a redis-server replica's full sync of the source:       $(sec $replica_ms)
 echo "rmtd, source.mode scan (SCAN + DUMP, no PSYNC): start"
 echo "    to loaded and exited:                               $(sec $scan_ms) s ($scan_keys keys on the target; PSYNC path $(sec $rmtd_ms) s, scan/psync $(ratio $scan_ms $rmtd_ms))"
 echo "rmtd peak RSS: live source $((peak / 1024)) MB, rdb file source $file_rss, scan source $scan_rss"
+echo "CPU seconds: redis-server's own load $(sec $redis_cpu); rdb file run: target $(sec $file_target_cpu)"
+echo "    live run: target $(sec $live_target_cpu), rmtd $(sec $live_rmtd_cpu), source $(sec $live_src_cpu) + its fork $(sec $live_src_child)"
 echo "rmtd's /metrics: $([ "$METRICS" = 1 ] && echo "on (scraped every second in the live run)" || echo "off (BENCH_METRICS=0)")"
+} | sed "s/^/[$DATASET] /"
 
 # 4. The RDB decoder alone on the same file, in memory (go test -bench in rdb): framing only
 #    (the RESTORE path) and full decoding of every value (the rewrite path), in MB/s.
 #    A failure here is reported and does not abort the figures above.
 echo "== rdb decoder on $RDB ($((size / 1048576)) MB)"
 if out=$(RMT_BENCH_RDB=$RDB go test -run '^$' -bench '^BenchmarkFile(Framing|Decoding)$' -benchtime 3x ./rdb 2>&1); then
-	echo "$out" | awk '/^BenchmarkFileFraming/ {printf "rdb decoder, framing only (RESTORE path):            %s MB/s (%s MB/s per CPU second)\n", $5, $7}
-		/^BenchmarkFileDecoding/ {printf "rdb decoder, full decoding (rewrite path):          %s MB/s (%s MB/s per CPU second)\n", $5, $7}'
+	echo "$out" | awk -v set="[$DATASET] " '/^BenchmarkFileFraming/ {printf set "rdb decoder, framing only (RESTORE path):            %s MB/s (%s MB/s per CPU second)\n", $5, $7}
+		/^BenchmarkFileDecoding/ {printf set "rdb decoder, full decoding (rewrite path):          %s MB/s (%s MB/s per CPU second)\n", $5, $7}'
 else
 	echo "bench: rdb decoder benchmark failed:" >&2
 	echo "$out" >&2
