@@ -71,6 +71,10 @@ func (r *clusterRouter) unit(key []byte) int { return shard.Slot(key) }
 
 func (r *clusterRouter) redirects() bool { return true }
 
+// checkpointUnits is 0: a transaction on a cluster node must keep to one slot, so a node cannot
+// keep one checkpoint for all its commands.
+func (r *clusterRouter) checkpointUnits() int { return 0 }
+
 func (r *clusterRouter) close() {
 	if r.ctl != nil {
 		r.ctl.Close()

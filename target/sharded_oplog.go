@@ -32,7 +32,39 @@ type seqEntry struct {
 func (w *sharded) StartOplog(ctx context.Context, offset int64, db int) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	return w.startOplog(ctx, offset, db)
+	return w.startStream(ctx, offset, db)
+}
+
+// startStream is startOplog, then, with checkpoints, each node's read and stored: on failure
+// the oplog is closed again, for StartOplog to be called again once the target answers.
+func (w *sharded) startStream(ctx context.Context, offset int64, db int) error {
+	if err := w.startOplog(ctx, offset, db); err != nil {
+		return err
+	}
+	if err := w.startCheckpoints(ctx, offset, db); err != nil {
+		w.closeOplogs()
+		w.oplogOn = false
+		return err
+	}
+	return nil
+}
+
+// closeOplogs closes every node's oplog connection.
+func (w *sharded) closeOplogs() {
+	w.mu.Lock()
+	nodes := append([]*shardNode(nil), w.nodes...)
+	w.mu.Unlock()
+	for _, n := range nodes {
+		if n.oplog != nil {
+			n.oplog.Close()
+		}
+		n.txRedir = nil
+	}
+	w.mu.Lock()
+	for _, n := range nodes {
+		n.oplog = nil
+	}
+	w.mu.Unlock()
 }
 
 func (w *sharded) startOplog(ctx context.Context, offset int64, db int) error {
@@ -77,8 +109,15 @@ func (w *sharded) startOplog(ctx context.Context, offset int64, db int) error {
 func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
+	if err := w.apply(cmd, end); err != nil {
+		return err
+	}
+	return w.passed(end)
+}
+
+func (w *sharded) apply(cmd *aof.Command, end int64) error {
 	if !w.oplogOn {
-		if err := w.startOplog(w.ctx, 0, 0); err != nil {
+		if err := w.startStream(w.ctx, 0, 0); err != nil {
 			return err
 		}
 	}
@@ -92,6 +131,12 @@ func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 	}
 	if len(cmd.Args) == 0 && !cmd.Big() {
 		w.skip(SkipEmpty, end)
+		return nil
+	}
+	if w.takePoisoned(end) {
+		if w.tx == nil { // inside a transaction it is left out of it
+			w.skip("", end)
+		}
 		return nil
 	}
 	name := argOrNil(cmd.Args, 0) // nil: a big command whose name was too long to hold
@@ -264,6 +309,24 @@ func (w *sharded) flushTx(end int64) error {
 		w.skip("", end)
 		return nil
 	}
+	if w.covered(n, end) {
+		w.skip("", end)
+		return nil
+	}
+	if w.cp != nil {
+		// The node's batch is a transaction already: the commands go in it.
+		seq := w.push(end, 1)
+		for _, tc := range tx.cmds {
+			tag, err := w.batchTag(n, Tag{DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, tc.end, int64(len(tc.raw)))
+			if err != nil {
+				return err
+			}
+			if err := n.oplog.SendRaw(w.ctx, tag, tc.raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	cmds := make([][]byte, 0, len(tx.cmds)+2)
 	cmds = append(cmds, appendCommandStrings(nil, "MULTI"))
 	for _, tc := range tx.cmds {
@@ -332,10 +395,14 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			w.skip("", end)
 			return nil
 		}
-		nodes := w.serving()
+		nodes := w.uncovered(w.serving(), end)
 		seq := w.push(end, len(nodes))
 		for _, n := range nodes {
-			if err := n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, raw); err != nil {
+			tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, int64(len(raw)))
+			if err != nil {
+				return err
+			}
+			if err := n.oplog.SendRaw(w.ctx, tag, raw); err != nil {
 				return err
 			}
 		}
@@ -359,8 +426,16 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			w.skip("", end)
 			return nil
 		}
+		if w.covered(n, end) {
+			w.skip("", end)
+			return nil
+		}
 		seq := w.push(end, 1)
-		return n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, raw)
+		tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, end, int64(len(raw)))
+		if err != nil {
+			return err
+		}
+		return n.oplog.SendRaw(w.ctx, tag, raw)
 	}
 	name := args[0]
 	switch {
@@ -409,6 +484,9 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 			w.countSkip(SkipUnowned, args[groups[s][0]], "no node serves the key's "+w.kind.unit, zap.Int(w.kind.unit, s))
 			continue
 		}
+		if w.covered(n, end) {
+			continue
+		}
 		nodes[j] = n
 		parts++
 	}
@@ -419,6 +497,10 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 			continue
 		}
 		idx := groups[s]
+		tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]}, seq, end, 0)
+		if err != nil {
+			return err
+		}
 		buf, err := n.oplog.Begin(w.ctx)
 		if err != nil {
 			return err
@@ -430,7 +512,10 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 				buf = appendBulk(buf, args[i+w])
 			}
 		}
-		n.oplog.Commit(buf, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]})
+		if w.cp != nil {
+			n.batchBytes += int64(len(buf))
+		}
+		n.oplog.Commit(buf, tag)
 	}
 	return nil
 }
@@ -550,6 +635,10 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 			w.broken = r.Err
 		}
 		w.mu.Unlock()
+		return
+	}
+	if t.Kind >= kindBatchMulti && w.cp != nil {
+		w.onBatchReply(n, t, r, re)
 		return
 	}
 	switch t.Kind {
@@ -785,16 +874,12 @@ func (w *sharded) Reconnect(ctx context.Context) (offset int64, db int, err erro
 			n.oplog.Drain(ctx)
 		}
 	}
-	for _, n := range nodes {
-		if n.oplog != nil {
-			n.oplog.Close()
-		}
-		n.txRedir = nil
+	w.closeOplogs()
+	if err := w.reloadCheckpoints(ctx, nodes); err != nil {
+		offset, db = w.Applied()
+		return offset, db, err
 	}
 	w.mu.Lock()
-	for _, n := range nodes {
-		n.oplog = nil
-	}
 	offset, db = w.applied, w.appliedDB
 	w.keepAcked()
 	w.opRedirs = nil
@@ -804,6 +889,9 @@ func (w *sharded) Reconnect(ctx context.Context) (offset int64, db int, err erro
 	w.oplogOn = false
 	if err := w.startOplog(ctx, offset, db); err != nil {
 		return offset, db, err
+	}
+	if w.cp != nil {
+		w.cp.end = offset
 	}
 	w.log.Info("oplog reconnected", zap.Int64("offset", offset), zap.Int("db", db))
 	return offset, db, nil
@@ -822,6 +910,9 @@ func (w *sharded) Applied() (offset int64, db int) {
 func (w *sharded) WaitOplog(ctx context.Context) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
+	if err := w.closeBatches(true); err != nil {
+		return err
+	}
 	for {
 		for _, n := range w.oplogNodes() {
 			if err := n.oplog.Drain(ctx); err != nil {
@@ -829,6 +920,9 @@ func (w *sharded) WaitOplog(ctx context.Context) error {
 			}
 		}
 		if !w.opRedir.Load() {
+			if w.cp != nil {
+				return w.brokenErr() // a refused batch has no reply that moves the position
+			}
 			return nil
 		}
 		if err := w.resolve(ctx); err != nil {
@@ -850,10 +944,18 @@ func (w *sharded) Skip(cmd *aof.Command, end int64, reason string) {
 		return
 	}
 	w.skip(reason, end)
+	if err := w.passed(end); err != nil {
+		w.breakOn(err) // Apply returns it
+	}
 }
 
-// Flush does nothing: the oplog goes to each node as it comes, with no batch held back.
-func (w *sharded) Flush() error { return nil }
+// Flush closes the nodes' open batches and stores idle nodes' positions when checkpoints are
+// kept; otherwise the oplog goes to each node as it comes, with nothing held back.
+func (w *sharded) Flush() error {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	return w.closeBatches(false)
+}
 
 // redirectWait waits before resending round: 50 ms doubling up to 2 s, so that a slot move
 // has time to settle (about 90 s over every round).

@@ -123,6 +123,10 @@ type Traits struct {
 	// it covers (WriterOptions.CheckpointKey), so a restarted job resumes exactly once from
 	// ReadCheckpoint. Without it a restarted job begins with a full sync.
 	Checkpoint bool
+	// CheckpointUnits: each node of the target keeps its own part of the position, under
+	// UnitCheckpointKey(key, unit), and ReadCheckpoint gives the lowest; nothing is stored
+	// under the key itself (a twemproxy pool).
+	CheckpointUnits bool
 }
 
 // Target is one job's target: it makes the Writer of each source node and holds what they

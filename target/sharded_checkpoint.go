@@ -1,0 +1,507 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Exactly once on a routed target whose every unit is one node (a twemproxy pool's backends):
+// each node keeps its own checkpoint of the source node, <CheckpointKey>:<unit>, and the
+// stream goes to each node in transactions
+//
+//	MULTI, <its commands>, SET <CheckpointKey>:<unit> "<replid> <offset> <db>", EXEC
+//
+// so a node holds its commands up to offset and the position saying so, or neither. The offset
+// is the stream's position when the batch closes: every command of the unit before it is in
+// that batch or an earlier one. A node with nothing to do gets the position alone (a SET) when
+// the stream goes idle, so that no unit's position stays far behind the others.
+//
+// A restart resumes from the lowest unit position (ReadCheckpoint of the target); the writer
+// reads every unit's own at StartOplog and passes over each command of a unit that ends at or
+// before that unit's position (already_applied): each unit's commands run once. A command split
+// over units (MSET, DEL, a FLUSHALL on every node) is one part per unit, each passed over or
+// sent by its own unit's position. Reconnect reads the positions again (after killing the old
+// connections on the server, so that no batch of theirs runs after the read), and so does
+// CheckTarget every few seconds: a node whose checkpoint is gone or behind what it
+// acknowledged lost data (ErrTargetLost: a full sync).
+//
+// A batch the node refuses (EXECABORT after a command refused while queueing; LOADING, BUSY)
+// stops the stream (ErrRetry): its unit's position is held at the batch's start for the resend,
+// and the refused command is left out of it (queue_refused). Batches of the node pipelined after
+// it that ran are then resent too (counted after_refusal), as on a single target.
+
+// unitCheckpoints is a sharded writer's checkpoint state.
+type unitCheckpoints struct {
+	prefix string // WriterOptions.CheckpointKey
+	replid func() string
+	// Writer goroutine.
+	pos     []int64 // per unit: its commands ending at or before it are on the target
+	end     int64   // the stream's position: the end of the last command passed outside a transaction
+	sentEnd int64   // the furthest position a batch was sent with
+	open    []*shardNode
+	// Under the writer's mu.
+	acked    []Checkpoint // per unit: the last checkpoint its node acknowledged
+	ackedOK  []bool
+	floor    map[int]int64 // unit → the start of a batch of it that aborted: its resend starts there
+	poisoned map[int64]bool
+	batches  map[uint64]*routedBatch
+	nextID   uint64
+}
+
+// routedBatch is a closed batch awaiting its EXEC's reply (or a lone SET's).
+type routedBatch struct {
+	unit int
+	seqs []uint64 // the stream commands it carries (a command split in several parts: once per part)
+	cp   Checkpoint
+	from int64 // the unit's position before it
+}
+
+// Request kinds of a checkpointed routed stream; the reply reader handles them apart.
+const (
+	kindBatchMulti  uint8 = 96 + iota // MULTI opening a node's batch
+	kindBatchQueued                   // a command queued in it; Tag.Offset is the command's end
+	kindBatchCP                       // the SET of the checkpoint, queued last
+	kindBatchEnd                      // EXEC; Tag.Offset is the batch's id
+	kindLoneCP                        // SET of an idle node's checkpoint; Tag.Offset is the batch's id
+)
+
+// idleCheckpointEvery bounds how often an idle node's position is stored.
+const idleCheckpointEvery = 100 * time.Millisecond
+
+// UnitCheckpointKey is where a node of a routed target keeps the position of unit under the
+// source node's key.
+func UnitCheckpointKey(key string, unit int) string { return key + ":" + strconv.Itoa(unit) }
+
+func newUnitCheckpoints(prefix string, replid func() string, units int) *unitCheckpoints {
+	return &unitCheckpoints{prefix: prefix, replid: replid, pos: make([]int64, units),
+		acked: make([]Checkpoint, units), ackedOK: make([]bool, units), floor: map[int]int64{},
+		poisoned: map[int64]bool{}, batches: map[uint64]*routedBatch{}}
+}
+
+func (c *unitCheckpoints) key(unit int) string { return UnitCheckpointKey(c.prefix, unit) }
+
+func (c *unitCheckpoints) checkpoint(offset int64, db int) Checkpoint {
+	cp := Checkpoint{Offset: offset, DB: db}
+	if c.replid != nil {
+		cp.Replid = c.replid()
+	}
+	return cp
+}
+
+// covered reports whether node n's part of the command ending at end is on the target already:
+// it is then passed over.
+func (w *sharded) covered(n *shardNode, end int64) bool {
+	if w.cp == nil || end > w.cp.pos[n.cpUnit] {
+		return false
+	}
+	w.mu.Lock()
+	w.skipped[SkipAlreadyApplied]++
+	w.mu.Unlock()
+	return true
+}
+
+// uncovered returns the nodes of nodes whose part of the command ending at end is still to run.
+func (w *sharded) uncovered(nodes []*shardNode, end int64) []*shardNode {
+	if w.cp == nil {
+		return nodes
+	}
+	out := nodes[:0:0]
+	for _, n := range nodes {
+		if !w.covered(n, end) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// newPart reports whether a request of command seq to n is a new part of it, with a reply of
+// its own: always without checkpoints; in a batch, only the first of the command's requests
+// (the batch's EXEC answers them all).
+func (w *sharded) newPart(n *shardNode, seq uint64) bool {
+	return w.cp == nil || !n.batchOpen || len(n.batchSeqs) == 0 || n.batchSeqs[len(n.batchSeqs)-1] != seq
+}
+
+// batchTag opens n's batch when it has none and returns the tag to send a part of command seq
+// (ending at end, size bytes) with: queued in the batch when checkpoints are kept, tag as it is
+// otherwise.
+func (w *sharded) batchTag(n *shardNode, tag Tag, seq uint64, end int64, size int64) (Tag, error) {
+	c := w.cp
+	if c == nil {
+		return tag, nil
+	}
+	if !n.batchOpen {
+		if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchMulti}, []byte("MULTI")); err != nil {
+			return tag, err
+		}
+		n.batchOpen, n.batchSeqs, n.batchCmds, n.batchBytes = true, nil, 0, 0
+		c.open = append(c.open, n)
+	}
+	if len(n.batchSeqs) == 0 || n.batchSeqs[len(n.batchSeqs)-1] != seq { // chunks of one command: once
+		n.batchSeqs = append(n.batchSeqs, seq)
+	}
+	n.batchCmds++
+	n.batchBytes += size
+	tag.Kind, tag.Offset = kindBatchQueued, end
+	return tag, nil
+}
+
+// passed moves the checkpointed position over a command (Apply, Skip) once it is routed whole;
+// inside a source transaction the position waits for its EXEC. Full batches are closed.
+func (w *sharded) passed(end int64) error {
+	c := w.cp
+	if c == nil || w.tx != nil {
+		return nil
+	}
+	c.end = end
+	for i := 0; i < len(c.open); {
+		n := c.open[i]
+		if n.batchCmds < batchMaxCmds && n.batchBytes < batchMaxBytes {
+			i++
+			continue
+		}
+		if err := w.closeBatch(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeBatches closes every open batch and stores the position of idle nodes: when the stream
+// has nothing more for now (at most every idleCheckpointEvery per node, unless all). Inside a
+// source transaction nothing closes.
+func (w *sharded) closeBatches(all bool) error {
+	c := w.cp
+	if c == nil || w.tx != nil || !w.oplogOn {
+		return nil
+	}
+	for len(c.open) > 0 {
+		if err := w.closeBatch(c.open[0]); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	for _, n := range w.serving() {
+		if n.oplog == nil || n.cpSent >= c.end || (!all && now.Sub(n.cpSentAt) < idleCheckpointEvery) {
+			continue
+		}
+		cp := c.checkpoint(c.end, w.db)
+		id := w.addBatch(n, nil, cp)
+		if err := n.oplog.Send(w.ctx, Tag{Kind: kindLoneCP, Offset: int64(id)},
+			[]byte("SET"), []byte(c.key(n.cpUnit)), []byte(cp.String())); err != nil {
+			return err
+		}
+		n.cpSent, n.cpSentAt = cp.Offset, now
+		c.sentEnd = max(c.sentEnd, cp.Offset)
+	}
+	return nil
+}
+
+// closeBatch ends n's open batch with its checkpoint and EXEC.
+func (w *sharded) closeBatch(n *shardNode) error {
+	c := w.cp
+	for i, o := range c.open {
+		if o == n {
+			c.open = append(c.open[:i], c.open[i+1:]...)
+			break
+		}
+	}
+	n.batchOpen = false
+	cp := c.checkpoint(c.end, w.db)
+	id := w.addBatch(n, n.batchSeqs, cp)
+	n.batchSeqs = nil
+	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchCP}, []byte("SET"), []byte(c.key(n.cpUnit)), []byte(cp.String())); err != nil {
+		return err
+	}
+	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchEnd, Offset: int64(id)}, []byte("EXEC")); err != nil {
+		return err
+	}
+	n.cpSent, n.cpSentAt = cp.Offset, time.Now()
+	c.sentEnd = max(c.sentEnd, cp.Offset)
+	return nil
+}
+
+func (w *sharded) addBatch(n *shardNode, seqs []uint64, cp Checkpoint) uint64 {
+	c := w.cp
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := c.nextID
+	c.nextID++
+	c.batches[id] = &routedBatch{unit: n.cpUnit, seqs: seqs, cp: cp, from: n.cpSent}
+	return id
+}
+
+// onBatchReply takes the replies of a checkpointed stream (node n's reply reader).
+func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
+	c := w.cp
+	switch t.Kind {
+	case kindBatchMulti, kindBatchCP:
+		if re != nil {
+			w.stopBatches(n, t, re)
+		}
+	case kindBatchQueued:
+		if re == nil {
+			return
+		}
+		if re.Retryable() {
+			w.stopBatches(n, t, re)
+			return
+		}
+		// Refused while queueing: the batch aborts, and its resend leaves this command out.
+		w.mu.Lock()
+		again := c.poisoned[t.Offset] // another chunk of the same command
+		c.poisoned[t.Offset] = true
+		if !again {
+			w.errs[ReasonQueueRefused]++
+			w.lastErr = re.Msg
+		}
+		w.mu.Unlock()
+		if !again {
+			w.log.Error("target refused a command in a batch; it is left out and the batch resent",
+				zap.String("node", n.addr), zap.String("reason", re.Prefix), zap.String("key", keyString(t.Key)),
+				zap.Int64("offset", t.Offset), zap.Error(re))
+		}
+	case kindBatchEnd, kindLoneCP:
+		id := uint64(t.Offset)
+		w.mu.Lock()
+		b := c.batches[id]
+		delete(c.batches, id)
+		w.mu.Unlock()
+		if b == nil {
+			return
+		}
+		if re != nil {
+			w.mu.Lock()
+			if f, ok := c.floor[b.unit]; !ok || b.from < f {
+				c.floor[b.unit] = b.from
+			}
+			w.mu.Unlock()
+			w.stopBatches(n, t, re)
+			return
+		}
+		if r.NestedErrs > 0 {
+			w.mu.Lock()
+			w.errs[r.NestedErr.Prefix] += uint64(r.NestedErrs)
+			w.lastErr = r.NestedErr.Msg
+			w.mu.Unlock()
+			w.log.Warn("target error inside transaction", zap.String("node", n.addr), zap.String("reason", r.NestedErr.Prefix),
+				zap.Int("count", r.NestedErrs), zap.Int64("offset", b.cp.Offset), zap.Error(r.NestedErr))
+		}
+		w.mu.Lock()
+		if _, aborted := c.floor[b.unit]; aborted {
+			// Ran after an aborted batch of its node: the resend from the floor repeats it.
+			w.errs[ReasonAfterRefusal] += uint64(len(b.seqs))
+		}
+		c.acked[b.unit], c.ackedOK[b.unit] = b.cp, true
+		for _, seq := range b.seqs {
+			w.done(seq)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// stopBatches stops the stream after node n refused part of a batch: the caller reconnects
+// and resends from the positions the nodes stored.
+func (w *sharded) stopBatches(n *shardNode, t *Tag, re *ReplyError) {
+	w.mu.Lock()
+	first := w.broken == nil
+	if first {
+		w.broken = fmt.Errorf("target %s: node %s refused a batch (%s): %w", w.kind.name, n.addr, re.Msg, ErrRetry)
+		w.errs["retry_"+re.Prefix]++
+		w.lastErr = re.Msg
+	}
+	w.mu.Unlock()
+	if first {
+		w.log.Warn("target refused a batch; the stream will be resent from the stored positions",
+			zap.String("node", n.addr), zap.String("reason", re.Prefix), zap.Int64("offset", t.Offset))
+	}
+}
+
+// takePoisoned reports whether the command ending at end was refused in an earlier try of its
+// batch, forgetting it.
+func (w *sharded) takePoisoned(end int64) bool {
+	if w.cp == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.cp.poisoned[end] {
+		return false
+	}
+	delete(w.cp.poisoned, end)
+	w.skipped[ReasonQueueRefused]++
+	return true
+}
+
+// nodeConn is the connection options of node n, for reading or writing its checkpoint.
+func (w *sharded) nodeConn(n *shardNode) Options {
+	o := w.opts.Conn
+	o.Addr = n.addr
+	return o
+}
+
+// startCheckpoints reads each node's checkpoint when the stream starts at offset (a resume:
+// where the lowest of them stands; after a snapshot: where it ended) and stores the position
+// of every node that has none or an older one. Each unit's commands up to its position are
+// passed over.
+func (w *sharded) startCheckpoints(ctx context.Context, offset int64, db int) error {
+	c := w.cp
+	if c == nil {
+		return nil
+	}
+	base := c.checkpoint(offset, db)
+	for _, n := range w.serving() {
+		u := n.cpUnit
+		c.pos[u] = offset
+		cp, ok, err := readCheckpoint(ctx, w.nodeConn(n), c.key(u), 0)
+		if err != nil && !errors.Is(err, ErrBadCheckpoint) {
+			return fmt.Errorf("target %s: node %s: reading the checkpoint %s: %w", w.kind.name, n.addr, c.key(u), err)
+		}
+		if ok && cp.Offset > offset {
+			c.pos[u] = cp.Offset
+			w.log.Info("resuming a node past the stream's start", zap.String("node", n.addr),
+				zap.Int64("start", offset), zap.Int64("node_checkpoint", cp.Offset))
+		} else if base.Replid != "" {
+			if _, err := n.oplog.Do(ctx, "SET", c.key(u), base.String()); err != nil {
+				return fmt.Errorf("target %s: node %s: storing the checkpoint %s: %w", w.kind.name, n.addr, c.key(u), err)
+			}
+			cp, ok = base, true
+		}
+		n.cpSent, n.cpSentAt = c.pos[u], time.Now()
+		c.sentEnd = max(c.sentEnd, c.pos[u])
+		w.mu.Lock()
+		c.acked[u], c.ackedOK[u] = cp, ok
+		w.mu.Unlock()
+	}
+	c.end = offset
+	return nil
+}
+
+// reloadCheckpoints reads each node's checkpoint on Reconnect, after killing its old oplog
+// connection on the server: a batch whose EXEC ran but whose reply was lost counts, and the
+// unit's commands up to it are passed over in the resend. A checkpoint gone or behind the one
+// acknowledged is a loss.
+func (w *sharded) reloadCheckpoints(ctx context.Context, nodes []*shardNode) error {
+	c := w.cp
+	if c == nil {
+		return nil
+	}
+	w.mu.Lock()
+	floor := c.floor
+	c.floor = map[int]int64{}
+	w.mu.Unlock()
+	for _, n := range nodes {
+		if n.cpUnit < 0 {
+			continue
+		}
+		u := n.cpUnit
+		cp, ok, err := readCheckpoint(ctx, w.nodeConn(n), c.key(u), n.oplogID)
+		bad := errors.Is(err, ErrBadCheckpoint)
+		if err != nil && !bad {
+			return fmt.Errorf("target %s: node %s: reading the checkpoint %s: %w", w.kind.name, n.addr, c.key(u), err)
+		}
+		if !bad {
+			if err := w.lostCheckpoint(n, cp, ok); err != nil {
+				return err
+			}
+		}
+		if ok && cp.Offset <= c.sentEnd {
+			c.pos[u] = max(c.pos[u], cp.Offset)
+		}
+		if f, aborted := floor[u]; aborted && f < c.pos[u] {
+			c.pos[u] = f
+		}
+		n.cpSent = c.pos[u]
+	}
+	for _, n := range c.open {
+		n.batchOpen = false
+	}
+	c.open = nil
+	w.mu.Lock()
+	c.batches = map[uint64]*routedBatch{}
+	w.mu.Unlock()
+	return nil
+}
+
+// lostCheckpoint says whether node n's checkpoint (found: ok) shows it lost what it
+// acknowledged: gone, or behind the last acknowledged batch.
+func (w *sharded) lostCheckpoint(n *shardNode, cp Checkpoint, ok bool) error {
+	c := w.cp
+	w.mu.Lock()
+	acked, any := c.acked[n.cpUnit], c.ackedOK[n.cpUnit]
+	w.mu.Unlock()
+	switch {
+	case !any:
+		return nil
+	case !ok:
+		return fmt.Errorf("target %s: node %s: the checkpoint %s is gone (acknowledged at offset %d): %w",
+			w.kind.name, n.addr, c.key(n.cpUnit), acked.Offset, ErrTargetLost)
+	case cp.Offset < acked.Offset:
+		return fmt.Errorf("target %s: node %s: the checkpoint %s is at offset %d, behind the %d it acknowledged: %w",
+			w.kind.name, n.addr, c.key(n.cpUnit), cp.Offset, acked.Offset, ErrTargetLost)
+	}
+	return nil
+}
+
+// CheckTarget reads every node's checkpoint and compares it with the last one the node
+// acknowledged: one gone or behind means that node lost data (ErrTargetLost).
+func (w *sharded) CheckTarget(ctx context.Context) error {
+	if w.cp == nil {
+		return nil
+	}
+	w.mu.Lock()
+	nodes := append([]*shardNode(nil), w.nodes...)
+	w.mu.Unlock()
+	for _, n := range nodes {
+		if n.cpUnit < 0 {
+			continue
+		}
+		cp, ok, err := readCheckpoint(ctx, w.nodeConn(n), w.cp.key(n.cpUnit), 0)
+		if errors.Is(err, ErrBadCheckpoint) {
+			continue // there, but not one to compare: not a loss
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.lostCheckpoint(n, cp, ok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readUnitCheckpoints returns the lowest of the checkpoints the nodes keep under key (each
+// node i under UnitCheckpointKey(key, i)): where a restarted stream resumes. It returns false
+// when a node has none: that node never had the stream, or lost it; either way a full sync.
+func readUnitCheckpoints(ctx context.Context, o Options, addrs []string, key string) (Checkpoint, bool, error) {
+	var low Checkpoint
+	for i, a := range addrs {
+		o.Addr = a
+		cp, ok, err := readCheckpoint(ctx, o, UnitCheckpointKey(key, i), 0)
+		if err != nil {
+			return Checkpoint{}, false, fmt.Errorf("target %s: %w", a, err)
+		}
+		if !ok {
+			return Checkpoint{}, false, nil
+		}
+		if i == 0 || cp.Offset < low.Offset {
+			low = cp
+		}
+	}
+	return low, len(addrs) > 0, nil
+}
+
+// clearUnitCheckpoints deletes every node's checkpoint under key.
+func clearUnitCheckpoints(ctx context.Context, o Options, addrs []string, key string) error {
+	for i, a := range addrs {
+		o.Addr = a
+		if err := ClearCheckpoint(ctx, o, UnitCheckpointKey(key, i)); err != nil {
+			return fmt.Errorf("target %s: %w", a, err)
+		}
+	}
+	return nil
+}
