@@ -44,6 +44,7 @@ type unitCheckpoints struct {
 	end     int64   // the stream's position: the end of the last command passed outside a transaction
 	sentEnd int64   // the furthest position a batch was sent with
 	open    []*shardNode
+	passes  int // commands passed since idle nodes' positions were last looked at
 	// Under the writer's mu.
 	acked    []Checkpoint // per unit: the last checkpoint its node acknowledged
 	ackedOK  []bool
@@ -70,8 +71,13 @@ const (
 	kindLoneCP                        // SET of an idle node's checkpoint; Tag.Offset is the batch's id
 )
 
-// idleCheckpointEvery bounds how often an idle node's position is stored.
-const idleCheckpointEvery = 100 * time.Millisecond
+// While the stream flows, idle nodes' positions are looked at every idleCheckEvery commands and
+// stored at most every idleCheckpointEvery: the lowest position, where a restart resumes, stays
+// close behind the stream.
+const (
+	idleCheckEvery      = 1000
+	idleCheckpointEvery = 100 * time.Millisecond
+)
 
 // UnitCheckpointKey is where a node of a routed target keeps the position of unit under the
 // source node's key.
@@ -158,6 +164,12 @@ func (w *sharded) passed(end int64) error {
 		return nil
 	}
 	c.end = end
+	if c.passes++; c.passes >= idleCheckEvery {
+		c.passes = 0
+		if err := w.storeIdle(false); err != nil {
+			return err
+		}
+	}
 	for i := 0; i < len(c.open); {
 		n := c.open[i]
 		if n.batchCmds < batchMaxCmds && n.batchBytes < batchMaxBytes {
@@ -172,9 +184,8 @@ func (w *sharded) passed(end int64) error {
 }
 
 // closeBatches closes every open batch and stores the position of idle nodes: when the stream
-// has nothing more for now (at most every idleCheckpointEvery per node, unless all). Inside a
-// source transaction nothing closes.
-func (w *sharded) closeBatches(all bool) error {
+// has nothing more for now. Inside a source transaction nothing closes.
+func (w *sharded) closeBatches() error {
 	c := w.cp
 	if c == nil || w.tx != nil || !w.oplogOn {
 		return nil
@@ -184,9 +195,16 @@ func (w *sharded) closeBatches(all bool) error {
 			return err
 		}
 	}
+	return w.storeIdle(true)
+}
+
+// storeIdle stores the stream's position on every node without an open batch that has an
+// older one: each node's at most every idleCheckpointEvery, unless all.
+func (w *sharded) storeIdle(all bool) error {
+	c := w.cp
 	now := time.Now()
 	for _, n := range w.serving() {
-		if n.oplog == nil || n.cpSent >= c.end || (!all && now.Sub(n.cpSentAt) < idleCheckpointEvery) {
+		if n.oplog == nil || n.batchOpen || n.cpSent >= c.end || (!all && now.Sub(n.cpSentAt) < idleCheckpointEvery) {
 			continue
 		}
 		cp := c.checkpoint(c.end, w.db)

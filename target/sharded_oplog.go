@@ -899,10 +899,21 @@ func (w *sharded) Reconnect(ctx context.Context) (offset int64, db int, err erro
 
 // Applied returns the replication offset up to which every command has its reply from every
 // node concerned (or was skipped), and the db in force there.
+//
+// With checkpoints it is never past the lowest position a node acknowledged, where a restart
+// resumes: the stream before it may be dropped, not the stream after.
 func (w *sharded) Applied() (offset int64, db int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.applied, w.appliedDB
+	offset, db = w.applied, w.appliedDB
+	if w.cp != nil {
+		for u, ok := range w.cp.ackedOK {
+			if ok && w.cp.acked[u].Offset < offset {
+				offset, db = w.cp.acked[u].Offset, w.cp.acked[u].DB
+			}
+		}
+	}
+	return offset, db
 }
 
 // WaitOplog returns when every command applied so far has its reply, redirected ones resent
@@ -910,7 +921,7 @@ func (w *sharded) Applied() (offset int64, db int) {
 func (w *sharded) WaitOplog(ctx context.Context) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	if err := w.closeBatches(true); err != nil {
+	if err := w.closeBatches(); err != nil {
 		return err
 	}
 	for {
@@ -954,7 +965,7 @@ func (w *sharded) Skip(cmd *aof.Command, end int64, reason string) {
 func (w *sharded) Flush() error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	return w.closeBatches(false)
+	return w.closeBatches()
 }
 
 // redirectWait waits before resending round: 50 ms doubling up to 2 s, so that a slot move
