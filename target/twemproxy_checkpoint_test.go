@@ -380,3 +380,66 @@ func TestTwemproxyReplyLost(t *testing.T) {
 		t.Error("nothing passed over as already applied")
 	}
 }
+
+// TestTwemproxyResumeFlushAll: a FLUSHALL goes to every backend as a part of that backend's
+// batch; resent after a restart it runs only on the backends whose position is before it, so
+// what a backend applied after it is not wiped, and what came before it on a backend still
+// behind is applied and then flushed as on the source.
+func TestTwemproxyResumeFlushAll(t *testing.T) {
+	p := startPool(t, 3, "fnv1a_64", "ketama")
+	keys := make([]string, 3) // one key per backend, by backend index
+	for i := 0; keys[0] == "" || keys[1] == "" || keys[2] == ""; i++ {
+		k := "fk" + strconv.Itoa(i)
+		if u := p.pick(k); keys[u] == "" {
+			keys[u] = k
+		}
+	}
+	var stream []*aof.Command
+	for _, k := range keys {
+		stream = append(stream, rawCmd("INCR", k))
+	}
+	stream = append(stream, rawCmd("FLUSHALL"))
+	for _, k := range keys {
+		stream = append(stream, rawCmd("INCR", k), rawCmd("INCR", k))
+	}
+	var ends []int64
+	var end int64
+	for _, c := range stream {
+		end += c.N
+		ends = append(ends, end)
+	}
+	flush := 3
+	// Backend 0 ran everything of its own up to its second INCR after the FLUSHALL; backend 1
+	// stopped after its first INCR, before the FLUSHALL; backend 2 never began.
+	do(t, p.cli[0], nil, "SET", keys[0], "2")
+	do(t, p.cli[1], nil, "SET", keys[1], "1")
+	positions := []int64{ends[flush+2], ends[0], 0}
+	for u, pos := range positions {
+		do(t, p.cli[u], nil, "SET", UnitCheckpointKey(testCheckpointKey, u), Checkpoint{Replid: "r1", Offset: pos}.String())
+	}
+	w := newCheckpointedTwemproxy(t, p)
+	ctx := context.Background()
+	if err := w.StartOplog(ctx, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range stream {
+		if err := w.Apply(c, ends[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for u, k := range keys {
+		var v string
+		do(t, p.cli[u], &v, "GET", k)
+		if v != "2" {
+			t.Errorf("backend %d: %s = %q, want \"2\"", u, k, v)
+		}
+		var cp string
+		do(t, p.cli[u], &cp, "GET", UnitCheckpointKey(testCheckpointKey, u))
+		if cp != (Checkpoint{Replid: "r1", Offset: end}).String() {
+			t.Errorf("backend %d: checkpoint %q after the FLUSHALL, want offset %d", u, cp, end)
+		}
+	}
+}
