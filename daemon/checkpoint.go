@@ -26,9 +26,10 @@ import (
 // checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
 func (p *pipeline) checkpointKey() string {
 	prefix := p.d.cfg.Common.CheckpointKey
-	// File sources are loaded whole; a target without checkpoints (a cluster: a transaction
-	// there keeps to one slot; a file: no stream) begins a restarted job with a full sync. A
-	// twemproxy pool keeps one per backend, under this key and the backend's index.
+	// File sources are loaded whole; a target without checkpoints (a file: no stream) begins a
+	// restarted job with a full sync. A twemproxy pool keeps one per backend (this key and the
+	// backend's index), a cluster one per slot (this key and the slot's hash tag) and a base
+	// under this key.
 	if prefix == "" || p.node.Finite() || !p.d.target.Traits().Checkpoint {
 		return ""
 	}

@@ -29,13 +29,13 @@ import (
 //     drained and the commands resent in stream order before any later one is sent;
 //   - Reconnect, Stats, Close.
 //
-// Such a target has only db 0: keys and commands of other dbs are skipped and counted. A kind
-// whose units are its nodes (a twemproxy pool) keeps a checkpoint per node, in that node's
-// batches (sharded_checkpoint.go): exactly once across restarts. A cluster keeps none (a
-// transaction there keeps to one slot): a restarted job begins with a full sync, RESTORE ...
-// REPLACE over what the nodes hold. Within one run, Reconnect passes over the commands every
-// node concerned had answered (already_applied), up to the first one only some of its nodes
-// answered.
+// Such a target has only db 0: keys and commands of other dbs are skipped and counted. With
+// NodeOptions.CheckpointKey the stream is exactly once across restarts: a twemproxy pool keeps
+// a checkpoint per backend (sharded_checkpoint.go), a cluster one per slot and a base
+// (cluster_checkpoint.go), each in the transactions of the commands it covers. Without one, a
+// restarted job begins with a full sync, RESTORE ... REPLACE over what the nodes hold. Within
+// one run, Reconnect passes over the commands every node concerned had answered
+// (already_applied), up to the first one only some of its nodes answered.
 
 // router is what a sharded writer asks of its kind.
 type router interface {
@@ -49,9 +49,10 @@ type router interface {
 	redirects() bool
 	// close releases what the router holds (a control connection).
 	close()
-	// checkpointUnits returns how many units keep checkpoints, each on its own node (a pool's
-	// backends), or 0 when the kind keeps none.
-	checkpointUnits() int
+	// checkpointUnits returns how many units keep checkpoints (0: the kind keeps none), and
+	// whether they are a cluster's slots (several on a node, a base position besides) rather
+	// than nodes (a pool's backends).
+	checkpointUnits() (units int, slots bool)
 }
 
 // shardKind describes a routed kind to its sharded writer.
@@ -185,13 +186,15 @@ type shardNode struct {
 	// connection's client id (killed on the server before its checkpoint is read again), and
 	// its batch (writer goroutine).
 	cpUnit     int
+	checkUnit  int // a unit whose checkpoint the node acknowledged, for CheckTarget (-1: none; under mu)
 	oplogID    int64
 	batchOpen  bool
+	batchUnit  int
+	batchEnd   int64 // the end of the last command with a part in the batch
 	batchSeqs  []uint64
 	batchCmds  int
 	batchBytes int64
-	cpSent     int64 // the position last sent in its checkpoint
-	cpSentAt   time.Time
+	cpSentAt   time.Time // when its checkpoint was last sent
 }
 
 // redirect is a request to send again: to a MOVED's or ASK's node, or to the same node after a
@@ -235,11 +238,15 @@ func newSharded(ctx context.Context, k shardKind, r router, o NodeOptions) (*sha
 		stop:    make(chan struct{}),
 	}
 	if o.CheckpointKey != "" {
-		units := r.checkpointUnits()
+		units, slots := r.checkpointUnits()
 		if units == 0 {
 			return nil, fmt.Errorf("target %s: no checkpoint can be kept here (checkpoint key %q)", k.name, o.CheckpointKey)
 		}
-		w.cp = newUnitCheckpoints(o.CheckpointKey, o.Replid, units)
+		if slots && strings.ContainsAny(o.CheckpointKey, "{}") {
+			return nil, fmt.Errorf("target %s: the checkpoint key %q holds a brace: its slot checkpoints could not carry their slot's hash tag",
+				k.name, o.CheckpointKey)
+		}
+		w.cp = newUnitCheckpoints(o.CheckpointKey, o.Replid, units, slots)
 	}
 	w.p.Go(w.resolver)
 	if err := w.refresh(ctx); err != nil {
@@ -252,11 +259,26 @@ func newSharded(ctx context.Context, k shardKind, r router, o NodeOptions) (*sha
 // resolver resends redirected oplog commands when the stream is idle (Apply does it otherwise
 // before its next command), so the applied position does not wait for more traffic.
 func (w *sharded) resolver() {
+	var tick <-chan time.Time // a cluster's base is stored as the stream is acknowledged
+	if w.cp != nil && w.cp.slots {
+		t := time.NewTicker(idleCheckpointEvery)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-w.kick:
+		case <-tick:
+			w.sendMu.Lock()
+			if w.oplogOn && w.brokenErr() == nil {
+				if err := w.storeBase(true); err != nil {
+					w.breakOn(err)
+				}
+			}
+			w.sendMu.Unlock()
+			continue
 		}
 		w.sendMu.Lock()
 		if w.oplogOn && w.opRedir.Load() {
@@ -284,7 +306,7 @@ func (w *sharded) node(ctx context.Context, addr string) (*shardNode, error) {
 			BigKeyBytes: w.opts.BigKeyBytes, Logger: w.opts.Logger, Now: w.opts.Now,
 		}
 		so.Conn.Addr, so.Conn.DB = addr, 0
-		n = &shardNode{addr: addr, cpUnit: -1}
+		n = &shardNode{addr: addr, cpUnit: -1, checkUnit: -1}
 		s, err := newHookedSingle(ctx, so, func(t *Tag, r *Reply) bool { return w.onRDBRedirect(t, r) })
 		if err != nil {
 			return nil, fmt.Errorf("target %s: node %s: %w", w.kind.name, addr, err)
@@ -357,7 +379,7 @@ func (w *sharded) refresh(ctx context.Context) error {
 				return err
 			}
 			shards[u] = n
-			if w.cp != nil && n.cpUnit < 0 {
+			if w.cp != nil && !w.cp.slots && n.cpUnit < 0 {
 				n.cpUnit = u
 			}
 		}
@@ -681,6 +703,7 @@ type routedTarget struct {
 }
 
 func (t *routedTarget) Traits() Traits {
+	// (A cluster's checkpoints are per slot, a pool's per backend: none under the key alone.)
 	return Traits{Stream: true, Checkpoint: t.checkpoints, CheckpointUnits: t.checkpoints}
 }
 

@@ -49,11 +49,14 @@ func (w *sharded) routeBig(cmd *aof.Command, end int64) error {
 			w.skip("", end)
 			return nil
 		}
+		w.bigStreamed.Add(1)
+		if w.cp != nil && w.cp.slots {
+			return w.broadcastExact(end, func(n *shardNode, tag Tag) error { return n.oplog.sendBody(w.ctx, tag, nil, whole, true) })
+		}
 		nodes := w.uncovered(w.serving(), end)
 		seq := w.push(end, len(nodes))
-		w.bigStreamed.Add(1)
 		for _, n := range nodes {
-			tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, cmd.N)
+			tag, err := w.batchTag(n, n.cpUnit, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, cmd.N)
 			if err != nil {
 				return err
 			}
@@ -82,13 +85,13 @@ func (w *sharded) routeBig(cmd *aof.Command, end int64) error {
 		w.skip("", end)
 		return nil
 	}
-	if w.covered(n, end) {
+	if w.covered(unit, end) {
 		w.skip("", end)
 		return nil
 	}
 	seq := w.push(end, 1)
 	w.bigStreamed.Add(1)
-	tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, seq, end, cmd.N)
+	tag, err := w.batchTag(n, unit, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, seq, end, cmd.N)
 	if err != nil {
 		return err
 	}
@@ -164,7 +167,7 @@ func (w *sharded) sendChunked(cmd *aof.Command, r chunkRule, end int64) error {
 			w.skip("", end)
 			return nil
 		}
-		if w.covered(n, end) {
+		if w.covered(fixedUnit, end) {
 			w.skip("", end)
 			return nil
 		}
@@ -195,7 +198,7 @@ func (w *sharded) sendChunked(cmd *aof.Command, r chunkRule, end int64) error {
 			w.countSkip(SkipUnowned, key, "no node serves the key's "+w.kind.unit, zap.Int(w.kind.unit, unit))
 			return nil
 		}
-		if r.keyed && w.cp != nil && end <= w.cp.pos[n.cpUnit] {
+		if r.keyed && w.cp != nil && end <= w.cp.pos[unit] {
 			return nil // this node's part ran already
 		}
 		if w.newPart(n, seq) { // in a batch, one reply (its EXEC's) answers every chunk of it
@@ -206,7 +209,7 @@ func (w *sharded) sendChunked(cmd *aof.Command, r chunkRule, end int64) error {
 		w.head = r.head(w.head[:0], cmd, ch)
 		w.bigChunks.Add(1)
 		b := newSectionsBody(cmd.Input, slices.Clone(ch.secs)...)
-		tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, seq, end, ch.bytes)
+		tag, err := w.batchTag(n, unit, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, seq, end, ch.bytes)
 		if err != nil {
 			return err
 		}

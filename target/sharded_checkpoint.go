@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// Exactly once on a routed target whose every unit is one node (a twemproxy pool's backends):
-// each node keeps its own checkpoint of the source node, <CheckpointKey>:<unit>, and the
+// Exactly once on a routed target. What follows is a twemproxy pool's, whose every unit is one
+// node (its backends); a cluster's units are slots, several on a node, with a base position
+// besides (cluster_checkpoint.go), on the same batches, skips and reply handling.
+//
+// Each node keeps its own checkpoint of the source node, <CheckpointKey>:<unit>, and the
 // stream goes to each node in transactions
 //
 //	MULTI, <its commands>, SET <CheckpointKey>:<unit> "<replid> <offset> <db>", EXEC
@@ -39,8 +43,10 @@ import (
 type unitCheckpoints struct {
 	prefix string // WriterOptions.CheckpointKey
 	replid func() string
-	// Writer goroutine.
+	slots  bool // the units are a cluster's slots (cluster_checkpoint.go); else each is one node
+	// Writer goroutine (or whoever holds sendMu).
 	pos     []int64 // per unit: its commands ending at or before it are on the target
+	sent    []int64 // per unit: the position last sent in its checkpoint
 	end     int64   // the stream's position: the end of the last command passed outside a transaction
 	sentEnd int64   // the furthest position a batch was sent with
 	open    []*shardNode
@@ -52,6 +58,13 @@ type unitCheckpoints struct {
 	poisoned map[int64]bool
 	batches  map[uint64]*routedBatch
 	nextID   uint64
+	// A cluster's base (under the writer's mu): the position stored under prefix itself, up to
+	// which every slot's commands are on the target.
+	baseAcked Checkpoint
+	baseOK    bool
+	baseSent  int64       // sendMu
+	baseAt    time.Time   // sendMu
+	barrier   atomic.Bool // a command for every node is between its nodes: checkpoints are being rewritten
 }
 
 // routedBatch is a closed batch awaiting its EXEC's reply (or a lone SET's).
@@ -83,13 +96,18 @@ const (
 // source node's key.
 func UnitCheckpointKey(key string, unit int) string { return key + ":" + strconv.Itoa(unit) }
 
-func newUnitCheckpoints(prefix string, replid func() string, units int) *unitCheckpoints {
-	return &unitCheckpoints{prefix: prefix, replid: replid, pos: make([]int64, units),
-		acked: make([]Checkpoint, units), ackedOK: make([]bool, units), floor: map[int]int64{},
-		poisoned: map[int64]bool{}, batches: map[uint64]*routedBatch{}}
+func newUnitCheckpoints(prefix string, replid func() string, units int, slots bool) *unitCheckpoints {
+	return &unitCheckpoints{prefix: prefix, replid: replid, slots: slots, pos: make([]int64, units),
+		sent: make([]int64, units), acked: make([]Checkpoint, units), ackedOK: make([]bool, units),
+		floor: map[int]int64{}, poisoned: map[int64]bool{}, batches: map[uint64]*routedBatch{}}
 }
 
-func (c *unitCheckpoints) key(unit int) string { return UnitCheckpointKey(c.prefix, unit) }
+func (c *unitCheckpoints) key(unit int) string {
+	if c.slots {
+		return SlotCheckpointKey(c.prefix, unit)
+	}
+	return UnitCheckpointKey(c.prefix, unit)
+}
 
 func (c *unitCheckpoints) checkpoint(offset int64, db int) Checkpoint {
 	cp := Checkpoint{Offset: offset, DB: db}
@@ -99,10 +117,10 @@ func (c *unitCheckpoints) checkpoint(offset int64, db int) Checkpoint {
 	return cp
 }
 
-// covered reports whether node n's part of the command ending at end is on the target already:
+// covered reports whether unit's part of the command ending at end is on the target already:
 // it is then passed over.
-func (w *sharded) covered(n *shardNode, end int64) bool {
-	if w.cp == nil || end > w.cp.pos[n.cpUnit] {
+func (w *sharded) covered(unit int, end int64) bool {
+	if w.cp == nil || unit < 0 || end > w.cp.pos[unit] {
 		return false
 	}
 	w.mu.Lock()
@@ -118,7 +136,7 @@ func (w *sharded) uncovered(nodes []*shardNode, end int64) []*shardNode {
 	}
 	out := nodes[:0:0]
 	for _, n := range nodes {
-		if !w.covered(n, end) {
+		if !w.covered(n.cpUnit, end) {
 			out = append(out, n)
 		}
 	}
@@ -132,21 +150,28 @@ func (w *sharded) newPart(n *shardNode, seq uint64) bool {
 	return w.cp == nil || !n.batchOpen || len(n.batchSeqs) == 0 || n.batchSeqs[len(n.batchSeqs)-1] != seq
 }
 
-// batchTag opens n's batch when it has none and returns the tag to send a part of command seq
-// (ending at end, size bytes) with: queued in the batch when checkpoints are kept, tag as it is
-// otherwise.
-func (w *sharded) batchTag(n *shardNode, tag Tag, seq uint64, end int64, size int64) (Tag, error) {
+// batchTag opens n's batch of unit when it has none (closing one of another unit first: a
+// cluster node's transaction keeps to one slot) and returns the tag to send a part of command
+// seq (ending at end, size bytes) with: queued in the batch when checkpoints are kept, tag as
+// it is otherwise.
+func (w *sharded) batchTag(n *shardNode, unit int, tag Tag, seq uint64, end int64, size int64) (Tag, error) {
 	c := w.cp
 	if c == nil {
 		return tag, nil
+	}
+	if n.batchOpen && n.batchUnit != unit {
+		if err := w.closeBatch(n); err != nil {
+			return tag, err
+		}
 	}
 	if !n.batchOpen {
 		if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchMulti}, []byte("MULTI")); err != nil {
 			return tag, err
 		}
-		n.batchOpen, n.batchSeqs, n.batchCmds, n.batchBytes = true, nil, 0, 0
+		n.batchOpen, n.batchUnit, n.batchSeqs, n.batchCmds, n.batchBytes, n.batchEnd = true, unit, nil, 0, 0, 0
 		c.open = append(c.open, n)
 	}
+	n.batchEnd = max(n.batchEnd, end)
 	if len(n.batchSeqs) == 0 || n.batchSeqs[len(n.batchSeqs)-1] != seq { // chunks of one command: once
 		n.batchSeqs = append(n.batchSeqs, seq)
 	}
@@ -170,6 +195,12 @@ func (w *sharded) passed(end int64) error {
 			return err
 		}
 	}
+	return w.closeFull()
+}
+
+// closeFull closes the batches over their size bounds.
+func (w *sharded) closeFull() error {
+	c := w.cp
 	for i := 0; i < len(c.open); {
 		n := c.open[i]
 		if n.batchCmds < batchMaxCmds && n.batchBytes < batchMaxBytes {
@@ -199,21 +230,25 @@ func (w *sharded) closeBatches() error {
 }
 
 // storeIdle stores the stream's position on every node without an open batch that has an
-// older one: each node's at most every idleCheckpointEvery, unless all.
+// older one: each node's at most every idleCheckpointEvery, unless all. A cluster stores its
+// base instead.
 func (w *sharded) storeIdle(all bool) error {
 	c := w.cp
+	if c.slots {
+		return w.storeBase(all)
+	}
 	now := time.Now()
 	for _, n := range w.serving() {
-		if n.oplog == nil || n.batchOpen || n.cpSent >= c.end || (!all && now.Sub(n.cpSentAt) < idleCheckpointEvery) {
+		if n.oplog == nil || n.batchOpen || c.sent[n.cpUnit] >= c.end || (!all && now.Sub(n.cpSentAt) < idleCheckpointEvery) {
 			continue
 		}
 		cp := c.checkpoint(c.end, w.db)
-		id := w.addBatch(n, nil, cp)
+		id := w.addBatch(n.cpUnit, nil, cp)
 		if err := n.oplog.Send(w.ctx, Tag{Kind: kindLoneCP, Offset: int64(id)},
 			[]byte("SET"), []byte(c.key(n.cpUnit)), []byte(cp.String())); err != nil {
 			return err
 		}
-		n.cpSent, n.cpSentAt = cp.Offset, now
+		c.sent[n.cpUnit], n.cpSentAt = cp.Offset, now
 		c.sentEnd = max(c.sentEnd, cp.Offset)
 	}
 	return nil
@@ -229,27 +264,34 @@ func (w *sharded) closeBatch(n *shardNode) error {
 		}
 	}
 	n.batchOpen = false
-	cp := c.checkpoint(c.end, w.db)
-	id := w.addBatch(n, n.batchSeqs, cp)
+	// A batch closed in the middle of a command split over slots holds a part of it: its
+	// position covers that part.
+	cp := c.checkpoint(max(c.end, n.batchEnd), w.db)
+	id := w.addBatch(n.batchUnit, n.batchSeqs, cp)
 	n.batchSeqs = nil
-	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchCP}, []byte("SET"), []byte(c.key(n.cpUnit)), []byte(cp.String())); err != nil {
+	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchCP}, []byte("SET"), []byte(c.key(n.batchUnit)), []byte(cp.String())); err != nil {
 		return err
 	}
 	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchEnd, Offset: int64(id)}, []byte("EXEC")); err != nil {
 		return err
 	}
-	n.cpSent, n.cpSentAt = cp.Offset, time.Now()
+	c.sent[n.batchUnit], n.cpSentAt = cp.Offset, time.Now()
 	c.sentEnd = max(c.sentEnd, cp.Offset)
 	return nil
 }
 
-func (w *sharded) addBatch(n *shardNode, seqs []uint64, cp Checkpoint) uint64 {
+// addBatch registers a batch of unit (-1: a cluster's base) awaiting its reply.
+func (w *sharded) addBatch(unit int, seqs []uint64, cp Checkpoint) uint64 {
 	c := w.cp
+	var from int64
+	if unit >= 0 {
+		from = c.sent[unit]
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	id := c.nextID
 	c.nextID++
-	c.batches[id] = &routedBatch{unit: n.cpUnit, seqs: seqs, cp: cp, from: n.cpSent}
+	c.batches[id] = &routedBatch{unit: unit, seqs: seqs, cp: cp, from: from}
 	return id
 }
 
@@ -265,7 +307,7 @@ func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
 		if re == nil {
 			return
 		}
-		if re.Retryable() {
+		if _, _, moved := re.Redirect(); moved || re.Retryable() || re.Prefix == "CLUSTERDOWN" {
 			w.stopBatches(n, t, re)
 			return
 		}
@@ -292,6 +334,16 @@ func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
 		if b == nil {
 			return
 		}
+		if b.unit < 0 { // a cluster's base
+			if re != nil {
+				w.stopBatches(n, t, re)
+				return
+			}
+			w.mu.Lock()
+			w.cp.baseAcked, w.cp.baseOK = b.cp, true
+			w.mu.Unlock()
+			return
+		}
 		if re != nil {
 			w.mu.Lock()
 			if f, ok := c.floor[b.unit]; !ok || b.from < f {
@@ -315,6 +367,7 @@ func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
 			w.errs[ReasonAfterRefusal] += uint64(len(b.seqs))
 		}
 		c.acked[b.unit], c.ackedOK[b.unit] = b.cp, true
+		n.checkUnit = b.unit
 		for _, seq := range b.seqs {
 			w.done(seq)
 		}
@@ -371,6 +424,9 @@ func (w *sharded) startCheckpoints(ctx context.Context, offset int64, db int) er
 	if c == nil {
 		return nil
 	}
+	if c.slots {
+		return w.startSlotCheckpoints(ctx, offset, db)
+	}
 	base := c.checkpoint(offset, db)
 	for _, n := range w.serving() {
 		u := n.cpUnit
@@ -389,7 +445,7 @@ func (w *sharded) startCheckpoints(ctx context.Context, offset int64, db int) er
 			}
 			cp, ok = base, true
 		}
-		n.cpSent, n.cpSentAt = c.pos[u], time.Now()
+		c.sent[u], n.cpSentAt = c.pos[u], time.Now()
 		c.sentEnd = max(c.sentEnd, c.pos[u])
 		w.mu.Lock()
 		c.acked[u], c.ackedOK[u] = cp, ok
@@ -412,6 +468,20 @@ func (w *sharded) reloadCheckpoints(ctx context.Context, nodes []*shardNode) err
 	floor := c.floor
 	c.floor = map[int]int64{}
 	w.mu.Unlock()
+	if c.slots {
+		if err := w.reloadSlotCheckpoints(ctx, nodes, floor); err != nil {
+			w.mu.Lock()
+			for u, f := range floor { // for the next try
+				if g, ok := c.floor[u]; !ok || f < g {
+					c.floor[u] = f
+				}
+			}
+			w.mu.Unlock()
+			return err
+		}
+		w.dropBatches()
+		return nil
+	}
 	for _, n := range nodes {
 		if n.cpUnit < 0 {
 			continue
@@ -423,7 +493,7 @@ func (w *sharded) reloadCheckpoints(ctx context.Context, nodes []*shardNode) err
 			return fmt.Errorf("target %s: node %s: reading the checkpoint %s: %w", w.kind.name, n.addr, c.key(u), err)
 		}
 		if !bad {
-			if err := w.lostCheckpoint(n, cp, ok); err != nil {
+			if err := w.lostCheckpoint(n.addr, u, cp, ok); err != nil {
 				return err
 			}
 		}
@@ -433,8 +503,15 @@ func (w *sharded) reloadCheckpoints(ctx context.Context, nodes []*shardNode) err
 		if f, aborted := floor[u]; aborted && f < c.pos[u] {
 			c.pos[u] = f
 		}
-		n.cpSent = c.pos[u]
+		c.sent[u] = c.pos[u]
 	}
+	w.dropBatches()
+	return nil
+}
+
+// dropBatches forgets the batches of the connections Reconnect closed.
+func (w *sharded) dropBatches() {
+	c := w.cp
 	for _, n := range c.open {
 		n.batchOpen = false
 	}
@@ -442,25 +519,29 @@ func (w *sharded) reloadCheckpoints(ctx context.Context, nodes []*shardNode) err
 	w.mu.Lock()
 	c.batches = map[uint64]*routedBatch{}
 	w.mu.Unlock()
-	return nil
 }
 
-// lostCheckpoint says whether node n's checkpoint (found: ok) shows it lost what it
-// acknowledged: gone, or behind the last acknowledged batch.
-func (w *sharded) lostCheckpoint(n *shardNode, cp Checkpoint, ok bool) error {
+// lostCheckpoint says whether the checkpoint of unit read on the node at addr (found: ok)
+// shows it lost what it acknowledged: gone, or behind the last acknowledged batch.
+func (w *sharded) lostCheckpoint(addr string, unit int, cp Checkpoint, ok bool) error {
 	c := w.cp
 	w.mu.Lock()
-	acked, any := c.acked[n.cpUnit], c.ackedOK[n.cpUnit]
+	acked, any := c.acked[unit], c.ackedOK[unit]
 	w.mu.Unlock()
+	return lostAgainst(w.kind.name, addr, c.key(unit), acked, any, cp, ok)
+}
+
+// lostAgainst compares a checkpoint read (found: ok) with the one acknowledged (any: one was).
+func lostAgainst(kind, addr, key string, acked Checkpoint, any bool, cp Checkpoint, ok bool) error {
 	switch {
 	case !any:
 		return nil
 	case !ok:
 		return fmt.Errorf("target %s: node %s: the checkpoint %s is gone (acknowledged at offset %d): %w",
-			w.kind.name, n.addr, c.key(n.cpUnit), acked.Offset, ErrTargetLost)
+			kind, addr, key, acked.Offset, ErrTargetLost)
 	case cp.Offset < acked.Offset:
 		return fmt.Errorf("target %s: node %s: the checkpoint %s is at offset %d, behind the %d it acknowledged: %w",
-			w.kind.name, n.addr, c.key(n.cpUnit), cp.Offset, acked.Offset, ErrTargetLost)
+			kind, addr, key, cp.Offset, acked.Offset, ErrTargetLost)
 	}
 	return nil
 }
@@ -470,6 +551,9 @@ func (w *sharded) lostCheckpoint(n *shardNode, cp Checkpoint, ok bool) error {
 func (w *sharded) CheckTarget(ctx context.Context) error {
 	if w.cp == nil {
 		return nil
+	}
+	if w.cp.slots {
+		return w.checkSlotTarget(ctx)
 	}
 	w.mu.Lock()
 	nodes := append([]*shardNode(nil), w.nodes...)
@@ -485,7 +569,7 @@ func (w *sharded) CheckTarget(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := w.lostCheckpoint(n, cp, ok); err != nil {
+		if err := w.lostCheckpoint(n.addr, n.cpUnit, cp, ok); err != nil {
 			return err
 		}
 	}

@@ -309,7 +309,7 @@ func (w *sharded) flushTx(end int64) error {
 		w.skip("", end)
 		return nil
 	}
-	if w.covered(n, end) {
+	if w.covered(unit, end) {
 		w.skip("", end)
 		return nil
 	}
@@ -317,7 +317,7 @@ func (w *sharded) flushTx(end int64) error {
 		// The node's batch is a transaction already: the commands go in it.
 		seq := w.push(end, 1)
 		for _, tc := range tx.cmds {
-			tag, err := w.batchTag(n, Tag{DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, tc.end, int64(len(tc.raw)))
+			tag, err := w.batchTag(n, unit, Tag{DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, tc.end, int64(len(tc.raw)))
 			if err != nil {
 				return err
 			}
@@ -325,6 +325,7 @@ func (w *sharded) flushTx(end int64) error {
 				return err
 			}
 		}
+		n.batchEnd = max(n.batchEnd, end) // its position covers the transaction's EXEC
 		return nil
 	}
 	cmds := make([][]byte, 0, len(tx.cmds)+2)
@@ -395,10 +396,13 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			w.skip("", end)
 			return nil
 		}
+		if w.cp != nil && w.cp.slots {
+			return w.broadcastExact(end, func(n *shardNode, tag Tag) error { return n.oplog.SendRaw(w.ctx, tag, raw) })
+		}
 		nodes := w.uncovered(w.serving(), end)
 		seq := w.push(end, len(nodes))
 		for _, n := range nodes {
-			tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, int64(len(raw)))
+			tag, err := w.batchTag(n, n.cpUnit, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, int64(len(raw)))
 			if err != nil {
 				return err
 			}
@@ -426,12 +430,12 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			w.skip("", end)
 			return nil
 		}
-		if w.covered(n, end) {
+		if w.covered(unit, end) {
 			w.skip("", end)
 			return nil
 		}
 		seq := w.push(end, 1)
-		tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, end, int64(len(raw)))
+		tag, err := w.batchTag(n, unit, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, end, int64(len(raw)))
 		if err != nil {
 			return err
 		}
@@ -484,7 +488,7 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 			w.countSkip(SkipUnowned, args[groups[s][0]], "no node serves the key's "+w.kind.unit, zap.Int(w.kind.unit, s))
 			continue
 		}
-		if w.covered(n, end) {
+		if w.covered(s, end) {
 			continue
 		}
 		nodes[j] = n
@@ -497,7 +501,7 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 			continue
 		}
 		idx := groups[s]
-		tag, err := w.batchTag(n, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]}, seq, end, 0)
+		tag, err := w.batchTag(n, s, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]}, seq, end, 0)
 		if err != nil {
 			return err
 		}
@@ -897,6 +901,13 @@ func (w *sharded) Reconnect(ctx context.Context) (offset int64, db int, err erro
 	return offset, db, nil
 }
 
+// appliedNow is the acknowledged prefix of the stream.
+func (w *sharded) appliedNow() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied
+}
+
 // Applied returns the replication offset up to which every command has its reply from every
 // node concerned (or was skipped), and the db in force there.
 //
@@ -906,7 +917,13 @@ func (w *sharded) Applied() (offset int64, db int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	offset, db = w.applied, w.appliedDB
-	if w.cp != nil {
+	switch {
+	case w.cp == nil:
+	case w.cp.slots: // a cluster resumes from its base
+		if w.cp.baseOK && w.cp.baseAcked.Offset < offset {
+			offset, db = w.cp.baseAcked.Offset, w.cp.baseAcked.DB
+		}
+	default:
 		for u, ok := range w.cp.ackedOK {
 			if ok && w.cp.acked[u].Offset < offset {
 				offset, db = w.cp.acked[u].Offset, w.cp.acked[u].DB
@@ -931,10 +948,22 @@ func (w *sharded) WaitOplog(ctx context.Context) error {
 			}
 		}
 		if !w.opRedir.Load() {
-			if w.cp != nil {
-				return w.brokenErr() // a refused batch has no reply that moves the position
+			if w.cp == nil {
+				return nil
 			}
-			return nil
+			if err := w.brokenErr(); err != nil {
+				return err // a refused batch has no reply that moves the position
+			}
+			if !w.cp.slots || w.cp.baseSent >= w.appliedNow() {
+				return nil
+			}
+			sent := w.cp.baseSent
+			if err := w.storeBase(true); err != nil { // the base catches up, then its reply
+				return err
+			}
+			if w.cp.baseSent == sent {
+				return nil // nothing to store it for (no replication ID, no node for its slot)
+			}
 		}
 		if err := w.resolve(ctx); err != nil {
 			return err

@@ -301,7 +301,7 @@ func TestKindsFromRecordedStream(t *testing.T) {
 		tg := newTarget(t, KindCluster, Config{Servers: []shard.Server{{Addr: tc.nodes[1].Addr}}})
 		w := writer(t, tg, wo)
 		drive(t, w, entries, stream)
-		checkRouted(t, tg, w, tc.addrs(), tc.nodeOf, false, false)
+		checkRouted(t, tg, w, tc.addrs(), tc.nodeOf, false, true)
 	})
 
 	t.Run("twemproxy", func(t *testing.T) {
@@ -314,6 +314,29 @@ func TestKindsFromRecordedStream(t *testing.T) {
 			addrs = append(addrs, s.Addr)
 		}
 		checkRouted(t, tg, w, addrs, p.pick, true, true)
+	})
+
+	t.Run("redis cluster checkpointed", func(t *testing.T) {
+		tc := startCluster(t, 3)
+		tg := newTarget(t, KindCluster, Config{Servers: []shard.Server{{Addr: tc.nodes[1].Addr}}})
+		cwo := wo
+		cwo.CheckpointKey, cwo.Replid = "rmt:checkpoint:src", func() string { return "r1" }
+		w := writer(t, tg, cwo)
+		drive(t, w, entries, stream)
+		if cp, ok, err := tg.ReadCheckpoint(ctx, cwo.CheckpointKey); err != nil || !ok || cp.Replid != "r1" {
+			t.Errorf("ReadCheckpoint of the base: %+v %v %v", cp, ok, err)
+		}
+		if err := tg.ClearCheckpoint(ctx, cwo.CheckpointKey); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range tc.addrs() { // ClearCheckpoint left none of rmtd's own keys
+			var keys []string
+			do(t, client(t, a), &keys, "KEYS", cwo.CheckpointKey+"*")
+			if len(keys) > 0 {
+				t.Errorf("node %s: %v left after ClearCheckpoint", a, keys)
+			}
+		}
+		checkRouted(t, tg, w, tc.addrs(), tc.nodeOf, false, true)
 	})
 
 	t.Run("twemproxy checkpointed", func(t *testing.T) {

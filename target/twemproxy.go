@@ -84,7 +84,7 @@ func (r ringRouter) redirects() bool { return false }
 func (r ringRouter) close() {}
 
 // checkpointUnits: every backend keeps the checkpoints of the commands it takes.
-func (r ringRouter) checkpointUnits() int { return len(r.pool.Addrs()) }
+func (r ringRouter) checkpointUnits() (int, bool) { return len(r.pool.Addrs()), false }
 
 // twemproxyTarget is a `twemproxy` target: a Twemproxy writer per source node, over the one
 // pool (its ring built once, by New).
