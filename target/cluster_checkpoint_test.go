@@ -260,6 +260,10 @@ func TestClusterCheckpointReconnect(t *testing.T) {
 	if moved < 1 {
 		t.Errorf("no reconnect after the slot moved: its batch was not redirected")
 	}
+	if st := w.Stats(); st.Retried == 0 || st.Errors["retry_MOVED"] != 0 || st.Errors["retry_ASK"] != 0 {
+		t.Errorf("after the move: retried %d, errors %v: a redirect is to be counted as retried, not as an error",
+			st.Retried, st.Errors)
+	}
 	reconnects += moved
 	for k, n := range want {
 		var v string

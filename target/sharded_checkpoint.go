@@ -378,15 +378,25 @@ func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
 // stopBatches stops the stream after node n refused part of a batch: the caller reconnects
 // and resends from the positions the nodes stored.
 func (w *sharded) stopBatches(n *shardNode, t *Tag, re *ReplyError) {
+	_, _, moved := re.Redirect()
+	moved = moved || re.Prefix == "TRYAGAIN"
 	w.mu.Lock()
 	first := w.broken == nil
-	if first {
+	switch {
+	case !first:
+	case moved:
+		w.broken = fmt.Errorf("target %s: node %s redirected a batch (%s): %w", w.kind.name, n.addr, re.Msg, ErrRedirected)
+		w.redirected++
+	default:
 		w.broken = fmt.Errorf("target %s: node %s refused a batch (%s): %w", w.kind.name, n.addr, re.Msg, ErrRetry)
 		w.errs["retry_"+re.Prefix]++
 		w.lastErr = re.Msg
 	}
 	w.mu.Unlock()
-	if first {
+	if first && moved {
+		w.log.Info("a batch was redirected (a slot moving): the stream will be resent from the stored positions",
+			zap.String("node", n.addr), zap.String("reason", re.Prefix), zap.Int64("offset", t.Offset))
+	} else if first {
 		w.log.Warn("target refused a batch; the stream will be resent from the stored positions",
 			zap.String("node", n.addr), zap.String("reason", re.Prefix), zap.Int64("offset", t.Offset))
 	}
