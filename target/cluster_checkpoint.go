@@ -102,7 +102,7 @@ func (w *sharded) storeBase(all bool) error {
 		return nil // a stream without replication ID: nothing to resume
 	}
 	id := w.addBatch(-1, nil, cp)
-	if err := n.oplog.Send(w.ctx, Tag{Kind: kindLoneCP, Offset: int64(id)}, []byte("SET"), []byte(c.prefix), []byte(cp.String())); err != nil {
+	if err := n.oplog.Send(w.ctx, Tag{Kind: kindLoneCP, Offset: int64(id)}, cmdSET, []byte(c.prefix), c.value(cp)); err != nil {
 		return err
 	}
 	c.baseSent, c.baseAt = applied, now

@@ -50,14 +50,17 @@ type unitCheckpoints struct {
 	end     int64   // the stream's position: the end of the last command passed outside a transaction
 	sentEnd int64   // the furthest position a batch was sent with
 	open    []*shardNode
-	passes  int // commands passed since idle nodes' positions were last looked at
+	passes  int      // commands passed since idle nodes' positions were last looked at
+	keys    [][]byte // per unit: its key, once made (never written after)
+	val     []byte   // scratch for a checkpoint's value
 	// Under the writer's mu.
 	acked    []Checkpoint // per unit: the last checkpoint its node acknowledged
 	ackedOK  []bool
 	floor    map[int]int64 // unit → the start of a batch of it that aborted: its resend starts there
 	poisoned map[int64]bool
-	batches  map[uint64]*routedBatch
+	batches  map[uint64]routedBatch
 	nextID   uint64
+	freeSeqs [][]uint64 // batches' seqs slices, answered, for new batches
 	// A cluster's base (under the writer's mu): the position stored under prefix itself, up to
 	// which every slot's commands are on the target.
 	baseAcked Checkpoint
@@ -99,8 +102,34 @@ func UnitCheckpointKey(key string, unit int) string { return key + ":" + strconv
 func newUnitCheckpoints(prefix string, replid func() string, units int, slots bool) *unitCheckpoints {
 	return &unitCheckpoints{prefix: prefix, replid: replid, slots: slots, pos: make([]int64, units),
 		sent: make([]int64, units), acked: make([]Checkpoint, units), ackedOK: make([]bool, units),
-		floor: map[int]int64{}, poisoned: map[int64]bool{}, batches: map[uint64]*routedBatch{}}
+		keys: make([][]byte, units), floor: map[int]int64{}, poisoned: map[int64]bool{},
+		batches: map[uint64]routedBatch{}}
 }
+
+// sendKey is key(unit), made once: for the writer goroutine only.
+func (c *unitCheckpoints) sendKey(unit int) []byte {
+	if c.keys[unit] == nil {
+		c.keys[unit] = []byte(c.key(unit))
+	}
+	return c.keys[unit]
+}
+
+// value encodes cp into the scratch buffer, valid until the next call: Conn.Send copies it.
+func (c *unitCheckpoints) value(cp Checkpoint) []byte {
+	c.val = append(c.val[:0], cp.Replid...)
+	c.val = append(c.val, ' ')
+	c.val = strconv.AppendInt(c.val, cp.Offset, 10)
+	c.val = append(c.val, ' ')
+	c.val = strconv.AppendInt(c.val, int64(cp.DB), 10)
+	return c.val
+}
+
+// Command names of the batches, never written.
+var (
+	cmdMULTI = []byte("MULTI")
+	cmdSET   = []byte("SET")
+	cmdEXEC  = []byte("EXEC")
+)
 
 func (c *unitCheckpoints) key(unit int) string {
 	if c.slots {
@@ -165,10 +194,16 @@ func (w *sharded) batchTag(n *shardNode, unit int, tag Tag, seq uint64, end int6
 		}
 	}
 	if !n.batchOpen {
-		if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchMulti}, []byte("MULTI")); err != nil {
+		if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchMulti}, cmdMULTI); err != nil {
 			return tag, err
 		}
-		n.batchOpen, n.batchUnit, n.batchSeqs, n.batchCmds, n.batchBytes, n.batchEnd = true, unit, nil, 0, 0, 0
+		var seqs []uint64
+		w.mu.Lock()
+		if k := len(c.freeSeqs); k > 0 {
+			seqs, c.freeSeqs = c.freeSeqs[k-1], c.freeSeqs[:k-1]
+		}
+		w.mu.Unlock()
+		n.batchOpen, n.batchUnit, n.batchSeqs, n.batchCmds, n.batchBytes, n.batchEnd = true, unit, seqs, 0, 0, 0
 		c.open = append(c.open, n)
 	}
 	n.batchEnd = max(n.batchEnd, end)
@@ -245,7 +280,7 @@ func (w *sharded) storeIdle(all bool) error {
 		cp := c.checkpoint(c.end, w.db)
 		id := w.addBatch(n.cpUnit, nil, cp)
 		if err := n.oplog.Send(w.ctx, Tag{Kind: kindLoneCP, Offset: int64(id)},
-			[]byte("SET"), []byte(c.key(n.cpUnit)), []byte(cp.String())); err != nil {
+			cmdSET, c.sendKey(n.cpUnit), c.value(cp)); err != nil {
 			return err
 		}
 		c.sent[n.cpUnit], n.cpSentAt = cp.Offset, now
@@ -269,10 +304,10 @@ func (w *sharded) closeBatch(n *shardNode) error {
 	cp := c.checkpoint(max(c.end, n.batchEnd), w.db)
 	id := w.addBatch(n.batchUnit, n.batchSeqs, cp)
 	n.batchSeqs = nil
-	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchCP}, []byte("SET"), []byte(c.key(n.batchUnit)), []byte(cp.String())); err != nil {
+	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchCP}, cmdSET, c.sendKey(n.batchUnit), c.value(cp)); err != nil {
 		return err
 	}
-	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchEnd, Offset: int64(id)}, []byte("EXEC")); err != nil {
+	if err := n.oplog.Send(w.ctx, Tag{Kind: kindBatchEnd, Offset: int64(id)}, cmdEXEC); err != nil {
 		return err
 	}
 	c.sent[n.batchUnit], n.cpSentAt = cp.Offset, time.Now()
@@ -291,7 +326,7 @@ func (w *sharded) addBatch(unit int, seqs []uint64, cp Checkpoint) uint64 {
 	defer w.mu.Unlock()
 	id := c.nextID
 	c.nextID++
-	c.batches[id] = &routedBatch{unit: unit, seqs: seqs, cp: cp, from: from}
+	c.batches[id] = routedBatch{unit: unit, seqs: seqs, cp: cp, from: from}
 	return id
 }
 
@@ -328,10 +363,10 @@ func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
 	case kindBatchEnd, kindLoneCP:
 		id := uint64(t.Offset)
 		w.mu.Lock()
-		b := c.batches[id]
+		b, found := c.batches[id]
 		delete(c.batches, id)
 		w.mu.Unlock()
-		if b == nil {
+		if !found {
 			return
 		}
 		if b.unit < 0 { // a cluster's base
@@ -370,6 +405,9 @@ func (w *sharded) onBatchReply(n *shardNode, t *Tag, r *Reply, re *ReplyError) {
 		n.checkUnit = b.unit
 		for _, seq := range b.seqs {
 			w.done(seq)
+		}
+		if b.seqs != nil && len(c.freeSeqs) < 64 {
+			c.freeSeqs = append(c.freeSeqs, b.seqs[:0])
 		}
 		w.mu.Unlock()
 	}
@@ -527,7 +565,7 @@ func (w *sharded) dropBatches() {
 	}
 	c.open = nil
 	w.mu.Lock()
-	c.batches = map[uint64]*routedBatch{}
+	c.batches = map[uint64]routedBatch{}
 	w.mu.Unlock()
 }
 
