@@ -311,11 +311,18 @@ func (w *sharded) reloadSlotCheckpoints(ctx context.Context, nodes []*shardNode,
 // migrated meanwhile) is not compared.
 func (w *sharded) lostSlots(ctx context.Context) error {
 	c := w.cp
+	// What was acknowledged before the reads: a batch acknowledged during them is no loss.
 	w.mu.Lock()
 	nodes := append([]*shardNode(nil), w.nodes...)
 	checks := make([]int, len(nodes))
+	acked := make([]Checkpoint, len(nodes))
 	for i, n := range nodes {
 		checks[i] = n.checkUnit
+		if n.checkUnit >= 0 && c.ackedOK[n.checkUnit] {
+			acked[i] = c.acked[n.checkUnit]
+		} else {
+			checks[i] = -1
+		}
 	}
 	base, baseOK := c.baseAcked, c.baseOK
 	w.mu.Unlock()
@@ -346,7 +353,7 @@ func (w *sharded) lostSlots(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := w.lostCheckpoint(n.addr, checks[i], cp, ok); err != nil {
+		if err := lostAgainst(w.kind.name, n.addr, c.key(checks[i]), acked[i], true, cp, ok); err != nil {
 			return err
 		}
 	}

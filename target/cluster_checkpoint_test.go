@@ -286,3 +286,71 @@ func TestClusterCheckpointReconnect(t *testing.T) {
 	}
 	t.Logf("%d reconnects, %d passed over as already applied", reconnects, w.Stats().Skipped[SkipAlreadyApplied])
 }
+
+// checkWhileStreaming runs CheckTarget in a loop while cmds are applied (flushing often, so
+// that batches are acknowledged during the reads): a batch acknowledged in the middle of a
+// check is no loss, and none may be reported.
+func checkWhileStreaming(t *testing.T, w Writer, cmds []*aof.Command, ends []int64) {
+	t.Helper()
+	ctx := context.Background()
+	stop := make(chan struct{})
+	lost := make(chan error, 1)
+	checks := 0
+	go func() {
+		defer close(lost)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := w.CheckTarget(ctx); errors.Is(err, ErrTargetLost) {
+				lost <- err
+				return
+			}
+			checks++
+		}
+	}()
+	for i, c := range cmds {
+		if err := w.Apply(c, ends[i]); err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.WaitOplog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	if err := <-lost; err != nil {
+		t.Fatalf("a healthy target reported as having lost data: %v", err)
+	}
+	if checks < 3 {
+		t.Errorf("only %d checks ran during the stream", checks)
+	}
+}
+
+// TestClusterCheckTargetWhileBatchesRun: see checkWhileStreaming.
+func TestClusterCheckTargetWhileBatchesRun(t *testing.T) {
+	tc := startCluster(t, 3)
+	w := newCheckpointedCluster(t, tc)
+	if err := w.StartOplog(context.Background(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	cmds, ends := incrStream(60000, 20, 0)
+	checkWhileStreaming(t, w, cmds, ends)
+}
+
+// TestTwemproxyCheckTargetWhileBatchesRun: see checkWhileStreaming.
+func TestTwemproxyCheckTargetWhileBatchesRun(t *testing.T) {
+	p := startPool(t, 3, "fnv1a_64", "ketama")
+	w := newCheckpointedTwemproxy(t, p)
+	if err := w.StartOplog(context.Background(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	cmds, ends := incrStream(60000, 20, 0)
+	checkWhileStreaming(t, w, cmds, ends)
+}

@@ -515,6 +515,10 @@ func (w *sharded) reloadCheckpoints(ctx context.Context, nodes []*shardNode) err
 	w.mu.Lock()
 	floor := c.floor
 	c.floor = map[int]int64{}
+	for u := range floor {
+		// Resent from before an aborted batch, its checkpoint goes back: nothing to compare.
+		c.ackedOK[u] = false
+	}
 	w.mu.Unlock()
 	if c.slots {
 		if err := w.reloadSlotCheckpoints(ctx, nodes, floor); err != nil {
@@ -610,6 +614,8 @@ func (w *sharded) CheckTarget(ctx context.Context) error {
 		if n.cpUnit < 0 {
 			continue
 		}
+		// What was acknowledged before the read: a batch acknowledged during it is no loss.
+		acked, any := w.ackedOf(n.cpUnit)
 		cp, ok, err := readCheckpoint(ctx, w.nodeConn(n), w.cp.key(n.cpUnit), 0)
 		if errors.Is(err, ErrBadCheckpoint) {
 			continue // there, but not one to compare: not a loss
@@ -617,11 +623,18 @@ func (w *sharded) CheckTarget(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := w.lostCheckpoint(n.addr, n.cpUnit, cp, ok); err != nil {
+		if err := lostAgainst(w.kind.name, n.addr, w.cp.key(n.cpUnit), acked, any, cp, ok); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ackedOf returns the checkpoint of unit last acknowledged, if any.
+func (w *sharded) ackedOf(unit int) (Checkpoint, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cp.acked[unit], w.cp.ackedOK[unit]
 }
 
 // readUnitCheckpoints returns the lowest of the checkpoints the nodes keep under key (each
