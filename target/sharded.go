@@ -75,10 +75,11 @@ type NodeOptions struct {
 	BigKeyBytes      int64
 	Logger           *zap.Logger
 	Now              func() time.Time // nil means time.Now
-	// CheckpointKey, on a kind that keeps checkpoints (a twemproxy pool), makes the stream
-	// exactly once: each node keeps the source node's position under
-	// UnitCheckpointKey(CheckpointKey, unit) (sharded_checkpoint.go). A kind that keeps none
-	// refuses it.
+	// CheckpointKey makes the stream exactly once: each backend of a twemproxy pool keeps the
+	// source node's position under UnitCheckpointKey(CheckpointKey, unit)
+	// (sharded_checkpoint.go), each slot of a cluster under SlotCheckpointKey(CheckpointKey,
+	// slot), beside a base under CheckpointKey (cluster_checkpoint.go). On a cluster it must
+	// hold no brace.
 	CheckpointKey string
 	Replid        func() string // the source's replication ID, stored with each checkpoint
 }

@@ -123,9 +123,10 @@ type Traits struct {
 	// it covers (WriterOptions.CheckpointKey), so a restarted job resumes exactly once from
 	// ReadCheckpoint. Without it a restarted job begins with a full sync.
 	Checkpoint bool
-	// CheckpointUnits: each node of the target keeps its own part of the position, under
-	// UnitCheckpointKey(key, unit), and ReadCheckpoint gives the lowest; nothing is stored
-	// under the key itself (a twemproxy pool).
+	// CheckpointUnits: the position is kept in parts, one per unit of the target (a twemproxy
+	// backend: UnitCheckpointKey; a cluster slot: SlotCheckpointKey, beside a base under the
+	// key itself), and ReadCheckpoint gives where a restart resumes: a key found under another
+	// name cannot be adopted whole.
 	CheckpointUnits bool
 }
 
