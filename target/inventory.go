@@ -12,8 +12,8 @@ import (
 	"github.com/mediocregopher/radix/v4/resp/resp3"
 
 	"github.com/rmt-project/rmt/internal/redisctl"
-	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/internal/redisfmt"
+	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/internal/topology"
 )
 
