@@ -26,9 +26,10 @@ import (
 // checkpointKey is where the target keeps this node's position; "" when exactly-once is off.
 func (p *pipeline) checkpointKey() string {
 	prefix := p.d.cfg.Common.CheckpointKey
-	// File sources are loaded whole; a target without checkpoints (a cluster or twemproxy pool:
-	// one key cannot hold a position over several nodes' transactions; a file: no stream)
-	// begins a restarted job with a full sync.
+	// File sources are loaded whole; a target without checkpoints (a file: no stream) begins a
+	// restarted job with a full sync. A twemproxy pool keeps one per backend (this key and the
+	// backend's index), a cluster one per slot (this key and the slot's hash tag) and a base
+	// under this key.
 	if prefix == "" || p.node.Finite() || !p.d.target.Traits().Checkpoint {
 		return ""
 	}
@@ -50,7 +51,9 @@ func (p *pipeline) resumePoint(ctx context.Context) (*target.Checkpoint, error) 
 			p.log.Warn("checkpoint on the target not usable: full sync", zap.String("key", key), zap.Error(err))
 			return nil, nil
 		}
-		if err == nil && !ok && p.node.FollowsFailovers() {
+		if err == nil && !ok && p.node.FollowsFailovers() && !p.d.target.Traits().CheckpointUnits {
+			// (A target keeping a checkpoint per node holds several keys per source node: none is
+			// adopted, and a failed-over master begins with a full sync.)
 			// Not finding one (an error, a target too big to scan in time) only costs a full sync.
 			if adopted, aerr := p.adoptCheckpoint(ctx, key); aerr != nil {
 				p.log.Warn("looking for the checkpoint of a failed-over master", zap.Error(aerr))

@@ -32,6 +32,9 @@ func (p *pipeline) replayLoop(ctx context.Context, w target.Writer, offset int64
 	p.phase.Store(int32(phaseOplog))
 	failures := 0
 	retry := func(err error) bool {
+		if errors.Is(err, target.ErrRedirected) { // a slot moving on the target: no failure
+			return bo.wait(ctx)
+		}
 		p.fail(status.ReasonTargetConn, err)
 		failures++
 		return (!p.node.Finite() || failures <= maxFiniteRetries) && bo.wait(ctx)

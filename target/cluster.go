@@ -28,6 +28,8 @@ const SkipCrossSlot = "crossslot"
 // (or any master met) and again whenever a MOVED says it changed. MOVED and ASK replies are
 // followed without reordering a key's commands: every connection is drained, the slot map
 // refreshed, and the redirected commands resent in their original order before any later one.
+// With NodeOptions.CheckpointKey each slot keeps the source node's position
+// (cluster_checkpoint.go): exactly once.
 type Cluster struct{ *sharded }
 
 var clusterKind = shardKind{name: "cluster", unit: "slot", units: "slots", crossReason: SkipCrossSlot}
@@ -70,6 +72,10 @@ type clusterRouter struct {
 func (r *clusterRouter) unit(key []byte) int { return shard.Slot(key) }
 
 func (r *clusterRouter) redirects() bool { return true }
+
+// checkpointUnits are the slots: a transaction on a cluster node must keep to one slot, so
+// each slot keeps its own checkpoint (cluster_checkpoint.go).
+func (r *clusterRouter) checkpointUnits() (int, bool) { return shard.SlotCount, true }
 
 func (r *clusterRouter) close() {
 	if r.ctl != nil {
@@ -169,7 +175,7 @@ func newClusterTarget(c Config) (Target, error) {
 	if len(c.Servers) == 0 {
 		return nil, errors.New("target cluster: no servers")
 	}
-	t := &clusterTarget{routedTarget: routedTarget{cfg: c, name: clusterKind.name}}
+	t := &clusterTarget{routedTarget: routedTarget{cfg: c, name: clusterKind.name, checkpoints: true}}
 	for _, s := range c.Servers {
 		t.seeds = append(t.seeds, s.Addr)
 	}

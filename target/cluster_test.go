@@ -567,10 +567,18 @@ func TestClusterReconnect(t *testing.T) {
 }
 
 // BenchmarkClusterApply forwards SET commands over every slot through a 3-master cluster's
-// ordered pipelines; the timed part includes the wait for the last reply.
+// ordered pipelines, plain and checkpointed (consecutive keys are in different slots: about
+// one transaction per command); the timed part includes the wait for the last reply.
 func BenchmarkClusterApply(b *testing.B) {
-	tc := startCluster(b, 3)
-	w := newCluster(b, tc, ClusterOptions{})
+	b.Run("plain", func(b *testing.B) {
+		benchClusterApply(b, newCluster(b, startCluster(b, 3), ClusterOptions{}))
+	})
+	b.Run("checkpointed", func(b *testing.B) {
+		benchClusterApply(b, newCheckpointedCluster(b, startCluster(b, 3)))
+	})
+}
+
+func benchClusterApply(b *testing.B, w *Cluster) {
 	ctx := context.Background()
 	if err := w.StartOplog(ctx, 0, 0); err != nil {
 		b.Fatal(err)

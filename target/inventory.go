@@ -13,6 +13,7 @@ import (
 
 	"github.com/rmt-project/rmt/internal/redisctl"
 	"github.com/rmt-project/rmt/internal/redisfmt"
+	"github.com/rmt-project/rmt/internal/shard"
 	"github.com/rmt-project/rmt/internal/topology"
 )
 
@@ -180,12 +181,9 @@ func deleteKeys(ctx context.Context, nodes []dataNode, owns func(db int, key []b
 				return nil
 			}
 			return ownedKeys(ctx, c, owns, own, func(_ int, doomed []string) error {
-				var n int64
-				if err := c.Do(ctx, radix.Cmd(&n, "UNLINK", doomed...)); err != nil {
-					return err
-				}
+				n, err := unlink(ctx, c, doomed)
 				removed += n
-				return nil
+				return err
 			})
 		})
 		if err != nil {
@@ -193,6 +191,31 @@ func deleteKeys(ctx context.Context, nodes []dataNode, owns func(db int, key []b
 		}
 	}
 	return removed, nil
+}
+
+// unlink removes keys with one UNLINK, or, on a cluster node that refuses keys of several
+// slots in one command (CROSSSLOT), one UNLINK per slot.
+func unlink(ctx context.Context, c radix.Conn, keys []string) (int64, error) {
+	var n int64
+	err := c.Do(ctx, radix.Cmd(&n, "UNLINK", keys...))
+	var re resp3.SimpleError
+	if !errors.As(err, &re) || !strings.HasPrefix(re.S, "CROSSSLOT") {
+		return n, err
+	}
+	bySlot := map[int][]string{}
+	for _, k := range keys {
+		s := shard.Slot([]byte(k))
+		bySlot[s] = append(bySlot[s], k)
+	}
+	n = 0
+	for _, group := range bySlot {
+		var m int64
+		if err := c.Do(ctx, radix.Cmd(&m, "UNLINK", group...)); err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 func (n dataNode) do(ctx context.Context, fn func(radix.Conn) error) error {

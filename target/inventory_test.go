@@ -46,3 +46,38 @@ func TestInventoryAndDeleteKeys(t *testing.T) {
 		t.Error("DeleteKeys removed rmtd's own checkpoint")
 	}
 }
+
+// TestInventoryOwnUnitCheckpoints: the per-backend and per-slot checkpoint keys (with their
+// hash tag) are rmtd's own on a cluster target too: not counted, and left by DeleteKeys of a
+// source node owning every key (with owns nil, the only node, it is FLUSHALL).
+func TestInventoryOwnUnitCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	tc := startCluster(t, 3)
+	own := []string{"rmt:checkpoint:127.0.0.1:6379", UnitCheckpointKey("rmt:checkpoint:127.0.0.1:6379", 2)}
+	for _, s := range []int{0, 5000, 16383} {
+		own = append(own, SlotCheckpointKey("rmt:checkpoint:127.0.0.1:6379", s))
+	}
+	data := []string{"k1", "k2", "{x}k3"}
+	for _, k := range append(append([]string(nil), own...), data...) {
+		do(t, tc.cli[tc.nodeOf(k)], nil, "SET", k, "v")
+	}
+	tg, err := New(KindCluster, Config{Servers: []shard.Server{{Addr: tc.nodes[0].Addr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := tg.Inventory(ctx, nil, "rmt:checkpoint")
+	if err != nil || inv.Keys != int64(len(data)) {
+		t.Fatalf("inventory: %+v, %v; want the %d data keys only", inv, err, len(data))
+	}
+	all := func(int, []byte) bool { return true }
+	if n, err := tg.DeleteKeys(ctx, all, "rmt:checkpoint"); err != nil || n != int64(len(data)) {
+		t.Fatalf("DeleteKeys: %d, %v; want %d", n, err, len(data))
+	}
+	for _, k := range own {
+		var n int
+		do(t, tc.cli[tc.nodeOf(k)], &n, "EXISTS", k)
+		if n != 1 {
+			t.Errorf("DeleteKeys removed rmtd's own %s", k)
+		}
+	}
+}

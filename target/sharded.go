@@ -29,11 +29,13 @@ import (
 //     drained and the commands resent in stream order before any later one is sent;
 //   - Reconnect, Stats, Close.
 //
-// Such a target has only db 0: keys and commands of other dbs are skipped and counted. There is
-// no target-side checkpoint (one key cannot record a position over several nodes'
-// transactions): a restarted job begins with a full sync, RESTORE ... REPLACE over what the
-// nodes hold. Within one run, Reconnect passes over the commands every node concerned had
-// answered (already_applied), up to the first one only some of its nodes answered.
+// Such a target has only db 0: keys and commands of other dbs are skipped and counted. With
+// NodeOptions.CheckpointKey the stream is exactly once across restarts: a twemproxy pool keeps
+// a checkpoint per backend (sharded_checkpoint.go), a cluster one per slot and a base
+// (cluster_checkpoint.go), each in the transactions of the commands it covers. Without one, a
+// restarted job begins with a full sync, RESTORE ... REPLACE over what the nodes hold. Within
+// one run, Reconnect passes over the commands every node concerned had answered
+// (already_applied), up to the first one only some of its nodes answered.
 
 // router is what a sharded writer asks of its kind.
 type router interface {
@@ -47,6 +49,10 @@ type router interface {
 	redirects() bool
 	// close releases what the router holds (a control connection).
 	close()
+	// checkpointUnits returns how many units keep checkpoints (0: the kind keeps none), and
+	// whether they are a cluster's slots (several on a node, a base position besides) rather
+	// than nodes (a pool's backends).
+	checkpointUnits() (units int, slots bool)
 }
 
 // shardKind describes a routed kind to its sharded writer.
@@ -69,6 +75,13 @@ type NodeOptions struct {
 	BigKeyBytes      int64
 	Logger           *zap.Logger
 	Now              func() time.Time // nil means time.Now
+	// CheckpointKey makes the stream exactly once: each backend of a twemproxy pool keeps the
+	// source node's position under UnitCheckpointKey(CheckpointKey, unit)
+	// (sharded_checkpoint.go), each slot of a cluster under SlotCheckpointKey(CheckpointKey,
+	// slot), beside a base under CheckpointKey (cluster_checkpoint.go). On a cluster it must
+	// hold no brace.
+	CheckpointKey string
+	Replid        func() string // the source's replication ID, stored with each checkpoint
 }
 
 // Reasons counted in Stats.Skipped by a routed target (Cluster, Twemproxy).
@@ -114,6 +127,7 @@ type sharded struct {
 	opts   NodeOptions
 	ctx    context.Context
 	log    *zap.Logger
+	cp     *unitCheckpoints // nil: no checkpoints (sharded_checkpoint.go)
 
 	// Writer-goroutine state.
 	shards   []*shardNode // unit → its node, nil for a unit none serves
@@ -169,6 +183,19 @@ type shardNode struct {
 	// reader only.
 	errSeq     uint64
 	errCounted bool
+	// With checkpoints: the unit whose checkpoint the node keeps (-1: none), its oplog
+	// connection's client id (killed on the server before its checkpoint is read again), and
+	// its batch (writer goroutine).
+	cpUnit     int
+	checkUnit  int // a unit whose checkpoint the node acknowledged, for CheckTarget (-1: none; under mu)
+	oplogID    int64
+	batchOpen  bool
+	batchUnit  int
+	batchEnd   int64 // the end of the last command with a part in the batch
+	batchSeqs  []uint64
+	batchCmds  int
+	batchBytes int64
+	cpSentAt   time.Time // when its checkpoint was last sent
 }
 
 // redirect is a request to send again: to a MOVED's or ASK's node, or to the same node after a
@@ -211,6 +238,17 @@ func newSharded(ctx context.Context, k shardKind, r router, o NodeOptions) (*sha
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
+	if o.CheckpointKey != "" {
+		units, slots := r.checkpointUnits()
+		if units == 0 {
+			return nil, fmt.Errorf("target %s: no checkpoint can be kept here (checkpoint key %q)", k.name, o.CheckpointKey)
+		}
+		if slots && strings.ContainsAny(o.CheckpointKey, "{}") {
+			return nil, fmt.Errorf("target %s: the checkpoint key %q holds a brace: its slot checkpoints could not carry their slot's hash tag",
+				k.name, o.CheckpointKey)
+		}
+		w.cp = newUnitCheckpoints(o.CheckpointKey, o.Replid, units, slots)
+	}
 	w.p.Go(w.resolver)
 	if err := w.refresh(ctx); err != nil {
 		w.Close()
@@ -222,11 +260,26 @@ func newSharded(ctx context.Context, k shardKind, r router, o NodeOptions) (*sha
 // resolver resends redirected oplog commands when the stream is idle (Apply does it otherwise
 // before its next command), so the applied position does not wait for more traffic.
 func (w *sharded) resolver() {
+	var tick <-chan time.Time // a cluster's base is stored as the stream is acknowledged
+	if w.cp != nil && w.cp.slots {
+		t := time.NewTicker(idleCheckpointEvery)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-w.kick:
+		case <-tick:
+			w.sendMu.Lock()
+			if w.oplogOn && w.brokenErr() == nil {
+				if err := w.storeBase(true); err != nil {
+					w.breakOn(err)
+				}
+			}
+			w.sendMu.Unlock()
+			continue
 		}
 		w.sendMu.Lock()
 		if w.oplogOn && w.opRedir.Load() {
@@ -254,7 +307,7 @@ func (w *sharded) node(ctx context.Context, addr string) (*shardNode, error) {
 			BigKeyBytes: w.opts.BigKeyBytes, Logger: w.opts.Logger, Now: w.opts.Now,
 		}
 		so.Conn.Addr, so.Conn.DB = addr, 0
-		n = &shardNode{addr: addr}
+		n = &shardNode{addr: addr, cpUnit: -1, checkUnit: -1}
 		s, err := newHookedSingle(ctx, so, func(t *Tag, r *Reply) bool { return w.onRDBRedirect(t, r) })
 		if err != nil {
 			return nil, fmt.Errorf("target %s: node %s: %w", w.kind.name, addr, err)
@@ -274,6 +327,16 @@ func (w *sharded) node(ctx context.Context, addr string) (*shardNode, error) {
 		oc, err := Dial(ctx, co)
 		if err != nil {
 			return nil, err
+		}
+		n.oplogID = 0
+		if w.cp != nil {
+			// Its id lets Reconnect kill it on the server before reading the checkpoint.
+			if r, err := oc.Do(ctx, "CLIENT", "ID"); err == nil && r.Kind == KindInteger {
+				n.oplogID = r.Int
+			} else if refused(err) {
+				w.log.Warn("the target refuses CLIENT ID: after a broken connection, a batch still in flight may be applied twice",
+					zap.String("node", addr), zap.Error(err))
+			}
 		}
 		w.mu.Lock()
 		n.oplog = oc
@@ -317,6 +380,9 @@ func (w *sharded) refresh(ctx context.Context) error {
 				return err
 			}
 			shards[u] = n
+			if w.cp != nil && !w.cp.slots && n.cpUnit < 0 {
+				n.cpUnit = u
+			}
 		}
 	}
 	w.shards = shards
@@ -627,31 +693,48 @@ func (w *sharded) Close() error {
 	return nil
 }
 
-// routedTarget is what the Targets of the routed kinds share: no checkpoint (one key cannot
-// record a position over several nodes' transactions), no FLUSHALL, no source node to wait for.
+// routedTarget is what the Targets of the routed kinds share: no FLUSHALL, no source node to
+// wait for, and checkpoints kept one per node (sharded_checkpoint.go) where the kind keeps
+// them (checkpoints: a twemproxy pool, whose nodes are units).
 type routedTarget struct {
-	cfg  Config
-	name string // the kind, for errors
+	cfg         Config
+	name        string // the kind, for errors
+	checkpoints bool
+	units       []string // with checkpoints: the address of each unit's node
 }
 
-func (t *routedTarget) Traits() Traits { return Traits{Stream: true} }
+func (t *routedTarget) Traits() Traits {
+	// (A cluster's checkpoints are per slot, a pool's per backend: none under the key alone.)
+	return Traits{Stream: true, Checkpoint: t.checkpoints, CheckpointUnits: t.checkpoints}
+}
 
-// nodeOptions are the node writers' options of a Writer for o; a checkpoint is refused.
+// nodeOptions are the node writers' options of a Writer for o; a kind that keeps no
+// checkpoint refuses one.
 func (t *routedTarget) nodeOptions(o WriterOptions) (NodeOptions, error) {
-	if o.CheckpointKey != "" {
+	if o.CheckpointKey != "" && !t.checkpoints {
 		return NodeOptions{}, fmt.Errorf("target %s: no checkpoint can be kept here (checkpoint key %q)", t.name, o.CheckpointKey)
 	}
 	return NodeOptions{Conn: t.cfg.Conn, Conns: t.cfg.Conns, SourceRDBVersion: o.SourceRDBVersion,
-		BigKeyBytes: t.cfg.BigKeyBytes, Logger: t.cfg.nodeLogger(o), Now: t.cfg.Now}, nil
+		BigKeyBytes: t.cfg.BigKeyBytes, Logger: t.cfg.nodeLogger(o), Now: t.cfg.Now,
+		CheckpointKey: o.CheckpointKey, Replid: o.Replid}, nil
 }
 
-// ReadCheckpoint finds none: the kind keeps no checkpoint.
-func (t *routedTarget) ReadCheckpoint(context.Context, string) (Checkpoint, bool, error) {
-	return Checkpoint{}, false, nil
+// ReadCheckpoint returns the lowest of the nodes' checkpoints under key, and false when a node
+// has none (or the kind keeps none).
+func (t *routedTarget) ReadCheckpoint(ctx context.Context, key string) (Checkpoint, bool, error) {
+	if !t.checkpoints {
+		return Checkpoint{}, false, nil
+	}
+	return readUnitCheckpoints(ctx, t.cfg.Conn, t.units, key)
 }
 
-// ClearCheckpoint has nothing to delete: the kind keeps no checkpoint.
-func (t *routedTarget) ClearCheckpoint(context.Context, string) error { return nil }
+// ClearCheckpoint deletes every node's checkpoint under key.
+func (t *routedTarget) ClearCheckpoint(ctx context.Context, key string) error {
+	if !t.checkpoints {
+		return nil
+	}
+	return clearUnitCheckpoints(ctx, t.cfg.Conn, t.units, key)
+}
 
 // FlushAll does nothing and says so: the nodes are not emptied before a resync.
 func (t *routedTarget) FlushAll(context.Context) (bool, error) { return false, nil }
@@ -660,6 +743,3 @@ func (t *routedTarget) FlushAll(context.Context) (bool, error) { return false, n
 func (t *routedTarget) Abandon() {}
 
 func (t *routedTarget) Close() error { return nil }
-
-// CheckTarget has nothing to compare: the kind keeps no checkpoint.
-func (s *sharded) CheckTarget(context.Context) error { return nil }

@@ -49,11 +49,18 @@ func (w *sharded) routeBig(cmd *aof.Command, end int64) error {
 			w.skip("", end)
 			return nil
 		}
-		nodes := w.serving()
-		seq := w.push(end, len(nodes))
 		w.bigStreamed.Add(1)
+		if w.cp != nil && w.cp.slots {
+			return w.broadcastExact(end, func(n *shardNode, tag Tag) error { return n.oplog.sendBody(w.ctx, tag, nil, whole, true) })
+		}
+		nodes := w.uncovered(w.serving(), end)
+		seq := w.push(end, len(nodes))
 		for _, n := range nodes {
-			if err := n.oplog.sendBody(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, nil, whole, true); err != nil {
+			tag, err := w.batchTag(n, n.cpUnit, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, cmd.N)
+			if err != nil {
+				return err
+			}
+			if err := n.oplog.sendBody(w.ctx, tag, nil, whole, true); err != nil {
 				return err
 			}
 		}
@@ -78,9 +85,17 @@ func (w *sharded) routeBig(cmd *aof.Command, end int64) error {
 		w.skip("", end)
 		return nil
 	}
+	if w.covered(unit, end) {
+		w.skip("", end)
+		return nil
+	}
 	seq := w.push(end, 1)
 	w.bigStreamed.Add(1)
-	return n.oplog.sendBody(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, nil, whole, true)
+	tag, err := w.batchTag(n, unit, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, seq, end, cmd.N)
+	if err != nil {
+		return err
+	}
+	return n.oplog.sendBody(w.ctx, tag, nil, whole, true)
 }
 
 // unitOfKeys returns the unit of the keys of cmd at positions idx (sorted), whether they all
@@ -152,6 +167,10 @@ func (w *sharded) sendChunked(cmd *aof.Command, r chunkRule, end int64) error {
 			w.skip("", end)
 			return nil
 		}
+		if w.covered(fixedUnit, end) {
+			w.skip("", end)
+			return nil
+		}
 	}
 	var unitOf func(key []byte, whole bool) (int, bool)
 	if r.keyed {
@@ -179,13 +198,22 @@ func (w *sharded) sendChunked(cmd *aof.Command, r chunkRule, end int64) error {
 			w.countSkip(SkipUnowned, key, "no node serves the key's "+w.kind.unit, zap.Int(w.kind.unit, unit))
 			return nil
 		}
-		w.mu.Lock()
-		w.addPart(seq)
-		w.mu.Unlock()
+		if r.keyed && w.cp != nil && end <= w.cp.pos[unit] {
+			return nil // this node's part ran already
+		}
+		if w.newPart(n, seq) { // in a batch, one reply (its EXEC's) answers every chunk of it
+			w.mu.Lock()
+			w.addPart(seq)
+			w.mu.Unlock()
+		}
 		w.head = r.head(w.head[:0], cmd, ch)
 		w.bigChunks.Add(1)
 		b := newSectionsBody(cmd.Input, slices.Clone(ch.secs)...)
-		if err := n.oplog.sendBody(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, w.head, b, true); err != nil {
+		tag, err := w.batchTag(n, unit, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: key}, seq, end, ch.bytes)
+		if err != nil {
+			return err
+		}
+		if err := n.oplog.sendBody(w.ctx, tag, w.head, b, true); err != nil {
 			return err
 		}
 		if w.opRedir.Load() {

@@ -32,7 +32,39 @@ type seqEntry struct {
 func (w *sharded) StartOplog(ctx context.Context, offset int64, db int) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	return w.startOplog(ctx, offset, db)
+	return w.startStream(ctx, offset, db)
+}
+
+// startStream is startOplog, then, with checkpoints, each node's read and stored: on failure
+// the oplog is closed again, for StartOplog to be called again once the target answers.
+func (w *sharded) startStream(ctx context.Context, offset int64, db int) error {
+	if err := w.startOplog(ctx, offset, db); err != nil {
+		return err
+	}
+	if err := w.startCheckpoints(ctx, offset, db); err != nil {
+		w.closeOplogs()
+		w.oplogOn = false
+		return err
+	}
+	return nil
+}
+
+// closeOplogs closes every node's oplog connection.
+func (w *sharded) closeOplogs() {
+	w.mu.Lock()
+	nodes := append([]*shardNode(nil), w.nodes...)
+	w.mu.Unlock()
+	for _, n := range nodes {
+		if n.oplog != nil {
+			n.oplog.Close()
+		}
+		n.txRedir = nil
+	}
+	w.mu.Lock()
+	for _, n := range nodes {
+		n.oplog = nil
+	}
+	w.mu.Unlock()
 }
 
 func (w *sharded) startOplog(ctx context.Context, offset int64, db int) error {
@@ -77,8 +109,15 @@ func (w *sharded) startOplog(ctx context.Context, offset int64, db int) error {
 func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
+	if err := w.apply(cmd, end); err != nil {
+		return err
+	}
+	return w.passed(end)
+}
+
+func (w *sharded) apply(cmd *aof.Command, end int64) error {
 	if !w.oplogOn {
-		if err := w.startOplog(w.ctx, 0, 0); err != nil {
+		if err := w.startStream(w.ctx, 0, 0); err != nil {
 			return err
 		}
 	}
@@ -92,6 +131,12 @@ func (w *sharded) Apply(cmd *aof.Command, end int64) error {
 	}
 	if len(cmd.Args) == 0 && !cmd.Big() {
 		w.skip(SkipEmpty, end)
+		return nil
+	}
+	if w.takePoisoned(end) {
+		if w.tx == nil { // inside a transaction it is left out of it
+			w.skip("", end)
+		}
 		return nil
 	}
 	name := argOrNil(cmd.Args, 0) // nil: a big command whose name was too long to hold
@@ -264,6 +309,25 @@ func (w *sharded) flushTx(end int64) error {
 		w.skip("", end)
 		return nil
 	}
+	if w.covered(unit, end) {
+		w.skip("", end)
+		return nil
+	}
+	if w.cp != nil {
+		// The node's batch is a transaction already: the commands go in it.
+		seq := w.push(end, 1)
+		for _, tc := range tx.cmds {
+			tag, err := w.batchTag(n, unit, Tag{DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, tc.end, int64(len(tc.raw)))
+			if err != nil {
+				return err
+			}
+			if err := n.oplog.SendRaw(w.ctx, tag, tc.raw); err != nil {
+				return err
+			}
+		}
+		n.batchEnd = max(n.batchEnd, end) // its position covers the transaction's EXEC
+		return nil
+	}
 	cmds := make([][]byte, 0, len(tx.cmds)+2)
 	cmds = append(cmds, appendCommandStrings(nil, "MULTI"))
 	for _, tc := range tx.cmds {
@@ -332,10 +396,17 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			w.skip("", end)
 			return nil
 		}
-		nodes := w.serving()
+		if w.cp != nil && w.cp.slots {
+			return w.broadcastExact(end, func(n *shardNode, tag Tag) error { return n.oplog.SendRaw(w.ctx, tag, raw) })
+		}
+		nodes := w.uncovered(w.serving(), end)
 		seq := w.push(end, len(nodes))
 		for _, n := range nodes {
-			if err := n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, raw); err != nil {
+			tag, err := w.batchTag(n, n.cpUnit, Tag{Offset: int64(seq), DB: -1, Kind: kindRoutedOp}, seq, end, int64(len(raw)))
+			if err != nil {
+				return err
+			}
+			if err := n.oplog.SendRaw(w.ctx, tag, raw); err != nil {
 				return err
 			}
 		}
@@ -359,8 +430,16 @@ func (w *sharded) route(args [][]byte, raw []byte, end int64) error {
 			w.skip("", end)
 			return nil
 		}
+		if w.covered(unit, end) {
+			w.skip("", end)
+			return nil
+		}
 		seq := w.push(end, 1)
-		return n.oplog.SendRaw(w.ctx, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, raw)
+		tag, err := w.batchTag(n, unit, Tag{Offset: int64(seq), DB: unit, Kind: kindRoutedOp, Key: keys[0]}, seq, end, int64(len(raw)))
+		if err != nil {
+			return err
+		}
+		return n.oplog.SendRaw(w.ctx, tag, raw)
 	}
 	name := args[0]
 	switch {
@@ -409,6 +488,9 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 			w.countSkip(SkipUnowned, args[groups[s][0]], "no node serves the key's "+w.kind.unit, zap.Int(w.kind.unit, s))
 			continue
 		}
+		if w.covered(s, end) {
+			continue
+		}
 		nodes[j] = n
 		parts++
 	}
@@ -419,6 +501,10 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 			continue
 		}
 		idx := groups[s]
+		tag, err := w.batchTag(n, s, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]}, seq, end, 0)
+		if err != nil {
+			return err
+		}
 		buf, err := n.oplog.Begin(w.ctx)
 		if err != nil {
 			return err
@@ -430,7 +516,10 @@ func (w *sharded) split(args [][]byte, end int64, width int) error {
 				buf = appendBulk(buf, args[i+w])
 			}
 		}
-		n.oplog.Commit(buf, Tag{Offset: int64(seq), DB: s, Kind: kindRoutedOp, Key: args[idx[0]]})
+		if w.cp != nil {
+			n.batchBytes += int64(len(buf))
+		}
+		n.oplog.Commit(buf, tag)
 	}
 	return nil
 }
@@ -550,6 +639,10 @@ func (w *sharded) onOplogReply(n *shardNode, t *Tag, r *Reply) {
 			w.broken = r.Err
 		}
 		w.mu.Unlock()
+		return
+	}
+	if t.Kind >= kindBatchMulti && w.cp != nil {
+		w.onBatchReply(n, t, r, re)
 		return
 	}
 	switch t.Kind {
@@ -785,16 +878,12 @@ func (w *sharded) Reconnect(ctx context.Context) (offset int64, db int, err erro
 			n.oplog.Drain(ctx)
 		}
 	}
-	for _, n := range nodes {
-		if n.oplog != nil {
-			n.oplog.Close()
-		}
-		n.txRedir = nil
+	w.closeOplogs()
+	if err := w.reloadCheckpoints(ctx, nodes); err != nil {
+		offset, db = w.Applied()
+		return offset, db, err
 	}
 	w.mu.Lock()
-	for _, n := range nodes {
-		n.oplog = nil
-	}
 	offset, db = w.applied, w.appliedDB
 	w.keepAcked()
 	w.opRedirs = nil
@@ -805,16 +894,43 @@ func (w *sharded) Reconnect(ctx context.Context) (offset int64, db int, err erro
 	if err := w.startOplog(ctx, offset, db); err != nil {
 		return offset, db, err
 	}
+	if w.cp != nil {
+		w.cp.end = offset
+	}
 	w.log.Info("oplog reconnected", zap.Int64("offset", offset), zap.Int("db", db))
 	return offset, db, nil
 }
 
+// appliedNow is the acknowledged prefix of the stream.
+func (w *sharded) appliedNow() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied
+}
+
 // Applied returns the replication offset up to which every command has its reply from every
 // node concerned (or was skipped), and the db in force there.
+//
+// With checkpoints it is never past the lowest position a node acknowledged, where a restart
+// resumes: the stream before it may be dropped, not the stream after.
 func (w *sharded) Applied() (offset int64, db int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.applied, w.appliedDB
+	offset, db = w.applied, w.appliedDB
+	switch {
+	case w.cp == nil:
+	case w.cp.slots: // a cluster resumes from its base
+		if w.cp.baseOK && w.cp.baseAcked.Offset < offset {
+			offset, db = w.cp.baseAcked.Offset, w.cp.baseAcked.DB
+		}
+	default:
+		for u, ok := range w.cp.ackedOK {
+			if ok && w.cp.acked[u].Offset < offset {
+				offset, db = w.cp.acked[u].Offset, w.cp.acked[u].DB
+			}
+		}
+	}
+	return offset, db
 }
 
 // WaitOplog returns when every command applied so far has its reply, redirected ones resent
@@ -822,6 +938,9 @@ func (w *sharded) Applied() (offset int64, db int) {
 func (w *sharded) WaitOplog(ctx context.Context) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
+	if err := w.closeBatches(); err != nil {
+		return err
+	}
 	for {
 		for _, n := range w.oplogNodes() {
 			if err := n.oplog.Drain(ctx); err != nil {
@@ -829,7 +948,22 @@ func (w *sharded) WaitOplog(ctx context.Context) error {
 			}
 		}
 		if !w.opRedir.Load() {
-			return nil
+			if w.cp == nil {
+				return nil
+			}
+			if err := w.brokenErr(); err != nil {
+				return err // a refused batch has no reply that moves the position
+			}
+			if !w.cp.slots || w.cp.baseSent >= w.appliedNow() {
+				return nil
+			}
+			sent := w.cp.baseSent
+			if err := w.storeBase(true); err != nil { // the base catches up, then its reply
+				return err
+			}
+			if w.cp.baseSent == sent {
+				return nil // nothing to store it for (no replication ID, no node for its slot)
+			}
 		}
 		if err := w.resolve(ctx); err != nil {
 			return err
@@ -850,10 +984,18 @@ func (w *sharded) Skip(cmd *aof.Command, end int64, reason string) {
 		return
 	}
 	w.skip(reason, end)
+	if err := w.passed(end); err != nil {
+		w.breakOn(err) // Apply returns it
+	}
 }
 
-// Flush does nothing: the oplog goes to each node as it comes, with no batch held back.
-func (w *sharded) Flush() error { return nil }
+// Flush closes the nodes' open batches and stores idle nodes' positions when checkpoints are
+// kept; otherwise the oplog goes to each node as it comes, with nothing held back.
+func (w *sharded) Flush() error {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	return w.closeBatches()
+}
 
 // redirectWait waits before resending round: 50 ms doubling up to 2 s, so that a slot move
 // has time to settle (about 90 s over every round).

@@ -123,6 +123,11 @@ type Traits struct {
 	// it covers (WriterOptions.CheckpointKey), so a restarted job resumes exactly once from
 	// ReadCheckpoint. Without it a restarted job begins with a full sync.
 	Checkpoint bool
+	// CheckpointUnits: the position is kept in parts, one per unit of the target (a twemproxy
+	// backend: UnitCheckpointKey; a cluster slot: SlotCheckpointKey, beside a base under the
+	// key itself), and ReadCheckpoint gives where a restart resumes: a key found under another
+	// name cannot be adopted whole.
+	CheckpointUnits bool
 }
 
 // Target is one job's target: it makes the Writer of each source node and holds what they

@@ -260,9 +260,9 @@ func TestKindsFromRecordedStream(t *testing.T) {
 	// The routed kinds hold db 0 only: the snapshot's db 1 and the stream's commands there are
 	// skipped and counted.
 	routed := map[string]uint64{SkipControl: 1, SkipPubSub: 1, "filtered": 1, SkipDBNonZero: db1Keys, SkipSelectNonZero: 2}
-	checkRouted := func(t *testing.T, tg Target, w Writer, nodes []string, home func(key string) int, hasDB1 bool) {
+	checkRouted := func(t *testing.T, tg Target, w Writer, nodes []string, home func(key string) int, hasDB1, checkpoints bool) {
 		t.Helper()
-		if tr := tg.Traits(); !tr.Stream || tr.Checkpoint {
+		if tr := tg.Traits(); !tr.Stream || tr.Checkpoint != checkpoints {
 			t.Fatalf("traits %+v", tr)
 		}
 		got := map[string]string{}
@@ -287,8 +287,12 @@ func TestKindsFromRecordedStream(t *testing.T) {
 		if flushed, err := tg.FlushAll(ctx); flushed || err != nil {
 			t.Errorf("FlushAll: %v, %v; want not done", flushed, err)
 		}
-		if _, err := tg.Writer(ctx, WriterOptions{CheckpointKey: "k"}); err == nil {
+		if w, err := tg.Writer(ctx, WriterOptions{CheckpointKey: "k"}); !checkpoints && err == nil {
 			t.Error("a writer with a checkpoint key was made")
+		} else if checkpoints && err != nil {
+			t.Errorf("a writer with a checkpoint key: %v", err)
+		} else if w != nil {
+			w.Close()
 		}
 	}
 
@@ -297,7 +301,7 @@ func TestKindsFromRecordedStream(t *testing.T) {
 		tg := newTarget(t, KindCluster, Config{Servers: []shard.Server{{Addr: tc.nodes[1].Addr}}})
 		w := writer(t, tg, wo)
 		drive(t, w, entries, stream)
-		checkRouted(t, tg, w, tc.addrs(), tc.nodeOf, false)
+		checkRouted(t, tg, w, tc.addrs(), tc.nodeOf, false, true)
 	})
 
 	t.Run("twemproxy", func(t *testing.T) {
@@ -309,7 +313,48 @@ func TestKindsFromRecordedStream(t *testing.T) {
 		for _, s := range p.servers {
 			addrs = append(addrs, s.Addr)
 		}
-		checkRouted(t, tg, w, addrs, p.pick, true)
+		checkRouted(t, tg, w, addrs, p.pick, true, true)
+	})
+
+	t.Run("redis cluster checkpointed", func(t *testing.T) {
+		tc := startCluster(t, 3)
+		tg := newTarget(t, KindCluster, Config{Servers: []shard.Server{{Addr: tc.nodes[1].Addr}}})
+		cwo := wo
+		cwo.CheckpointKey, cwo.Replid = "rmt:checkpoint:src", func() string { return "r1" }
+		w := writer(t, tg, cwo)
+		drive(t, w, entries, stream)
+		if cp, ok, err := tg.ReadCheckpoint(ctx, cwo.CheckpointKey); err != nil || !ok || cp.Replid != "r1" {
+			t.Errorf("ReadCheckpoint of the base: %+v %v %v", cp, ok, err)
+		}
+		if err := tg.ClearCheckpoint(ctx, cwo.CheckpointKey); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range tc.addrs() { // ClearCheckpoint left none of rmtd's own keys
+			var keys []string
+			do(t, client(t, a), &keys, "KEYS", cwo.CheckpointKey+"*")
+			if len(keys) > 0 {
+				t.Errorf("node %s: %v left after ClearCheckpoint", a, keys)
+			}
+		}
+		checkRouted(t, tg, w, tc.addrs(), tc.nodeOf, false, true)
+	})
+
+	t.Run("twemproxy checkpointed", func(t *testing.T) {
+		p := startPool(t, 3, "murmur", "modula")
+		tg := newTarget(t, KindTwemproxy, Config{Servers: p.members, Hash: "murmur", Distribution: "modula", HashTag: "{}"})
+		cwo := wo
+		cwo.CheckpointKey, cwo.Replid = "rmt:checkpoint:src", func() string { return "r1" }
+		w := writer(t, tg, cwo)
+		drive(t, w, entries, stream)
+		var addrs []string
+		for _, s := range p.servers {
+			addrs = append(addrs, s.Addr)
+		}
+		for i, a := range addrs { // rmtd's own keys, not data: checkRouted compares every key
+			c := client(t, a)
+			do(t, c, nil, "DEL", UnitCheckpointKey(cwo.CheckpointKey, i))
+		}
+		checkRouted(t, tg, w, addrs, p.pick, true, true)
 	})
 
 	t.Run("rdb file", func(t *testing.T) {

@@ -33,7 +33,8 @@ var ErrRandomDistribution = errors.New("target twemproxy: distribution random ca
 // Twemproxy writes to a twemproxy pool's backends: a sharded writer (sharded.go) whose units are
 // the backends, each key going straight to the one nutcracker would pick for it (its hash,
 // hash_tag and distribution, bit-exact: internal/topology.Pool). A backend is a plain Redis, so
-// RDB strings go many to one MSET, and nothing redirects.
+// RDB strings go many to one MSET, and nothing redirects. With NodeOptions.CheckpointKey each
+// backend keeps the source node's position (sharded_checkpoint.go): exactly once.
 type Twemproxy struct{ *sharded }
 
 var twemproxyKind = shardKind{name: "twemproxy", unit: "backend", units: "backends", crossReason: SkipCrossNode,
@@ -82,6 +83,9 @@ func (r ringRouter) redirects() bool { return false }
 
 func (r ringRouter) close() {}
 
+// checkpointUnits: every backend keeps the checkpoints of the commands it takes.
+func (r ringRouter) checkpointUnits() (int, bool) { return len(r.pool.Addrs()), false }
+
 // twemproxyTarget is a `twemproxy` target: a Twemproxy writer per source node, over the one
 // pool (its ring built once, by New).
 type twemproxyTarget struct {
@@ -94,7 +98,8 @@ func newTwemproxyTarget(c Config) (Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &twemproxyTarget{routedTarget: routedTarget{cfg: c, name: twemproxyKind.name}, pool: pool}, nil
+	return &twemproxyTarget{routedTarget: routedTarget{cfg: c, name: twemproxyKind.name, checkpoints: true,
+		units: pool.Addrs()}, pool: pool}, nil
 }
 
 func (t *twemproxyTarget) Writer(ctx context.Context, o WriterOptions) (Writer, error) {

@@ -358,10 +358,20 @@ func TestTwemproxyReconnect(t *testing.T) {
 }
 
 // BenchmarkTwemproxyApply forwards SET commands over 3 backends' ordered pipelines (each
-// command a skip on the other two); the timed part includes the wait for the last reply.
+// command a skip on the other two), plain and in checkpointed batches; the timed part includes
+// the wait for the last reply.
 func BenchmarkTwemproxyApply(b *testing.B) {
-	p := startPool(b, 3, "fnv1a_64", "ketama")
-	w := newTwemproxy(b, p, "fnv1a_64", "ketama")
+	b.Run("plain", func(b *testing.B) {
+		p := startPool(b, 3, "fnv1a_64", "ketama")
+		benchTwemproxyApply(b, newTwemproxy(b, p, "fnv1a_64", "ketama"))
+	})
+	b.Run("checkpointed", func(b *testing.B) {
+		p := startPool(b, 3, "fnv1a_64", "ketama")
+		benchTwemproxyApply(b, newCheckpointedTwemproxy(b, p))
+	})
+}
+
+func benchTwemproxyApply(b *testing.B, w *Twemproxy) {
 	ctx := context.Background()
 	if err := w.StartOplog(ctx, 0, 0); err != nil {
 		b.Fatal(err)

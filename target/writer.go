@@ -23,6 +23,12 @@ var ErrNeedsRewrite = errors.New("target: entry needs rewriting into native comm
 // TRYAGAIN): the applied position stays before it; Reconnect and resend from Applied().
 var ErrRetry = errors.New("target: command refused for now; reconnect and resend from the applied offset")
 
+// ErrRedirected wraps ErrRetry when what the target refused was sent to a node that no longer
+// serves it (a cluster's slot moving: MOVED, ASK, TRYAGAIN on a checkpointed batch): the
+// target is fine, the stream is resent after Reconnect reads the new slot map. Counted in
+// Stats.Retried, not as an error.
+var ErrRedirected = fmt.Errorf("target: part of the stream redirected: %w", ErrRetry)
+
 // SingleOptions configure a writer to a single Redis server.
 type SingleOptions struct {
 	Conn             Options // address, auth, TLS, window; OnReply and Name are set by Single
