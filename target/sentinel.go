@@ -181,33 +181,15 @@ func (w *Sentinel) Applied() (int64, int)               { return w.cur.Load().Ap
 func (w *Sentinel) Abort()                              {}
 func (w *Sentinel) Close() error                        { return w.cur.Load().Close() }
 
-// StartOplog starts the stream at (offset, db) and stores that position as the checkpoint: the
-// snapshot before it is acknowledged whole, and a master promoted later holds it only with
-// everything acknowledged before (replication keeps the master's order).
+// StartOplog starts the stream at (offset, db) on the master of now, which stores that position
+// as the checkpoint (Single.StartOplog): the snapshot before it is acknowledged whole, and a
+// master promoted later holds it only with everything acknowledged before (replication keeps
+// the master's order). A failure leaves nothing started: it is called again, on the master the
+// Sentinels name by then. (It stored the checkpoint a second time on a connection of its own,
+// and a master killed between the two left the stream started with the call failed: every
+// retry then failed with "oplog already started".)
 func (w *Sentinel) StartOplog(ctx context.Context, offset int64, db int) error {
-	s := w.cur.Load()
-	if err := s.StartOplog(ctx, offset, db); err != nil {
-		return err
-	}
-	key := s.opts.CheckpointKey
-	if key == "" {
-		return nil
-	}
-	cp := Checkpoint{Offset: offset, DB: db}
-	if s.opts.Replid != nil {
-		cp.Replid = s.opts.Replid()
-	}
-	o := s.opts.Conn
-	o.DB, o.OnReply, o.Name = 0, nil, "checkpoint"
-	c, err := Dial(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if _, err := c.Do(ctx, "SET", key, cp.String()); err != nil {
-		return fmt.Errorf("target %s: storing the checkpoint at the stream's start: %w", o.Addr, err)
-	}
-	return nil
+	return w.cur.Load().StartOplog(ctx, offset, db)
 }
 
 // Reconnect resends from where the master stands: the same master's (Single.Reconnect), or,

@@ -38,7 +38,13 @@ func (w *sharded) StartOplog(ctx context.Context, offset int64, db int) error {
 // startStream is startOplog, then, with checkpoints, each node's read and stored: on failure
 // the oplog is closed again, for StartOplog to be called again once the target answers.
 func (w *sharded) startStream(ctx context.Context, offset int64, db int) error {
+	if w.oplogOn {
+		return fmt.Errorf("target %s: oplog already started", w.kind.name)
+	}
 	if err := w.startOplog(ctx, offset, db); err != nil {
+		// A node that did not answer: nothing stays started, or every later call would fail.
+		w.closeOplogs()
+		w.oplogOn = false
 		return err
 	}
 	if err := w.startCheckpoints(ctx, offset, db); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/internal/redistest"
+	"github.com/rmt-project/rmt/internal/shard"
 )
 
 func newCheckpointedTwemproxy(t testing.TB, p *testPool) *Twemproxy {
@@ -441,5 +442,51 @@ func TestTwemproxyResumeFlushAll(t *testing.T) {
 		if cp != (Checkpoint{Replid: "r1", Offset: end}).String() {
 			t.Errorf("backend %d: checkpoint %q after the FLUSHALL, want offset %d", u, cp, end)
 		}
+	}
+}
+
+// TestTwemproxyStartOplogAgain: a StartOplog that fails on a backend that does not answer leaves
+// nothing started, so the call made again once it answers starts the stream (it failed with
+// "oplog already started" for ever), with and without checkpoints.
+func TestTwemproxyStartOplogAgain(t *testing.T) {
+	for _, key := range []string{"", testCheckpointKey} {
+		t.Run("checkpoint="+key, func(t *testing.T) {
+			p := startPool(t, 2, "fnv1a_64", "ketama")
+			proxy := redistest.StartProxy(t, p.members[1].Addr)
+			members := append([]shard.Server(nil), p.members...)
+			members[1].Addr = proxy.Addr
+			w, err := NewTwemproxy(context.Background(), TwemproxyOptions{Servers: members, Hash: "fnv1a_64",
+				Distribution: "ketama", HashTag: "{}", NodeOptions: NodeOptions{SourceRDBVersion: 10,
+					CheckpointKey: key, Replid: func() string { return "r1" }}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { w.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			proxy.Block()
+			if err := w.StartOplog(ctx, 100, 0); err == nil {
+				t.Fatal("StartOplog with a backend down: no error")
+			}
+			proxy.Unblock()
+			if err := w.StartOplog(ctx, 100, 0); err != nil {
+				t.Fatalf("StartOplog once the backend answers: %v", err)
+			}
+			cmds, ends := incrStream(200, 20, 100)
+			for i, cmd := range cmds {
+				if err := w.Apply(cmd, ends[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.WaitOplog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if off, _ := w.Applied(); off != ends[len(ends)-1] {
+				t.Errorf("Applied %d, want %d", off, ends[len(ends)-1])
+			}
+		})
 	}
 }
