@@ -416,8 +416,10 @@ func TestHostileAdminIdleAndFloods(t *testing.T) {
 		t.Fatalf("the operator's AUTH + INFO with 100 idle connections held: %v", err)
 	}
 	t.Logf("operator's AUTH + INFO with 100 idle connections held: %v", time.Since(start).Round(time.Millisecond))
-	if m["connected_clients"] != strconv.Itoa(maxClients) || atoi(t, m["evicted_clients"]) < 51 {
-		t.Errorf("with 100 idle connections held: connected_clients %s, evicted_clients %s; want %d and at least 51",
+	// The INFO connection of the wait above made room by evicting one and may still be closing
+	// when the operator's arrives, which then evicts one more: maxClients-1 open is as right.
+	if c := atoi(t, m["connected_clients"]); c < maxClients-1 || c > maxClients || atoi(t, m["evicted_clients"]) < 51 {
+		t.Errorf("with 100 idle connections held: connected_clients %s, evicted_clients %s; want %d (or one less) and at least 51",
 			m["connected_clients"], m["evicted_clients"], maxClients)
 	}
 	// The ones still open are closed by the pre-AUTH idle timeout (10 s).
