@@ -56,6 +56,7 @@ type pipeline struct {
 	dir    string
 	log    *zap.Logger
 	filter *keyFilter // common.filter; nil keeps every key
+	breaks breakCount // the stream command the target broke its connection on, in a row
 
 	phase       atomic.Int32
 	rdbLoads    atomic.Int64 // snapshots completely loaded

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/rmt-project/rmt/aof"
 	"github.com/rmt-project/rmt/daemon/status"
+	"github.com/rmt-project/rmt/internal/redisfmt"
 	"github.com/rmt-project/rmt/target"
 )
 
@@ -152,8 +154,54 @@ func (p *pipeline) replay(ctx context.Context, w target.Writer, from int64) erro
 				continue
 			}
 		}
+		if p.breaks.poisoned(end) {
+			p.dropPoisoned(w, &cmd, end)
+			continue
+		}
 		if err := w.Apply(&cmd, end); err != nil {
+			if errors.Is(err, target.ErrBroken) {
+				p.breaks.note(end)
+			}
 			return err
 		}
 	}
+}
+
+// maxBreaks is how many times in a row the target may break its connection while one stream
+// command is written before that command is dropped (design rule 7: no single command stalls
+// the stream). A target closes the connection on a command it cannot parse (an argument over
+// its proto-max-bulk-len): when the refusal is read before the close it is an error reply,
+// counted; when the close comes first (the rest of a big command still being written) only the
+// broken connection tells.
+const maxBreaks = 3
+
+// breakCount counts the connection breaks in a row while writing the command that ends at end.
+type breakCount struct {
+	end int64
+	n   int
+}
+
+func (b *breakCount) note(end int64) {
+	if b.end != end {
+		b.end, b.n = end, 0
+	}
+	b.n++
+}
+
+func (b *breakCount) poisoned(end int64) bool { return b.n >= maxBreaks && b.end == end }
+
+// dropPoisoned leaves out the command the target broke its connection on maxBreaks times in a
+// row, counted (errors_command_dropped) and logged with its key, and the stream goes on.
+func (p *pipeline) dropPoisoned(w target.Writer, cmd *aof.Command, end int64) {
+	name, key := "", ""
+	if len(cmd.Args) > 0 {
+		name = strings.ToUpper(string(cmd.Args[0]))
+	}
+	if len(cmd.Args) > 1 {
+		key = redisfmt.Quote(string(cmd.Args[1][:min(len(cmd.Args[1]), 256)]))
+	}
+	p.fail(status.ReasonCommandDropped, fmt.Errorf("the target broke its connection %d times in a row on %s %s (%d bytes, ending at offset %d): left out; "+
+		"check the target's limits (proto-max-bulk-len, client-query-buffer-limit)", p.breaks.n, name, key, cmd.N, end))
+	w.Skip(cmd, end, status.ReasonCommandDropped.String())
+	p.breaks = breakCount{}
 }

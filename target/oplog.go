@@ -186,6 +186,11 @@ func (s *Single) Apply(cmd *aof.Command, end int64) error {
 	if stalled {
 		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, ErrRetry)
 	}
+	if err := s.oplog.Err(); err != nil {
+		// Broken while the stream was quiet: a command skipped here (the master's PING) must
+		// say so too, or the commands that were in flight wait for the next write.
+		return fmt.Errorf("target %s: apply at offset %d: %w", s.opts.Conn.Addr, end, err)
+	}
 	if len(cmd.Args) == 0 && !cmd.Big() {
 		s.skip(SkipEmpty, cmd, end)
 		return nil

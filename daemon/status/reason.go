@@ -25,6 +25,7 @@ const (
 	ReasonTargetDataLost                         // the target lost what it acknowledged: a full sync follows
 	ReasonSourceHeld                             // a new snapshot would have emptied the target: held for RESYNC
 	ReasonOwnKeysRemoved                         // keys of a load cut short or replaced, removed before the next
+	ReasonCommandDropped                         // a stream command the target broke its connection on, again and again
 )
 
 var reasonNames = map[Reason]string{
@@ -45,6 +46,7 @@ var reasonNames = map[Reason]string{
 	ReasonTargetDataLost:       "target_data_lost",
 	ReasonSourceHeld:           "source_held",
 	ReasonOwnKeysRemoved:       "own_keys_removed",
+	ReasonCommandDropped:       "command_dropped",
 }
 
 func (r Reason) String() string {
